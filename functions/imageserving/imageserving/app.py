@@ -1,0 +1,48 @@
+"""The FastAPI app: thin routes that hand the raw path and raw query string to the server.
+
+Scene7 semantics depend on the order of the query and on per-element path decoding, so the
+routes never use ``request.query_params`` or the decoded path (protocol.md §1.1-§1.2).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+
+from .service import ImageServer
+from .settings import Settings
+from .storage import open_storage
+
+_METHODS = ["GET", "HEAD"]
+
+
+def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    server = ImageServer(settings, storage or open_storage(settings))
+    app = FastAPI(title="imageserving", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.server = server
+
+    @app.api_route("/is/image", methods=_METHODS)
+    @app.api_route("/is/image/{rest:path}", methods=_METHODS)
+    def image(request: Request) -> Response:
+        raw_object = _raw_path(request.scope).removeprefix("/is/image").removeprefix("/")
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        reply = server.handle(request.method, raw_object, query, headers)
+        out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type,
+                       headers=reply.headers)
+        if settings.cors_allow_origin:
+            out.headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
+        return out
+
+    return app
+
+
+def _raw_path(scope) -> str:
+    """The path as sent: API Gateway's rawPath, else the ASGI raw_path, else the decoded path."""
+    event = scope.get("aws.event")
+    if isinstance(event, dict) and event.get("rawPath"):
+        return event["rawPath"]
+    raw = scope.get("raw_path")
+    if raw:
+        return raw.decode("latin-1").split("?", 1)[0]
+    return scope.get("path", "")

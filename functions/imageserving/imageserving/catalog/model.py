@@ -1,0 +1,117 @@
+"""The parsed catalog set and attribute inheritance (catalogs.md §2, §4.4, §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from ..errors import ISError
+from . import formats as F
+
+
+@dataclass(eq=False)
+class Record:
+    """One row of an image data file; ``catalog`` is the catalog that holds it."""
+
+    id: str
+    fields: dict[str, str]
+    quoted: frozenset[str]
+    catalog: "Catalog"
+
+    def get(self, name: str) -> str:
+        return self.fields.get(name, "")
+
+
+@dataclass(eq=False)
+class Catalog:
+    root_id: str                 # "" for default.ini
+    key: str                     # storage key of the .ini
+    etag: str
+    last_modified: datetime
+    attrs: dict[str, str]        # lower-cased name -> raw value ('' = defined-but-empty)
+    records: dict[str, Record] = field(default_factory=dict)
+    macros: dict[str, str] = field(default_factory=dict)
+    data_etags: dict[str, str] = field(default_factory=dict)   # data-file key -> etag it was parsed from
+    error: ISError | None = None  # set when the catalog failed to load: its requests fail, others don't
+
+    @property
+    def is_default(self) -> bool:
+        return self.root_id == ""
+
+    def label(self) -> str:
+        return self.root_id or "default"
+
+
+# Parsers per typed attribute; a value they reject counts as "not set" and is inherited.
+_TYPED: dict[str, Callable[[str], object]] = {
+    "bkgcolor": F.parse_color_attr, "thumbbkgcolor": F.parse_color_attr,
+    "fullmatch": F.parse_flag_attr, "uselastmodified": F.parse_flag_attr,
+    "requestlock": F.parse_flag_attr, "allowdirecturls": F.parse_flag_attr,
+    "errordetail": lambda v: F.parse_enum_attr(v, (0, 1, 2, 3)),
+    "defaultimagemode": lambda v: F.parse_enum_attr(v, (0, 1)),
+    "requestobfuscation": lambda v: F.parse_enum_attr(v, (0, 1)),
+    "thumbtype": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
+    "thumbhorizalign": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
+    "thumbvertalign": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
+    "expiration": F.parse_real_attr, "defaultexpiration": F.parse_real_attr,
+    "nonimgexpiration": F.parse_real_attr, "resolution": F.parse_real_attr,
+    "printresolution": F.parse_int_attr, "thumbres": F.parse_real_attr,
+    "maxpix": F.parse_size_attr, "defaultpix": F.parse_size_attr, "defaultthumbpix": F.parse_size_attr,
+}
+
+
+class CatalogSet:
+    """All catalogs of one generation: the default catalog plus the others by RootId."""
+
+    def __init__(self, default: Catalog, by_root: dict[str, Catalog]):
+        self.default = default
+        self.by_root = by_root
+
+    def catalog(self, root_id: str) -> Catalog | None:
+        return self.by_root.get(root_id)
+
+    def raw_attr(self, cat: Catalog, name: str) -> str | None:
+        """Effective raw value of attribute ``name`` for ``cat`` (None = not set anywhere)."""
+        name = name.lower()
+        parse = _TYPED.get(name)
+        for source in (cat.attrs, self.default.attrs) if not cat.is_default else (cat.attrs,):
+            if name not in source:
+                continue
+            value = source[name]
+            if value == "":
+                if name in F.EMPTY_IS_VALUE:
+                    return ""
+                continue
+            if parse is None or parse(value) is not None:
+                return value
+        if cat.is_default or name not in F.NOT_INHERITED:
+            return F.BUILTIN_ATTRIBUTES.get(name)
+        return None
+
+    def attr(self, cat: Catalog, name: str):
+        """Effective typed value (raw string for untyped attributes)."""
+        raw = self.raw_attr(cat, name)
+        parse = _TYPED.get(name.lower())
+        if raw is None or parse is None:
+            return raw
+        value = parse(raw)
+        if value is None:  # a built-in always parses; guard against a broken default anyway
+            value = parse(F.BUILTIN_ATTRIBUTES.get(name.lower(), ""))
+        return value
+
+    def lookup(self, cat: Catalog, record_id: str) -> Record | None:
+        """``record_id`` in ``cat``, else in the default catalog (catalogs.md §5.4)."""
+        rec = cat.records.get(record_id)
+        if rec is None and not cat.is_default:
+            rec = self.default.records.get(record_id)
+        return rec
+
+    def macro(self, cat: Catalog, name: str) -> str | None:
+        body = cat.macros.get(name)
+        if body is None and not cat.is_default:
+            body = self.default.macros.get(name)
+        return body
+
+    def all_catalogs(self) -> list[Catalog]:
+        return [self.default, *self.by_root.values()]

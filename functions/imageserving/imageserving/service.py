@@ -1,0 +1,305 @@
+"""One request, start to finish: protocol → catalog → storage → render → reply (protocol.md §2).
+
+Errors raised anywhere arrive as :class:`ISError` values; :meth:`ImageServer.handle` is the one
+place that decides between default image, error image and a formatted error (§12.6).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from . import __version__
+from .catalog.model import Catalog, CatalogSet
+from .catalog.resolve import PathObject, Source, resolve_object, resolve_path_object, source_keys
+from .catalog.store import CatalogStore
+from .errors import ISError, wrap_unexpected
+from .protocol.commands import Commands
+from .protocol.query import (Token, decode_path_element, encode_value, expand_macros, split_modifiers,
+                             tokenize)
+from .render import pipeline
+from .responses import properties as P
+from .responses.headers import Reply, cache_headers, finish, min_ttl
+from .storage import Blob
+
+log = logging.getLogger("imageserving")
+
+IMAGE_TYPES = ("img", "tmb", "mask")
+# The only commands of the original request kept by the default image (mode 0) and the error image.
+_KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
+
+
+@dataclass
+class Context:
+    """What one request has learnt so far; errors are formatted with whatever it holds."""
+
+    cats: CatalogSet | None = None
+    main: Catalog | None = None
+    path: PathObject | None = None
+    url: list[Token] = field(default_factory=list)
+    req: P.ReqSpec | None = None
+    req_id: str = ""
+    handler: str = "s7jsonResponse"
+    headers: dict[str, str] = field(default_factory=dict)
+    deadline: float = float("inf")
+
+    @property
+    def is_image(self) -> bool:
+        return self.req is None or self.req.type in IMAGE_TYPES
+
+
+@dataclass
+class ImageResult:
+    body: bytes
+    media_type: str
+    ttl: float
+    last_modified: datetime | None
+    never_expires: bool = False
+
+
+class ImageServer:
+    def __init__(self, settings, storage):
+        self.settings = settings
+        self.storage = storage
+        self.catalogs = CatalogStore(storage, settings)
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str]) -> Reply:
+        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s)
+        try:
+            reply = self._serve(ctx, raw_object, raw_query)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
+            err = wrap_unexpected(exc)
+            if err.kind == "server_error":
+                log.error("request failed: %s", err, exc_info=err.__cause__ or err)
+            reply = self._failure(ctx, err)
+        if method == "HEAD":
+            reply.body = b""
+        return reply
+
+    def _serve(self, ctx: Context, raw_object: str, raw_query: str) -> Reply:
+        if not raw_object.strip("/") and not raw_query:
+            return self._identification()
+        ctx.cats = self.catalogs.current()
+        elements = [decode_path_element(e) for e in raw_object.split("/")]
+        if elements and elements[-1] == "" and len(elements) > 1:
+            elements.pop()                                    # one trailing '/' is ignored
+        ctx.main = ctx.cats.default
+        ctx.path = resolve_path_object(ctx.cats, elements)
+        ctx.main = ctx.path.main
+        ctx.url = expand_macros(tokenize(raw_query), lambda n: ctx.cats.macro(ctx.main, n))
+        self._request_type(ctx)
+        if ctx.req.type in IMAGE_TYPES:
+            return self._image_reply(ctx)
+        from .requests import answer  # the property request types (req=props, exists, …)
+
+        return answer(self, ctx)
+
+    def _request_type(self, ctx: Context) -> None:
+        """Find req=, id= and handler= early so later errors come back in the requested format."""
+        last: dict[str, str] = {}
+        for tok in ctx.url:
+            if tok.kind == "command" and tok.name in ("req", "id", "handler"):
+                last[tok.name] = tok.value
+        probe = Commands()
+        probe.request.update(last)
+        ctx.req_id = probe.value("id") or ""
+        ctx.req = P.parse_req(probe.value("req") or "img")
+        if "handler" in last:
+            ctx.handler = P.validate_handler(probe.value("handler") or "")
+
+    def _identification(self) -> Reply:
+        body = P.render_properties([("copyright", f"imageserving {__version__} - open-source Image Serving")],
+                                   "text", now=datetime.now(timezone.utc))
+        return Reply(200, body.content, body.media_type, cache_headers(None))
+
+    # ------------------------------------------------------------------ images
+    def _image_reply(self, ctx: Context) -> Reply:
+        result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type)
+        reply = Reply(200, result.body, result.media_type)
+        return self._finish_image(ctx, reply, result)
+
+    def _finish_image(self, ctx: Context, reply: Reply, result: ImageResult) -> Reply:
+        ttl = result.ttl
+        return finish(reply, ttl, ctx.headers, last_modified=result.last_modified,
+                      never_expires=result.never_expires)
+
+    def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
+                      variables: dict[str, str] | None = None, default_image: bool = False) -> ImageResult:
+        """Render ``source`` (record or file) with the URL commands: Modifier < URL < PostModifier."""
+        cats, main = ctx.cats, ctx.main
+        cmds = Commands()
+        record = source.record if source else None
+        if record is not None:
+            cmds.add(self._record_tokens(cats, record, "modifier"))
+        cmds.add(url)
+        if record is not None:
+            cmds.add(self._record_tokens(cats, record, "postmodifier"))
+        cmds.variables.setdefault("object", encode_value(ctx.path.object if ctx.path else ""))
+        if variables:
+            cmds.variables.update(variables)
+        cache_off = _client_cache_off(cmds.value("cache"))
+
+        layer_cmds = cmds.decoded_layer("0", "comp")
+        src_value = layer_cmds.pop("src", None)
+        if src_value:
+            source = resolve_object(cats, src_value, main)
+            record = source.record
+        blob = None
+        if source is not None and source.path:
+            blob = self._fetch_source(cats, source)
+        elif source is None or not source.is_template and not src_value:
+            if "size" not in layer_cmds:
+                raise ISError("not_found", "the request names no image", missing_source=True)
+
+        job = pipeline.RenderJob(
+            req_type=req_type,
+            source=blob.data if blob else None,
+            layer=layer_cmds,
+            request=cmds.decoded_request(),
+            defaults=pipeline.defaults_from_catalog(cats, main, source.catalog if source else main, record),
+            max_source_pixels=self.settings.max_source_pixels,
+            max_response_bytes=self.settings.max_response_bytes,
+            deadline=ctx.deadline,
+        )
+        rendered = pipeline.render(job)
+        ttl = self._layer_ttl(cats, source, record, main, default_image)
+        if cache_off:
+            ttl = None
+        last_modified = None
+        if cats.attr(main, "UseLastModified"):
+            last_modified = self._timestamp(cats, source, blob)
+        never = record is not None and record.get("expiration").strip() == "-1"
+        return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
+
+    def _record_tokens(self, cats: CatalogSet, record, field_name: str) -> list[Token]:
+        text = record.get(field_name)
+        if not text:
+            return []
+        return expand_macros(tokenize(text), lambda n: cats.macro(record.catalog, n))
+
+    def _fetch_source(self, cats: CatalogSet, source: Source) -> Blob:
+        keys = source_keys(cats, source, self.settings)
+        for key in keys:
+            blob = self.storage.fetch(key)
+            if blob is not None:
+                return blob
+        raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=True)
+
+    def _layer_ttl(self, cats, source, record, main, default_image: bool) -> float:
+        if record is not None:
+            text = record.get("expiration").strip()
+            try:
+                value = float(text) if text else -2
+            except ValueError:
+                value = -2
+            if value != -2:
+                return value
+        if default_image:
+            return cats.attr(main, "DefaultExpiration")
+        return cats.attr(source.catalog if source else main, "Expiration")
+
+    def _timestamp(self, cats: CatalogSet, source: Source | None, blob: Blob | None) -> datetime | None:
+        from .catalog.formats import parse_timestamp
+
+        if source is not None and source.record is not None:
+            for raw in (source.record.get("timestamp"), cats.raw_attr(source.catalog, "TimeStamp") or ""):
+                stamp = parse_timestamp(raw) if raw else None
+                if stamp is not None:
+                    return stamp
+            return source.catalog.last_modified
+        return blob.last_modified if blob is not None else None
+
+    # ------------------------------------------------------------------ failures (§12.6)
+    def _failure(self, ctx: Context, err: ISError) -> Reply:
+        if ctx.cats is not None and ctx.is_image and err.missing_source and ctx.req.type in ("img", "tmb"):
+            reply = self._default_image(ctx, err)
+            if reply is not None:
+                return reply
+        if ctx.cats is not None and ctx.is_image and ctx.req is not None and ctx.req.type in ("img", "tmb"):
+            reply = self._error_image(ctx, err)
+            if reply is not None:
+                return reply
+        return self._formatted_error(ctx, err)
+
+    def _detail_level(self, ctx: Context) -> int:
+        cats = ctx.cats
+        if cats is None:
+            try:
+                cats = self.catalogs.current()
+            except Exception:  # noqa: BLE001 - no catalogs at all: stay at the safe level 0
+                return 0
+        return cats.attr(ctx.main or cats.default, "ErrorDetail")
+
+    def _formatted_error(self, ctx: Context, err: ISError) -> Reply:
+        level = self._detail_level(ctx)
+        fmt = "text" if ctx.is_image or ctx.req.format is None else ctx.req.format
+        status = self.settings.errors.status(err)
+        if fmt == "json" and self.settings.jsonp_error_status:
+            status = self.settings.jsonp_error_status
+        body = P.render_error(err.title, err.message(level), fmt, req_id=ctx.req_id)
+        headers = cache_headers(None)
+        headers["X-IS-Error"] = err.kind
+        return Reply(status, body.content, body.media_type, headers)
+
+    def _fallback_url(self, ctx: Context) -> list[Token]:
+        """wid/hei/fmt/qlt of the original request (the last of each), for default and error images."""
+        kept: dict[str, Token] = {}
+        for tok in ctx.url:
+            if tok.kind == "command" and tok.name in _KEPT_FOR_FALLBACK:
+                kept[tok.name] = tok
+        if ctx.req is not None and ctx.req.type == "tmb":
+            kept["req"] = Token("command", "req", "tmb")
+        return list(kept.values())
+
+    def _default_image(self, ctx: Context, err: ISError) -> Reply | None:
+        cats, main = ctx.cats, ctx.main or ctx.cats.default
+        override = None
+        for tok in ctx.url:
+            if tok.kind == "command" and tok.name == "defaultimage":
+                override = tok.value
+        from .protocol.query import decode_value
+
+        obj = decode_value(override) if override is not None else cats.raw_attr(main, "DefaultImage") or ""
+        if not obj:
+            return None
+        try:
+            source = resolve_object(cats, obj, main)
+            if source.record is None and not source.path:
+                return None
+            result = self.render_source(ctx, source, self._fallback_url(ctx),
+                                        req_type=ctx.req.type, default_image=True)
+        except ISError as second:
+            log.info("default image %r failed: %s", obj, second)
+            return None
+        reply = Reply(200, result.body, result.media_type, {"X-IS-Default-Image": "1"})
+        return self._finish_image(ctx, reply, result)
+
+    def _error_image(self, ctx: Context, err: ISError) -> Reply | None:
+        if err.kind not in self.settings.errors.error_image_kinds:
+            return None
+        cats, main = ctx.cats, ctx.main or ctx.cats.default
+        obj = cats.raw_attr(main, "ErrorImage") or ""
+        if not obj:
+            return None
+        level = min(self._detail_level(ctx), 2)       # error images never show a traceback
+        variables = {"error.title": encode_value(err.title), "error.message": encode_value(err.message(level))}
+        try:
+            source = resolve_object(cats, obj, main)
+            result = self.render_source(ctx, source, self._fallback_url(ctx), req_type=ctx.req.type,
+                                        variables=variables)
+        except Exception as second:  # noqa: BLE001 - the original error is what the client gets
+            log.info("error image %r failed: %s", obj, second)
+            return None
+        headers = cache_headers(None)
+        headers["X-IS-Error"] = err.kind
+        return Reply(200, result.body, result.media_type, headers)
+
+
+def _client_cache_off(value: str | None) -> bool:
+    if not value:
+        return False
+    first = value.split(",", 1)[0].strip().lower()
+    return first == "off"

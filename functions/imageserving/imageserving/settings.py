@@ -1,0 +1,84 @@
+"""Server-level settings from environment variables (catalogs.md §16.4, protocol.md §1.4, §12).
+
+Built once per process; every value has a documented default (README, "Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import KINDS, ErrorPolicy
+
+
+def _list(value: str, sep: str = ";") -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(sep) if p.strip())
+
+
+def _prefix(value: str) -> str:
+    value = value.strip().strip("/")
+    return value + "/" if value else ""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "on", "yes")
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: str = "s3"                      # "s3" or "local"
+    bucket: str = ""
+    local_root: str = ""
+    catalog_prefix: str = "catalogs/"
+    image_prefixes: tuple[str, ...] = ("images/",)
+    static_prefixes: tuple[str, ...] = ("static/",)
+    catalog_refresh_seconds: float = 10.0
+    catalog_settle_seconds: float = 5.0
+    catalog_watch_data_files: bool = False
+    allow_default_catalog_requests: bool = True
+    path_rewrites: tuple[tuple[str, str], ...] = ()
+    max_response_bytes: int = 4_400_000
+    request_timeout_s: float = 25.0
+    max_source_pixels: int = 100_000_000
+    jsonp_error_status: int | None = None
+    cors_allow_origin: str = ""
+    errors: ErrorPolicy = field(default_factory=ErrorPolicy)
+
+    @classmethod
+    def from_env(cls, env: os._Environ | dict | None = None, **overrides) -> "Settings":
+        e = os.environ if env is None else env
+        get = e.get
+        rewrites = []
+        for pair in _list(get("IS_PATH_REWRITES", "")):
+            old, _, new = pair.partition("=")
+            if old:
+                rewrites.append((old, new))
+        kinds = _list(get("IS_ERROR_IMAGE_KINDS", ""), ",")
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"IS_ERROR_IMAGE_KINDS: unknown kinds {unknown}")
+        jsonp = get("IS_JSONP_ERROR_STATUS", "").strip()
+        values = dict(
+            storage=get("IS_STORAGE", "local" if get("IS_LOCAL_ROOT") else "s3").strip().lower(),
+            bucket=get("IS_BUCKET", "").strip(),
+            local_root=get("IS_LOCAL_ROOT", "").strip(),
+            catalog_prefix=_prefix(get("IS_CATALOG_PREFIX", "catalogs/")),
+            image_prefixes=tuple(_prefix(p) for p in _list(get("IS_IMAGE_ROOT_PREFIXES", "images/"))),
+            static_prefixes=tuple(_prefix(p) for p in _list(get("IS_STATIC_ROOT_PREFIXES", "static/"))),
+            catalog_refresh_seconds=float(get("IS_CATALOG_REFRESH_SECONDS", "10")),
+            catalog_settle_seconds=float(get("IS_CATALOG_SETTLE_SECONDS", "5")),
+            catalog_watch_data_files=_bool(get("IS_CATALOG_WATCH_DATA_FILES", "false")),
+            allow_default_catalog_requests=_bool(get("IS_ALLOW_DEFAULT_CATALOG_REQUESTS", "true")),
+            path_rewrites=tuple(rewrites),
+            max_response_bytes=int(get("IS_MAX_RESPONSE_BYTES", "4400000")),
+            request_timeout_s=float(get("IS_REQUEST_TIMEOUT_S", "25")),
+            max_source_pixels=int(get("IS_MAX_SOURCE_PIXELS", "100000000")),
+            jsonp_error_status=int(jsonp) if jsonp else None,
+            cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
+            errors=ErrorPolicy(
+                not_found_status=int(get("IS_NOT_FOUND_STATUS", "403")),
+                error_image_kinds=frozenset(kinds) if kinds else frozenset(KINDS),
+            ),
+        )
+        values.update(overrides)
+        return cls(**values)
