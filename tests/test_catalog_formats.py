@@ -260,7 +260,8 @@ def test_table_short_rows_padded_and_extra_fields_dropped():
     ("Id\tPath\n\tp\nb\tq\n", ["b"], "line 2: empty id; record skipped"),
     ("Id\tPath\n\t\t\nb\tq\n", ["b"], "line 2: empty id; record skipped"),
     ("Id\tPath\na,b\tp\nc\tq\n", ["c"], "line 2: id 'a,b' contains ','; record skipped"),
-    ("Id\tPath\n\"a\nb\"\tp\n\t\nc\tq\n", ["a\nb", "c"], "line 4: empty id; record skipped"),  # lines counted inside quotes
+    # line numbers count the line breaks inside quoted fields
+    ("Id\tPath\n\"a\nb\"\tp\n\t\nc\tq\n", ["a\nb", "c"], "line 4: empty id; record skipped"),
 ])
 def test_table_skipped_records(data, keys, warning):
     tbl = table(data)

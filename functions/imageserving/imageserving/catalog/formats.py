@@ -9,7 +9,7 @@ from loading are returned as ``warnings`` for the loader to log; problems that d
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -284,7 +284,7 @@ def _scan_record(text: str, pos: int) -> tuple[list[str], set[int], int]:
         return fields, quoted, pos + (2 if text.startswith("\r\n", pos) else 1)
 
 
-def _records(text: str):
+def _records(text: str) -> Iterator[tuple[int, list[str], set[int]]]:
     """Yield (line number, fields, quoted indexes) for every record, blank lines included."""
     pos, line_no, end = 0, 1, len(text)
     while pos < end:
