@@ -1,0 +1,126 @@
+"""Catalog loading, inheritance, resolution and revalidation (catalogs.md §4-§6, §15)."""
+
+from pathlib import Path
+
+import pytest
+
+from imageserving.catalog.resolve import resolve_object, resolve_path_object, source_keys
+from imageserving.catalog.store import CatalogStore
+from imageserving.errors import ISError
+from imageserving.settings import Settings
+from imageserving.storage import LocalStorage
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def write(root: Path, files: dict[str, str]):
+    for key, text in files.items():
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="latin-1")
+
+
+BASE = {
+    "catalogs/default.ini": "RootId=\nDefaultExt=.jpg\nCatalogFile=default-images.txt\nErrorImage=err\n"
+                            "DefaultImage=noimage\nExpiration=10\nRootPath=\n",
+    "catalogs/default-images.txt": "Id\tPath\nnoimage\tdefaults/noimage.png\nshared\tshared/pic\n",
+    "catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/images.txt\nErrorImage=\nExpiration=\n",
+    "catalogs/cat/images.txt": "Id\tPath\tExpiration\nshoe\tshoes/shoe\t2\nlogo\t/abs/logo.png\t\n",
+    "catalogs/full.ini": "RootId=full\nFullMatch=1\nRootPath=full/\n",
+}
+
+
+@pytest.fixture
+def store(tmp_path):
+    write(tmp_path, BASE)
+    settings = Settings.from_env({}, storage="local", local_root=str(tmp_path), catalog_settle_seconds=0)
+    clock = Clock()
+    return CatalogStore(LocalStorage(tmp_path), settings, clock=clock), clock, tmp_path, settings
+
+
+def test_absent_inherits_and_empty_disables(store):
+    cats = store[0].current()
+    cat = cats.catalog("cat")
+    assert cats.raw_attr(cat, "DefaultImage") == "noimage"      # absent -> default.ini
+    assert cats.raw_attr(cat, "ErrorImage") == ""               # defined-but-empty -> disabled
+    assert cats.attr(cat, "Expiration") == 10.0                 # empty, not in the empty-is-value set -> inherit
+    assert cats.attr(cat, "MaxPix") == (2000, 2000)             # built-in when default.ini lacks it
+
+
+def test_path_object_resolution(store):
+    cats, settings = store[0].current(), store[3]
+    po = resolve_path_object(cats, ["cat", "shoe"])
+    assert po.main.root_id == "cat" and po.source.record.id == "shoe"
+    assert source_keys(cats, po.source, settings) == ["images/cat/shoes/shoe.jpg"]
+    po = resolve_path_object(cats, ["cat", "dir", "file.png"])       # no record: rootId replaced by RootPath
+    assert po.source.record is None and source_keys(cats, po.source, settings) == ["images/cat/dir/file.png"]
+    po = resolve_path_object(cats, ["cat", "shared"])                # record from the default catalog
+    assert po.source.record.catalog.is_default
+    assert source_keys(cats, po.source, settings) == ["images/shared/pic.jpg"]
+    po = resolve_path_object(cats, ["full", "x"])                    # FullMatch: whole object, default catalog
+    assert po.main.is_default and source_keys(cats, po.source, settings) == ["images/full/x.jpg"]
+    po = resolve_path_object(cats, ["nocat", "x.png"])
+    assert po.main.is_default and source_keys(cats, po.source, settings) == ["images/nocat/x.png"]
+    po = resolve_path_object(cats, ["", "cat", "shoe"])              # leading '/' = default catalog explicitly
+    assert po.main.is_default and po.source.record is None
+
+
+def test_absolute_record_paths_are_bucket_relative(store):
+    cats, settings = store[0].current(), store[3]
+    src = resolve_object(cats, "logo", cats.catalog("cat"))
+    assert source_keys(cats, src, settings) == ["abs/logo.png"]
+
+
+def test_command_objects(store):
+    cats = store[0].current()
+    main = cats.catalog("cat")
+    assert resolve_object(cats, "cat/shoe", cats.default).record.id == "shoe"
+    assert resolve_object(cats, "noimage", main).record.catalog.is_default
+    assert resolve_object(cats, "/shoe", main).record is None           # '/' skips the main catalog
+    with pytest.raises(ISError):
+        resolve_object(cats, "a,b", main)
+
+
+@pytest.mark.parametrize("obj", [["cat", "..", "x"], ["cat", "a,b"]])
+def test_bad_objects_are_rejected(store, obj):
+    cats, settings = store[0].current(), store[3]
+    with pytest.raises(ISError) as e:
+        po = resolve_path_object(cats, obj)
+        source_keys(cats, po.source, settings)
+    assert e.value.kind == "bad_request"
+
+
+def test_revalidation_picks_up_changes_and_survives_broken_files(store):
+    cat_store, clock, root, _ = store
+    assert "shoe" in cat_store.current().catalog("cat").records
+    write(root, {"catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/other.txt\n",
+                 "catalogs/cat/other.txt": "Id\tPath\nboot\tboot.jpg\n"})
+    assert "shoe" in cat_store.current().catalog("cat").records      # not yet: refresh interval
+    clock.now += 11
+    cats = cat_store.current()
+    assert set(cats.catalog("cat").records) == {"boot"}
+    (root / "catalogs/default.ini").unlink()
+    clock.now += 11
+    with pytest.raises(ISError) as e:                 # a missing default.ini is a server error, clearly worded
+        cat_store.current()
+    assert e.value.kind == "server_error" and "default.ini" in e.value.detail
+
+
+def test_duplicate_root_ids_first_key_wins(store):
+    cat_store, clock, root, _ = store
+    write(root, {"catalogs/zz.ini": "RootId=cat\nRootPath=other/\n"})
+    clock.now += 11
+    assert cat_store.current().catalog("cat").key == "catalogs/cat.ini"
+
+
+def test_missing_data_file_only_loses_its_records(store):
+    cat_store, clock, root, _ = store
+    write(root, {"catalogs/cat.ini": "RootId=cat\nCatalogFile=cat/images.txt,cat/missing.txt\n"})
+    clock.now += 11
+    assert "shoe" in cat_store.current().catalog("cat").records
