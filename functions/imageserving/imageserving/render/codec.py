@@ -1,0 +1,646 @@
+"""The Pillow codec layer: reading source images and writing replies (rendering.md §9-§11, §16).
+
+Sources are opened header-first so sizes and limits are known before any pixel is decoded; JPEGs
+are decoded at 1/2, 1/4 or 1/8 scale when the reply is small enough (libjpeg DCT scaling). Decoded
+images are normalised to L, LA, RGB or RGBA, upright. Replies are written in every ``fmt=`` format
+Pillow can produce; the others are refused as ``bad_request`` (protocol.md §9).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zlib
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from PIL import Image, ImageCms, PdfParser
+
+from ..errors import ISError
+from ..protocol.values import parse_flag, parse_int, parse_real
+
+# --------------------------------------------------------------------------------------------
+# Encoder knobs (§16.9). Measured on 500x375 photographic replies, one core, Pillow 13:
+# PNG levels 1-3 take ~16 ms and 4-6 ~30 ms, but 1-3 make flat graphics (PNG's real use:
+# logos, swatches) ~60 % larger for a ~1 ms saving; photos grow only ~2 %. Level 6 it is.
+PNG_COMPRESS_LEVEL = 6
+WEBP_METHOD = 4
+# AVIF speed 8 took ~65 ms, speed 9 ~19 ms for +3 % bytes and -0.3 dB PSNR at qlt 80.
+AVIF_SPEED = 9
+# The JFIF density field is 16 bits wide.
+MAX_PRINT_RES = 65535
+
+PIXEL_TYPES = ("rgb", "gray", "cmyk")
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """One row of the format table (rendering.md §11.2)."""
+
+    mime: str
+    pixel_types: tuple[str, ...]
+    compressions: tuple[str, ...]  # the first one is the default; ("none",) = no options
+    alpha: bool
+    pillow_format: str | None  # None: a valid Scene7 format this server cannot produce
+
+
+_JPEG_TYPES = ("rgb", "gray", "cmyk")
+_LOSSY = ("lossy", "lossless")
+
+FORMATS: dict[str, FormatInfo] = {
+    "jpeg": FormatInfo("image/jpeg", _JPEG_TYPES, ("none",), False, "JPEG"),
+    "pjpeg": FormatInfo("image/jpeg", _JPEG_TYPES, ("none",), False, "JPEG"),
+    "png": FormatInfo("image/png", ("rgb", "gray"), ("none",), False, "PNG"),
+    "png-alpha": FormatInfo("image/png", ("rgb", "gray"), ("none",), True, "PNG"),
+    "png8": FormatInfo("image/png", ("rgb",), ("none",), False, "PNG"),
+    "png8-alpha": FormatInfo("image/png", ("rgb",), ("none",), True, "PNG"),
+    "gif": FormatInfo("image/gif", ("rgb", "gray"), ("none",), False, "GIF"),
+    "gif-alpha": FormatInfo("image/gif", ("rgb", "gray"), ("none",), True, "GIF"),
+    "webp": FormatInfo("image/webp", ("rgb",), _LOSSY, False, "WEBP"),
+    "webp-alpha": FormatInfo("image/webp", ("rgb",), _LOSSY, True, "WEBP"),
+    "avif": FormatInfo("image/avif", ("rgb",), _LOSSY, False, "AVIF"),
+    "avif-alpha": FormatInfo("image/avif", ("rgb",), _LOSSY, True, "AVIF"),
+    "tif": FormatInfo("image/tiff", _JPEG_TYPES, ("none", "lzw", "zip", "jpeg"), False, "TIFF"),
+    "tif-alpha": FormatInfo("image/tiff", ("rgb", "gray"), ("none", "lzw", "zip"), True, "TIFF"),
+    "jpeg2000": FormatInfo("image/jp2", ("rgb", "gray"), _LOSSY, False, "JPEG2000"),
+    "jpeg2000-alpha": FormatInfo("image/jp2", ("rgb", "gray"), _LOSSY, True, "JPEG2000"),
+    "pdf": FormatInfo("application/pdf", _JPEG_TYPES, ("none", "zip", "jpeg"), False, "PDF"),
+    "eps": FormatInfo("image/eps", _JPEG_TYPES, ("none",), False, "EPS"),
+    # Valid names without a writer in Pillow 13 (no JPEG XR or HEIF encoder in its wheels;
+    # Flash and streaming manifests are not images).
+    "jpegxr": FormatInfo("image/vnd.ms-photo", ("rgb",), _LOSSY, False, None),
+    "jpegxr-alpha": FormatInfo("image/vnd.ms-photo", ("rgb",), _LOSSY, True, None),
+    "heic": FormatInfo("image/heic", ("rgb",), ("lossless",), False, None),
+    "swf": FormatInfo("application/x-shockwave-flash", ("rgb",), ("none",), False, None),
+    "swf3": FormatInfo("application/x-shockwave-flash", ("rgb",), ("none",), False, None),
+    "swf-alpha": FormatInfo("application/x-shockwave-flash", ("rgb",), ("none",), True, None),
+    "swf3-alpha": FormatInfo("application/x-shockwave-flash", ("rgb",), ("none",), True, None),
+    "f4m": FormatInfo("application/f4m+xml", ("rgb",), ("none",), False, None),
+    "m3u8": FormatInfo("application/vnd.apple.mpegurl", ("rgb",), ("none",), False, None),
+}
+FORMAT_ALIASES = {"jpg": "jpeg", "pjpg": "pjpeg"}
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A parsed ``fmt=`` value; only formats this server can encode are ever built."""
+
+    name: str  # canonical format name, aliases resolved
+    pixel_type: str  # rgb | gray | cmyk
+    compression: str  # the format's default when not given
+    alpha: bool
+    mime: str
+    pillow_format: str
+
+    def with_pixel_type(self, pixel_type: str) -> OutputFormat:
+        """The same format with the pixel type an ``icc=`` profile imposes (§10)."""
+        _check_pixel_type(self.name, pixel_type)
+        return replace(self, pixel_type=pixel_type)
+
+
+def parse_fmt(value: str, *, default_pixel_type: str = "rgb") -> OutputFormat:
+    """``fmt=format[,[pixelType][,compression]]`` (§11.1); ``default_pixel_type`` is gray for
+    ``req=mask`` and falls back to the format's first type when the format does not allow it."""
+    parts = [p.strip().lower() for p in value.split(",")]
+    if len(parts) > 3:
+        raise ISError("bad_request", f"fmt={value}: too many values")
+    parts += [""] * (3 - len(parts))
+    name = FORMAT_ALIASES.get(parts[0], parts[0])
+    info = FORMATS.get(name)
+    if info is None:
+        raise ISError("bad_request", f"fmt={value}: unknown format {parts[0]!r}")
+    if info.pillow_format is None:
+        raise ISError("bad_request", f"format not supported: {name}")
+    pixel_type = parts[1]
+    if not pixel_type:
+        allowed = default_pixel_type in info.pixel_types
+        pixel_type = default_pixel_type if allowed else info.pixel_types[0]
+    _check_pixel_type(name, pixel_type)
+    compression = parts[2] or info.compressions[0]
+    if compression not in info.compressions:
+        raise ISError("bad_request",
+                      f"fmt={value}: compression {compression!r} not allowed for {name}")
+    return OutputFormat(name, pixel_type, compression, info.alpha, info.mime, info.pillow_format)
+
+
+def _check_pixel_type(name: str, pixel_type: str) -> None:
+    if pixel_type not in PIXEL_TYPES:
+        raise ISError("bad_request", f"fmt={name}: unknown pixel type {pixel_type!r}")
+    if name == "tif-alpha" and pixel_type == "cmyk":
+        raise ISError("bad_request", "format not supported: tif-alpha with cmyk")
+    if pixel_type not in FORMATS[name].pixel_types:
+        raise ISError("bad_request", f"fmt={name}: pixel type {pixel_type} not allowed")
+
+
+# --------------------------------------------------------------------------------------------
+# Encoder option values
+
+_HEX6 = re.compile(r"[0-9a-fA-F]{6}")
+
+
+def parse_qlt(value: str) -> tuple[int, bool]:
+    """``qlt=quality[,chroma]`` (§11.3) -> (quality 1-100, chroma subsampling switched off)."""
+    parts = value.split(",")
+    if len(parts) > 2:
+        raise ISError("bad_request", f"qlt={value}: too many values")
+    quality = parse_int(parts[0], cmd="qlt", lo=1, hi=100)
+    chroma_off = parse_flag(parts[1], cmd="qlt") if len(parts) == 2 and parts[1] else False
+    return quality, chroma_off
+
+
+def parse_pscan(value: str) -> str:
+    """``pscan=auto|3|4|5`` (§11.4); validated only: libjpeg's own progression is always used."""
+    scans = value.strip().lower()
+    if scans not in ("auto", "3", "4", "5"):
+        raise ISError("bad_request", f"pscan={value}: expected auto, 3, 4 or 5")
+    return scans
+
+
+def parse_jpeg_size(value: str) -> float:
+    """``jpegSize=kb`` (§11.6): the reply size limit in KB of 1024 bytes; 0 = no limit."""
+    return float(parse_real(value, cmd="jpegSize", lo=0))
+
+
+def parse_print_res(value: str) -> float:
+    """``printRes=dpi`` (§11.7): a real in (0, 65535]."""
+    return float(parse_real(value, cmd="printRes", positive=True, hi=MAX_PRINT_RES))
+
+
+@dataclass(frozen=True)
+class Quantize:
+    """A parsed ``quantize=`` value (§11.5)."""
+
+    kind: str = "adaptive"  # adaptive | web | mac
+    dither: bool = True
+    colors: int = 256
+    color_list: tuple[tuple[int, int, int], ...] = ()
+
+
+def parse_quantize(value: str, *, fmt: OutputFormat | None = None) -> Quantize:
+    """``quantize=type[,dither[,numColors[,colorList]]]``; empty parts take their default.
+
+    ``fmt`` lets the combination ``mac`` + an -alpha format be refused while parsing.
+    """
+    parts = [p.strip() for p in value.split(",")]
+    kind = parts[0].lower() or "adaptive"
+    if kind not in ("adaptive", "web", "mac"):
+        raise ISError("bad_request", f"quantize={value}: unknown type {parts[0]!r}")
+    dither = True
+    if len(parts) > 1 and parts[1]:
+        mode = parts[1].lower()
+        if mode not in ("diffuse", "off"):
+            raise ISError("bad_request", f"quantize={value}: dither must be diffuse or off")
+        dither = mode == "diffuse"
+    colors = parse_int(parts[2], cmd="quantize", lo=2, hi=256) if len(parts) > 2 and parts[2] \
+        else 256
+    color_list = []
+    for text in parts[3:]:
+        if not _HEX6.fullmatch(text):
+            raise ISError("bad_request", f"quantize={value}: colour {text!r} is not 6 hex digits")
+        color_list.append((int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)))
+    if len(color_list) > colors:
+        raise ISError("bad_request", f"quantize={value}: more colours listed than numColors")
+    if kind == "mac" and fmt is not None and fmt.alpha:
+        raise ISError("bad_request", f"quantize=mac is not allowed with fmt={fmt.name}")
+    return Quantize(kind, dither, colors, tuple(color_list))
+
+
+# --------------------------------------------------------------------------------------------
+# Sources (§9)
+
+# Formats accepted as sources (JPEG includes MPO, which Pillow's JPEG opener recognises).
+# EPS/PDF would need Ghostscript; the rest are exotic.
+SOURCE_FORMATS = ("JPEG", "PNG", "GIF", "TIFF", "WEBP", "AVIF", "JPEG2000", "BMP", "PSD")
+
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """What a source's header says; nothing is decoded yet."""
+
+    data: bytes = field(repr=False)
+    format: str
+    mode: str
+    stored_size: tuple[int, int]  # as stored, before EXIF orientation
+    orientation: int  # EXIF orientation 1-8 (1 when absent or invalid)
+    has_alpha: bool
+    icc_profile: bytes | None
+    xmp: bytes | None
+    dpi: tuple[float, float] | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The size after EXIF orientation: the size every plan works with (D13)."""
+        w, h = self.stored_size
+        return (h, w) if self.orientation >= 5 else (w, h)
+
+
+@dataclass
+class Decoded:
+    """A decoded, normalised, upright source."""
+
+    image: Image.Image  # mode L, LA, RGB or RGBA
+    reduction: float  # source pixels per decoded pixel (2, 4 or 8 after DCT scaling, else 1)
+    icc_profile: bytes | None  # the profile of the decoded pixels (sRGB after a CMYK conversion)
+
+
+def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
+    """Read a source's header; refuse it before decoding when it has more than ``max_pixels``."""
+    with _open(data) as im:
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ISError("size_limit", f"source is {w}x{h}, more than {max_pixels} pixels")
+        xmp = im.info.get("xmp")
+        dpi = im.info.get("dpi")
+        return SourceImage(
+            data=data,
+            format=im.format or "",
+            mode=im.mode,
+            stored_size=(w, h),
+            orientation=_orientation(im),
+            has_alpha=_has_alpha(im),
+            icc_profile=im.info.get("icc_profile") or None,
+            xmp=(xmp.encode() if isinstance(xmp, str) else xmp) or None,
+            dpi=(float(dpi[0]), float(dpi[1])) if dpi and dpi[0] > 0 and dpi[1] > 0 else None,
+        )
+
+
+def decode(src: SourceImage, *, scale_hint: float | None) -> Decoded:
+    """Decode ``src``; ``scale_hint`` is the total scale from source to reply pixels, if known.
+
+    JPEGs are DCT-scaled when ``scale_hint <= 0.5``, keeping at least twice the needed pixels
+    (§16.2); CMYK JPEGs never are, so their colour conversion sees every pixel.
+    """
+    im = _open(src.data)
+    reduction = 1.0
+    if scale_hint is not None and 0 < scale_hint <= 0.5 and im.format in ("JPEG", "MPO") \
+            and im.mode != "CMYK":
+        w, h = im.size
+        drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
+        if drafted is not None:
+            reduction = w / drafted[1][2]
+    try:
+        im.load()
+        image, icc = _normalise(im, src.icc_profile)
+    except Image.DecompressionBombError as exc:
+        raise ISError("size_limit", f"source too large to decode: {exc}") from exc
+    except Exception as exc:  # any decoder failure on untrusted bytes is the source's fault
+        raise ISError("content_error", f"cannot decode {src.format} source: {exc}") from exc
+    if src.orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[src.orientation])
+    # Header metadata is exposed on SourceImage; dropping it here keeps a stale EXIF orientation
+    # or colour tag from being applied a second time downstream.
+    image.info = {}
+    return Decoded(image, reduction, icc)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=SOURCE_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise ISError("size_limit", f"source too large: {exc}") from exc
+    except Exception as exc:  # Pillow's plugins raise many types on malformed headers
+        raise ISError("content_error", f"unreadable or unsupported source image: {exc}") from exc
+
+
+def _orientation(im: Image.Image) -> int:
+    # PNG keeps eXIf wherever the writer put it; looking past IDAT would decode the whole image.
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # a broken EXIF block must not make the image unusable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
+
+
+def _normalise(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """Bring any decoded mode to L, LA, RGB or RGBA (§9); returns the image and its profile."""
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit samples scaled to 8 bits (Pillow's own I->L conversion clips at 255).
+        return im.convert("I").point(lambda v: v / 257 + 0.5).convert("L"), icc
+    if mode == "F":
+        return im.convert("L"), icc
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im, icc)
+    if mode in ("1", "L", "LA", "La"):
+        target = "LA" if _has_alpha(im) else "L"
+    else:  # RGB family, palettes, YCbCr, LAB, HSV
+        target = "RGBA" if _has_alpha(im) else "RGB"
+    return (im if mode == target else im.convert(target)), icc
+
+
+def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """A tagged CMYK source goes to sRGB through its profile (D14); an untagged one naively."""
+    if icc:
+        try:
+            return ImageCms.applyTransform(im, _cmyk_to_srgb(icc)), _srgb_bytes()
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile is treated like none
+    return im.convert("RGB"), None
+
+
+@lru_cache(maxsize=8)
+def _cmyk_to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform:
+    # Perceptual intent with black point compensation: the catalog defaults (rendering.md §1).
+    return ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), "CMYK", "RGB",
+        renderingIntent=ImageCms.Intent.PERCEPTUAL, flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+    )
+
+
+@lru_cache(maxsize=1)
+def _srgb_bytes() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Replies (§10, §11)
+
+_ICC_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # iccEmbed (§10); Pillow's EPS writer has no ICC
+_DPI_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # printRes (§11.7)
+_XMP_FORMATS = ("JPEG", "TIFF")  # xmpEmbed (§11.8)
+_ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB ", "L": b"GRAY", "LA": b"GRAY",
+               "CMYK": b"CMYK"}
+_JPEG_XMP_MAX = 65533 - 2 - 29  # one APP1 segment minus length and namespace
+_TIFF_COMPRESSION = {"none": "raw", "lzw": "tiff_lzw", "zip": "tiff_adobe_deflate", "jpeg": "jpeg"}
+_TIFF_XMP_TAG = 700
+_DEFAULT_QUANTIZE = Quantize()
+_PALETTE_SAMPLE_PIXELS = 1 << 14
+
+
+def encode(img: Image.Image, out: OutputFormat, *, quality: int = 80, chroma_off: bool = False,
+           bgc: tuple[int, ...] = (255, 255, 255), quantize: Quantize | None = None,
+           print_res: float | None = None, icc_profile: bytes | None = None,
+           icc_embed: bool = False, xmp: bytes | str | None = None, jpeg_size_kb: float = 0,
+           pscan: str | None = None) -> bytes:
+    """Write ``img`` as ``out``.
+
+    Alpha is flattened over ``bgc`` for formats without alpha; ``icc_profile`` is embedded only
+    with ``icc_embed``, for formats that carry one and when its colour space fits the reply;
+    ``xmp`` is the source packet to embed (None = xmpEmbed off). ``pscan`` is accepted and has no
+    effect: libjpeg picks the progression (§11.4).
+    """
+    fmt = out.pillow_format
+    dpi = print_res if fmt in _DPI_FORMATS else None
+    if isinstance(xmp, str):
+        xmp = xmp.encode()
+    if fmt not in _XMP_FORMATS or (fmt == "JPEG" and xmp and len(xmp) > _JPEG_XMP_MAX):
+        xmp = None  # the format cannot carry it (JPEG: no extended-XMP writer)
+    try:
+        work, transparency = _reply_image(img, out, bgc[:3], quantize or _DEFAULT_QUANTIZE)
+        icc = icc_profile if icc_embed and fmt in _ICC_FORMATS and icc_profile \
+            and icc_profile[16:20] == _ICC_SPACES.get(work.mode) else None
+        if fmt == "PDF":
+            return _pdf(work, out.compression, _jpeg_options(work, quality, chroma_off), dpi, icc)
+        options = _options(work, out, quality, chroma_off, transparency)
+        if dpi:
+            options["dpi"] = (dpi, dpi)
+        if icc:
+            options["icc_profile"] = icc
+        if xmp:
+            if fmt == "JPEG":
+                options["xmp"] = xmp
+            else:
+                options["tiffinfo"] = {_TIFF_XMP_TAG: xmp}
+        data = _save(work, fmt, options)
+        limit = int(jpeg_size_kb * 1024)
+        if fmt == "JPEG" and jpeg_size_kb and len(data) > limit:
+            data = _fit_jpeg(work, options, quality, limit)
+        return data
+    except ISError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ISError("content_error", f"cannot encode fmt={out.name}: {exc}") from exc
+    except Exception as exc:
+        raise ISError("server_error", f"encoder failure for fmt={out.name}: {exc}") from exc
+
+
+def _reply_image(img: Image.Image, out: OutputFormat, bgc: tuple[int, ...],
+                 quantize: Quantize) -> tuple[Image.Image, int | None]:
+    """A fresh image in the mode the writer needs, with empty ``info`` (Pillow's writers fall back
+    to ``im.info`` for ICC, transparency and comments, which must come from the request only).
+    Returns the transparent palette index for palette formats with alpha."""
+    gray = out.pixel_type == "gray"
+    if out.alpha:
+        target = "LA" if gray else "RGBA"
+    else:
+        target = {"rgb": "RGB", "gray": "L", "cmyk": "CMYK"}[out.pixel_type]
+    work = img
+    if work.mode != target:
+        if work.mode != "CMYK":
+            work, _ = _normalise(work, None)
+        if not out.alpha and _has_alpha(work):
+            work = _flatten(work, bgc)
+        if work.mode != target:
+            work = work.convert(target)
+    transparency = None
+    if out.name in ("png8", "png8-alpha", "gif", "gif-alpha"):
+        if gray:  # gray GIFs quantize like RGB ones: their palettes simply hold grays
+            work = work.convert("RGBA" if out.alpha else "RGB")
+        work, transparency = _to_palette(work, quantize)
+    if work is img:
+        work = img.copy()
+    work.info = {}
+    return work, transparency
+
+
+def _flatten(img: Image.Image, bgc: tuple[int, ...]) -> Image.Image:
+    rgba = img.convert("RGBA")
+    base = Image.new("RGB", img.size, bgc)
+    base.paste(rgba, mask=rgba.getchannel("A"))
+    return base
+
+
+def _options(work: Image.Image, out: OutputFormat, quality: int, chroma_off: bool,
+             transparency: int | None) -> dict:
+    fmt, lossless = out.pillow_format, out.compression == "lossless"
+    if fmt == "JPEG":
+        return _jpeg_options(work, quality, chroma_off) | {"progressive": out.name == "pjpeg"}
+    if fmt == "PNG":
+        options: dict = {"compress_level": PNG_COMPRESS_LEVEL}
+        return options if transparency is None else options | {"transparency": transparency}
+    if fmt == "GIF":
+        return {} if transparency is None else {"transparency": transparency}
+    if fmt == "WEBP":
+        return {"quality": quality, "method": WEBP_METHOD, "lossless": lossless}
+    if fmt == "AVIF":
+        # No true lossless mode in Pillow's AVIF writer: quality 100 at 4:4:4 comes closest (D15).
+        return {"speed": AVIF_SPEED} | (
+            {"quality": 100, "subsampling": "4:4:4"} if lossless else {"quality": quality})
+    if fmt == "TIFF":
+        options = {"compression": _TIFF_COMPRESSION[out.compression]}
+        return options | {"quality": quality} if out.compression == "jpeg" else options
+    if fmt == "JPEG2000":
+        if lossless:
+            return {}  # OpenJPEG's default is the reversible (lossless) wavelet
+        return {"irreversible": True, "quality_mode": "rates",
+                "quality_layers": [1 + (100 - quality) * 0.4]}
+    return {}  # EPS: uncompressed, nothing to choose
+
+
+def _jpeg_options(work: Image.Image, quality: int, chroma_off: bool) -> dict:
+    options = {"quality": quality, "optimize": True}
+    if work.mode == "RGB":  # the chroma flag means nothing for gray and CMYK (§11.3)
+        options["subsampling"] = 0 if chroma_off else 2
+    return options
+
+
+def _save(work: Image.Image, fmt: str, options: dict) -> bytes:
+    buf = io.BytesIO()
+    work.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def _fit_jpeg(work: Image.Image, options: dict, quality: int, limit: int) -> bytes:
+    """The highest quality below ``quality`` whose JPEG fits ``limit`` bytes (§11.6)."""
+    best, low, high = None, 1, quality - 1
+    while low <= high:
+        mid = (low + high) // 2
+        data = _save(work, "JPEG", options | {"quality": mid})
+        if len(data) <= limit:
+            best, low = data, mid + 1
+        else:
+            high = mid - 1
+    if best is None:
+        raise ISError("content_error", f"jpegSize: no quality fits in {limit} bytes")
+    return best
+
+
+# --- palettes (§11.5)
+
+def _mac_palette() -> list[int]:
+    """The classic 256-colour Macintosh system palette, in system order."""
+    steps = (255, 204, 153, 102, 51, 0)
+    ramp = (238, 221, 187, 170, 136, 119, 85, 68, 34, 17)
+    colours = [(r, g, b) for r in steps for g in steps for b in steps][:-1]  # black comes last
+    colours += [(v, 0, 0) for v in ramp] + [(0, v, 0) for v in ramp] + [(0, 0, v) for v in ramp]
+    colours += [(v, v, v) for v in ramp] + [(0, 0, 0)]
+    return [c for colour in colours for c in colour]
+
+
+def _palette_image(flat: list[int]) -> Image.Image:
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(flat)
+    return pal
+
+
+def _to_palette(img: Image.Image, q: Quantize) -> tuple[Image.Image, int | None]:
+    """Quantize RGB or RGBA to mode P. With alpha, pixels below alpha 128 share one extra,
+    transparent index and the palette is built from the opaque pixels only."""
+    alpha = img.mode == "RGBA"
+    rgb = img.convert("RGB") if alpha else img
+    opaque = img.getchannel("A").point(lambda a: 255 if a >= 128 else 0) if alpha else None
+    colors = min(q.colors, 255) if alpha else q.colors
+    dither = Image.Dither.FLOYDSTEINBERG if q.dither else Image.Dither.NONE
+    if q.kind == "web":
+        result = rgb.convert("P", palette=Image.Palette.WEB, dither=dither)
+    elif q.kind == "mac":
+        result = rgb.quantize(palette=_palette_image(_mac_palette()), dither=dither)
+    else:
+        result = _adaptive(rgb, opaque, q, colors, dither)
+    if opaque is None:
+        return result, None
+    palette = result.getpalette() or []
+    index = len(palette) // 3
+    result.putpalette(palette + [0, 0, 0])
+    result.paste(index, mask=opaque.point(lambda a: 255 - a))
+    return result, index
+
+
+def _adaptive(rgb: Image.Image, opaque: Image.Image | None, q: Quantize, colors: int,
+              dither: Image.Dither) -> Image.Image:
+    """An adaptive palette: the image's own colours when few enough, else the listed colours
+    (§11.5 forced colours) plus median cut over a sample of at most ``_PALETTE_SAMPLE_PIXELS``.
+
+    Median cut over a whole 500x375 photograph took 130-300 ms; over the sample ~13 ms at a PSNR
+    within 0.7 dB. Fast octree (2 ms) was rejected: it reduces a 256-level gray ramp to 16 grays.
+    """
+    sample = _opaque_sample(rgb, opaque)
+    own = None if q.color_list else sample.getcolors(colors)
+    if own is not None:
+        # Kept exactly: mapping onto a given palette is only about 6 bits per channel precise.
+        return sample.quantize(colors=len(own), method=Image.Quantize.MEDIANCUT)
+    palette = list(q.color_list[:colors])
+    free = colors - len(palette)
+    if free > 0:
+        factor = math.ceil(math.sqrt(sample.width * sample.height / _PALETTE_SAMPLE_PIXELS))
+        cut = sample.reduce(factor).quantize(colors=free, method=Image.Quantize.MEDIANCUT)
+        entries = cut.getpalette() or []
+        # Keep only entries that pixels use: the rest is padding, not colours of the image.
+        for index in sorted(i for _, i in cut.getcolors(256) or []):
+            palette.append(tuple(entries[3 * index: 3 * index + 3]))
+    return rgb.quantize(palette=_palette_image([c for colour in palette for c in colour]),
+                        dither=dither)
+
+
+def _opaque_sample(rgb: Image.Image, opaque: Image.Image | None) -> Image.Image:
+    """``rgb`` with transparent pixels repainted in an opaque pixel's colour, so that colours
+    nobody will see do not take palette entries."""
+    box = opaque.getbbox() if opaque is not None else None
+    if opaque is None or box is None:
+        return rgb
+    left, top, right, _ = box
+    first = opaque.crop((left, top, right, top + 1)).getbbox()
+    assert first is not None  # the bounding box's top row holds an opaque pixel
+    sample = Image.new("RGB", rgb.size, rgb.getpixel((left + first[0], top)))
+    sample.paste(rgb, mask=opaque)
+    return sample
+
+
+# --- PDF (§11.2): Pillow's PDF writer knows only DCTDecode, so the page is written here.
+
+_PDF_SPACES = {"RGB": "DeviceRGB", "L": "DeviceGray", "CMYK": "DeviceCMYK"}
+
+
+def _pdf(work: Image.Image, compression: str, jpeg_options: dict, dpi: float | None,
+         icc: bytes | None) -> bytes:
+    name = PdfParser.PdfName
+    fp = io.BytesIO()
+    pdf = PdfParser.PdfParser(f=fp, mode="w+b")
+    pdf.start_writing()
+    pdf.write_header()
+    page, contents = pdf.next_object_id(0), pdf.next_object_id(0)
+    pdf.pages.append(page)
+    pdf.write_catalog()
+    space: object = name(_PDF_SPACES[work.mode])
+    if icc:
+        profile = pdf.write_obj(None, stream=icc, N=len(work.getbands()), Alternate=space)
+        space = PdfParser.PdfArray([name("ICCBased"), profile])
+    extra: dict = {}
+    if compression == "jpeg":
+        stream = _save(work, "JPEG", jpeg_options)
+        extra["Filter"] = name("DCTDecode")
+        if work.mode == "CMYK":  # Pillow writes Adobe-style inverted CMYK
+            extra["Decode"] = [1, 0] * 4
+    elif compression == "zip":
+        stream = zlib.compress(work.tobytes())
+        extra["Filter"] = name("FlateDecode")
+    else:
+        stream = work.tobytes()
+    image = pdf.write_obj(None, stream=stream, Type=name("XObject"), Subtype=name("Image"),
+                          Width=work.width, Height=work.height, ColorSpace=space,
+                          BitsPerComponent=8, **extra)
+    scale = 72.0 / (dpi or 72.0)
+    width, height = work.width * scale, work.height * scale
+    pdf.write_page(page, Resources=PdfParser.PdfDict(XObject=PdfParser.PdfDict(image=image)),
+                   MediaBox=[0, 0, width, height], Contents=contents)
+    pdf.write_obj(contents, stream=b"q %f 0 0 %f 0 0 cm /image Do Q\n" % (width, height))
+    pdf.write_xref_and_trailer()
+    return fp.getvalue()

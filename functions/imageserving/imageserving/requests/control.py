@@ -1,0 +1,124 @@
+"""Requests about requests, and the ones a serverless deployment refuses: ``req=validate``,
+``resolve``, ``message``, ``loadcache``, ``saveToFile``, ``mbrSet`` (protocol.md §8.17-§8.24)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from ..errors import ISError
+from ..protocol.commands import Commands, resolve_value
+from ..protocol.query import decode_value, encode_value, is_nested
+from ..render import codec, geometry
+from ..responses import properties as P
+from ..responses.headers import Reply
+from . import common as C
+
+log = logging.getLogger("imageserving")
+
+# Value checks of the commands whose parsers exist; every other value is checked for syntax only
+# (tokenizing, brackets, macros, percent-encoding), which happened before the request got here.
+_VALUE_CHECKS = {
+    "fmt": codec.parse_fmt,
+    "qlt": codec.parse_qlt,
+    "pscan": codec.parse_pscan,
+    "jpegsize": codec.parse_jpeg_size,
+    "printres": codec.parse_print_res,
+    "quantize": codec.parse_quantize,
+}
+_VIEW_COMMANDS = ("wid", "hei", "scl", "fit", "align", "bgc", "rgn", "rect", "dpr", "network")
+# A size still holding a variable stands for some valid size, so that fit= finds its companion.
+_SIZE_PLACEHOLDER = "1"
+_VARIABLE_REFERENCE = re.compile(r"\$[A-Za-z0-9_.\-]+\$")
+
+
+def validate(server, ctx) -> Reply:
+    """``request.isValid=1`` when the request parses as ``req=img``; objects are not touched and
+    values that still hold a ``$variable$`` are not type-checked (§8.17)."""
+    cmds = C.url_commands(ctx)
+    request = _checkable(cmds.request)
+    for name, value in request.items():
+        if name in _VALUE_CHECKS:
+            _VALUE_CHECKS[name](value)
+    view = {n: v for n, v in request.items() if n in _VIEW_COMMANDS}
+    view.update((n, _SIZE_PLACEHOLDER) for n in ("wid", "hei", "scl")
+                if n in cmds.request and n not in request)
+    geometry.parse_view(view)
+    for key, layer in cmds.layers.items():
+        geometry.parse_layer(_checkable(layer), comp=key == "comp")
+    body = P.render_properties([("request.isValid", "1")], ctx.req.format, handler=ctx.handler,
+                               req_id=ctx.req_id)
+    return C.reply(ctx, body, None)
+
+
+def _checkable(commands: dict[str, str]) -> dict[str, str]:
+    """Decoded values that hold no variable reference (those are checked once substituted)."""
+    return {n: v if is_nested(v) else decode_value(v)
+            for n, v in commands.items() if not _VARIABLE_REFERENCE.search(v)}
+
+
+def resolve(server, ctx) -> Reply:
+    """The request as the renderer would see it: ``object?cmd=value&…`` (§8.18).
+
+    Record Modifier < URL < PostModifier, macros expanded, variables substituted, definitions,
+    comments and ``req=`` dropped; request attributes first, then the ``comp`` layer, then each
+    ``layer=``. Values are re-encoded only where needed to read the line back.
+    """
+    cmds = C.url_commands(ctx)
+    path = C.path_record(ctx, cmds)
+    record = path.record
+    merged = Commands()
+    if record is not None:
+        merged.add(C.record_tokens(ctx.cats, record, "modifier"))
+    merged.add(ctx.url)
+    if record is not None:
+        merged.add(C.record_tokens(ctx.cats, record, "postmodifier"))
+    merged.variables.setdefault("object", encode_value(ctx.path.object))
+    parts = [_pair(n, v, merged) for n, v in merged.request.items() if n != "req"]
+    for key, layer in merged.layers.items():
+        if key != "comp":
+            parts.append(f"layer={key}")
+        parts.extend(_pair(n, v, merged) for n, v in layer.items())
+    obj = path.name if path.source is not None else ctx.path.object
+    body = P.render_raw_text(f"{obj}?{'&'.join(parts)}\n")
+    return C.reply(ctx, body, None)
+
+
+_RESOLVE_ESCAPES = re.compile(r"[%&=\x00-\x1f\x7f]")
+
+
+def _pair(name: str, raw: str, merged: Commands) -> str:
+    value = resolve_value(name, raw, merged.variables)
+    if not is_nested(value):
+        value = _RESOLVE_ESCAPES.sub(lambda m: f"%{ord(m.group()):02X}", value)
+    return f"{name}={value}"
+
+
+# Long enough for any real note, short enough that one request cannot flood the logs.
+_MESSAGE_LIMIT = 4096
+
+
+def message(server, ctx) -> Reply:
+    """``message=`` written to the log as one JSON line; an empty, uncacheable reply (§8.19)."""
+    text = C.url_commands(ctx).value("message") or ""
+    log.info(json.dumps({"event": "message", "id": ctx.req_id,
+                         "trace": ctx.headers.get("x-amzn-trace-id", ""),
+                         "catalog": ctx.main.label(), "message": text[:_MESSAGE_LIMIT]},
+                        ensure_ascii=False))
+    return C.reply(ctx, P.render_raw_text(""), None)
+
+
+def loadcache(server, ctx) -> Reply:
+    """Renders like ``req=img`` and reports the reply's size; there is no cache to fill (§8.20)."""
+    result = server.render_source(ctx, ctx.path.source, ctx.url, req_type="img")
+    body = P.render_properties([("image.length", str(len(result.body)))], P.TEXT)
+    return C.reply(ctx, body, None)
+
+
+def save_to_file(server, ctx) -> Reply:
+    raise ISError("refused", "req=saveToFile: a serverless deployment has no SavePath")
+
+
+def mbr_set(server, ctx) -> Reply:
+    raise ISError("bad_request", "req=mbrSet: unsupported request type")

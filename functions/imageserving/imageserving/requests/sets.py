@@ -1,0 +1,353 @@
+"""``req=set``: the hierarchical description of a ``catalog::ImageSet`` that viewers load
+(protocol.md §8.13; the reference's "Media set requests" and ``catalog::ImageSet`` pages).
+
+One element tree is written two ways, so both stay consistent: XML as is, and JSON by the rule
+the observed responses follow — attributes and text-only children become string members (in
+document order), other children objects, and a name that repeats becomes an array (so a set with
+one item has ``"item":{…}`` and a set with several ``"item":[…]``). Observed JSON:
+``{"set":{"pv":"1.0","type":"media_set","n":"cat/id","item":[{"i":{"n":"cat/img"},"s":{"n":"cat/img"},
+"dx":"1154","dy":"1500","iv":"uDdTL2"}, …]}}``.
+
+PROPOSED where nothing was observed (``mediaset.dtd`` is not public): type names follow the
+reference's media-set item types (``img``, ``img_set``, ``spin``, ``ecat``, ``video``, ``video_set``,
+``media_set``, ``static``; ``empty`` when there is no set at all); a nested set is an item's
+``set`` child next to its swatch; e-catalog spreads list their pages as ``page`` children shaped
+like image items; solid-colour swatches are ``<s c="0xRRGGBB" l="label"/>``; a missing swatch
+repeats the image (as observed); ``iv`` is the §8.22 version id of the item's source file; an
+item whose image cannot be read has no ``dx``/``dy``/``iv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..catalog.model import Record
+from ..catalog.resolve import Source, resolve_object, source_keys
+from ..errors import ISError
+from ..protocol.commands import Commands
+from ..protocol.query import decode_path_element, decode_value, substitute
+from ..render import codec
+from ..responses import properties as P
+from ..responses.headers import Reply
+from . import common as C
+from . import localize as L
+
+# PROPOSED analogue of PS::fvctx.nestingLimit (IS_SET_NESTING_LIMIT in protocol.md §8.13).
+SET_NESTING_LIMIT = 8
+
+_ASSET_TYPES = {"mediaset": "media_set", "spinset": "spin", "spinset2d": "spin", "videoset": "video_set",
+                "imageset": "img_set", "ecatalog": "ecat"}
+_ITEM_TYPES = {"img": "img", "basic": "img", "advanced_image": "img", "img_set": "img_set",
+               "advanced_image_set": "img_set", "advanced_imageset": "img_set",
+               "advanced_swatchset": "img_set", "spin": "spin", "video": "video", "video_set": "video_set",
+               "static": "static", "ecat": "ecat"}
+_VIDEO_SUFFIXES = (".mp3", ".mp4", ".flv", ".f4v", ".swf", ".xml")
+_OPEN = {"{": "}", "(": ")"}
+
+
+@dataclass
+class Element:
+    name: str
+    attrs: list[tuple[str, str]] = field(default_factory=list)
+    children: list[Element] = field(default_factory=list)
+    text: str | None = None
+
+    def xml(self) -> str:
+        attrs = "".join(f' {n}="{C.xml_escape(v)}"' for n, v in self.attrs)
+        if self.text is not None:
+            return f"<{self.name}{attrs}>{C.xml_escape(self.text)}</{self.name}>"
+        if not self.children:
+            return f"<{self.name}{attrs}/>"
+        return f"<{self.name}{attrs}>{''.join(c.xml() for c in self.children)}</{self.name}>"
+
+    def json(self) -> object:
+        if self.text is not None:
+            return self.text
+        groups: dict[str, list[object]] = {}
+        for child in self.children:
+            groups.setdefault(child.name, []).append(child.json())
+        out: dict[str, object] = dict(self.attrs)
+        out.update((name, values if len(values) > 1 else values[0]) for name, values in groups.items())
+        return out
+
+
+def answer_set(server, ctx) -> Reply:
+    _refuse_colons(ctx)
+    cmds = C.url_commands(ctx)
+    path = C.path_record(ctx, cmds)
+    record = path.record
+    locale = C.effective_locale(ctx, cmds)
+    builder = _SetBuilder(server, ctx, (cmds.value("labelkey") or "").strip(),
+                          L.string_ids(ctx.cats, ctx.main, locale))
+    override = _image_set_override(cmds)
+    text = override if override is not None else record.get("imageset") if record is not None else ""
+    if text:
+        asset_type = record.get("assettype") if record is not None else ""
+        root = builder.set_element(text, asset_type, path.name if record is not None else "", 0)
+    elif path.source is not None:
+        root = builder.single_image(path)
+    elif path.name:                 # locale translation found no record
+        raise ISError("not_found", path.name)
+    else:
+        root = Element("set", [("type", "empty")])
+    root.attrs.insert(0, ("pv", "1.0"))
+    if ctx.req.format == P.JSON:
+        body = C.jsonp(ctx.handler, {"set": root.json()}, ctx.req_id)
+    else:
+        body = C.xml_document("\n" + root.xml(), ctx.req.encoding)
+    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"),
+                   modified=C.last_modified(ctx, record))
+
+
+def _refuse_colons(ctx) -> None:
+    """The reference forbids ``:`` anywhere in a ``req=set`` request, encoded or not."""
+    texts = [ctx.path.object] + [t.value for t in ctx.url]
+    if any(":" in t or ":" in decode_value(t) for t in texts):
+        raise ISError("bad_request", "req=set: ':' is not allowed in the request")
+
+
+def _image_set_override(cmds: Commands) -> str | None:
+    """``imageSet=``: a ``{…}`` value loses its braces and stays encoded (ids inside are decoded
+    one by one); any other value is decoded once like every command value (§3.4)."""
+    raw = cmds.raw("imageset")
+    if raw is None:
+        return None
+    value = substitute(raw, cmds.variables)
+    if value.startswith("{") and value.endswith("}"):
+        return value[1:-1]
+    return decode_value(value)
+
+
+def split_top(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside ``{…}`` and ``(…)``; unbalanced brackets are a bad request."""
+    parts, depth, start = [], [], 0
+    for i, ch in enumerate(text):
+        if ch in _OPEN:
+            depth.append(_OPEN[ch])
+        elif ch in ")}":
+            if not depth or depth.pop() != ch:
+                raise ISError("bad_request", f"unbalanced bracket in image set {text[:80]!r}")
+        elif ch == sep and not depth:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ISError("bad_request", f"unbalanced bracket in image set {text[:80]!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def _unwrap(part: str) -> str | None:
+    """The inside of a part that is one bracketed group (an in-line set), else None."""
+    part = part.strip()
+    if len(part) < 2 or part[0] not in _OPEN or part[-1] != _OPEN[part[0]]:
+        return None
+    inner = part[1:-1]
+    try:
+        split_top(inner, ",")
+    except ISError:
+        return None     # "{a}{b}": two groups, not one
+    return inner
+
+
+class _SetBuilder:
+    def __init__(self, server, ctx, labelkey: str, loc_ids: list[str] | None):
+        self.server = server
+        self.ctx = ctx
+        self.labelkey = labelkey.lower()
+        self.loc_ids = loc_ids
+        self._dims: dict[str, list[Element]] = {}
+
+    # --- sets
+
+    def set_element(self, text: str, asset_type: str, name: str, depth: int,
+                    forced_type: str | None = None) -> Element:
+        if depth > SET_NESTING_LIMIT:
+            raise ISError("bad_request", f"image set nests deeper than {SET_NESTING_LIMIT} levels")
+        text = L.localize_set(text, self.loc_ids)
+        entries = [e for e in split_top(text, ",") if e.strip()]
+        set_type = forced_type or _ASSET_TYPES.get(asset_type.strip().lower()) or self._detect(entries)
+        attrs = [("type", set_type)] + ([("n", name)] if name else [])
+        items = {"img_set": self._img_set, "spin": self._spin, "ecat": self._ecat,
+                 "video_set": self._video_set, "media_set": self._media_set}[set_type](entries, depth)
+        return Element("set", attrs, items)
+
+    def _detect(self, entries: list[str]) -> str:
+        """The reference's outer type rules: ``:`` e-catalog, two ``;`` media set, one ``;`` swatch
+        set, nested or referenced sets a 2-D spin set; a plain list is an image set (PROPOSED)."""
+        if any(len(split_top(e, ":")) > 1 for e in entries):
+            return "ecat"
+        semicolons = [len(split_top(e, ";")) - 1 for e in entries]
+        if any(n >= 2 for n in semicolons):
+            return "media_set"
+        if any(n == 1 for n in semicolons):
+            return "img_set"
+        if any(_unwrap(e) is not None or self._set_record(e) is not None for e in entries):
+            return "spin"
+        return "img_set"
+
+    def _nested(self, part: str, depth: int, forced_type: str | None = None) -> Element | None:
+        """An in-line ``{…}`` set or a reference to a record with an ImageSet, else None."""
+        inner = _unwrap(part)
+        if inner is not None:
+            return self.set_element(inner, "", "", depth + 1, forced_type)
+        rec = self._set_record(part)
+        if rec is None:
+            return None
+        return self.set_element(rec.get("imageset"), rec.get("assettype"), self._name(part, rec),
+                                depth + 1, forced_type)
+
+    def _set_record(self, part: str) -> Record | None:
+        ref = decode_path_element(part.strip())
+        if not ref or "," in ref or ref[0] in _OPEN:
+            return None
+        rec = resolve_object(self.ctx.cats, ref, self.ctx.main).record
+        return rec if rec is not None and rec.get("imageset") else None
+
+    # --- set types (one method per type name)
+
+    def _img_set(self, entries: list[str], depth: int) -> list[Element]:
+        items = []
+        for entry in entries:
+            image, *rest = split_top(entry, ";")
+            swatch = rest[0] if rest and rest[0].strip() else None
+            nested = self._nested(image, depth)
+            if nested is not None:
+                items.append(Element("item", children=[nested] + ([self._swatch(swatch)] if swatch else [])))
+            else:
+                items.append(self._image_item(image, swatch, with_swatch=True))
+        return items
+
+    def _spin(self, entries: list[str], depth: int) -> list[Element]:
+        frames = split_top(entries[0], ";") if len(entries) == 1 else []
+        if len(frames) > 1:
+            return [self._image_item(f, None, with_swatch=False) for f in frames]
+        items = []
+        for entry in entries:
+            nested = self._nested(entry, depth, "spin")
+            items.append(Element("item", children=[nested]) if nested is not None
+                         else self._image_item(entry, None, with_swatch=False))
+        return items
+
+    def _ecat(self, entries: list[str], depth: int) -> list[Element]:
+        return [Element("item", children=[Element("page", children=self._image_item(p, None, with_swatch=False).children)
+                                          for p in split_top(entry, ":")])
+                for entry in entries]
+
+    def _video_set(self, entries: list[str], depth: int) -> list[Element]:
+        return [Element("item", children=[Element("v", [("n", decode_path_element(e.strip()))])]) for e in entries]
+
+    def _media_set(self, entries: list[str], depth: int) -> list[Element]:
+        items = []
+        for entry in entries:
+            asset, *rest = split_top(entry, ";")
+            swatch = rest[0] if rest and rest[0].strip() else None
+            item_type = _ITEM_TYPES.get(rest[1].strip().lower()) if len(rest) > 1 else None
+            item_type = item_type or self._item_type(asset)
+            if item_type == "media_set":
+                raise ISError("bad_request", f"media set item {asset.strip()!r} is a media set (nested media sets)")
+            if item_type == "img":
+                items.append(self._image_item(asset, swatch, with_swatch=True))
+                continue
+            swatch_el = [self._swatch(swatch)] if swatch else []
+            if item_type in ("video", "static"):
+                video = Element("v", [("n", decode_path_element(asset.strip()))])
+                items.append(Element("item", [("type", item_type)], [video] + swatch_el))
+                continue
+            nested = self._nested(asset, depth, item_type)
+            if nested is None:      # a typed set item whose id names no set: an empty set of that type
+                nested = Element("set", [("type", item_type), ("n", self._name(asset, None))])
+            items.append(Element("item", children=[nested] + swatch_el))
+        return items
+
+    def _item_type(self, asset: str) -> str:
+        """A media-set item without a (known) type, detected like an outer set (§8.13)."""
+        inner = _unwrap(asset)
+        if inner is not None:
+            return self._detect([e for e in split_top(inner, ",") if e.strip()])
+        rec = self._set_record(asset)
+        if rec is not None:
+            return _ASSET_TYPES.get(rec.get("assettype").strip().lower()) or \
+                self._detect([e for e in split_top(rec.get("imageset"), ",") if e.strip()])
+        return "video" if asset.strip().lower().endswith(_VIDEO_SUFFIXES) else "img"
+
+    # --- items
+
+    def single_image(self, path: C.PathRecord) -> Element:
+        """A record without ImageSet, or a file: a set of type ``img`` with its one image."""
+        dims = self._dimensions(path.source)
+        if not dims:
+            raise ISError("not_found", path.name)
+        image = Element("i", [("n", path.name)] + self._label(path.record))
+        return Element("set", [("type", "img"), ("n", path.name)], [Element("item", children=[image] + dims)])
+
+    def _image_item(self, image: str, swatch: str | None, *, with_swatch: bool) -> Element:
+        ref, source = self._reference("i", image)
+        children = [ref]
+        if with_swatch:
+            children.append(self._swatch(swatch) if swatch else Element("s", list(ref.attrs)))
+        return Element("item", children=children + (self._dimensions(source) if source else []))
+
+    def _swatch(self, text: str) -> Element:
+        inner = _unwrap(text)
+        if inner is not None and inner.strip().lower().startswith("0x"):
+            color, _, label = inner.strip().partition(" ")
+            return Element("s", [("c", "0x" + color[2:].upper())] + ([("l", label.strip())] if label.strip() else []))
+        return self._reference("s", text)[0]
+
+    def _reference(self, tag: str, text: str) -> tuple[Element, Source | None]:
+        ref = decode_path_element(text.strip())
+        if not ref:
+            raise ISError("bad_request", "empty id in image set")
+        source = resolve_object(self.ctx.cats, ref, self.ctx.main)
+        return Element(tag, [("n", self._name(text, source.record))] + self._label(source.record)), source
+
+    def _name(self, text: str, record: Record | None) -> str:
+        """How a viewer requests the object: ``rootId/id`` for a record, the path for a file."""
+        ref = decode_path_element(text.strip())
+        first = ref.split("/", 1)[0]
+        if record is None or self.ctx.cats.catalog(first) is not None or self.ctx.main.is_default:
+            return ref
+        return f"{self.ctx.main.root_id}/{ref}"
+
+    def _label(self, record: Record | None) -> list[tuple[str, str]]:
+        """``l``: the ``labelkey=`` property of the record's UserData."""
+        if not self.labelkey or record is None:
+            return []
+        quoted = "userdata" in record.quoted
+        text = L.localize_properties(record.get("userdata"), self.loc_ids, quoted)
+        for name, value in P.property_data_to_pairs(text, quoted):
+            if name.lower() == self.labelkey:
+                return [("l", value)]
+        return []
+
+    def _dimensions(self, source: Source) -> list[Element]:
+        """``dx``, ``dy`` (full-resolution size) and ``iv`` (version) of an image, or nothing."""
+        if not source.path:
+            return []
+        keys = source_keys(self.ctx.cats, source, self.server.settings)
+        if keys[0] not in self._dims:
+            self._dims[keys[0]] = self._read_dimensions(source, keys)
+        return self._dims[keys[0]]
+
+    def _read_dimensions(self, source: Source, keys: list[str]) -> list[Element]:
+        storage = self.server.storage
+        size = C.record_size(source.record)
+        for key in keys:
+            if size is not None:        # catalog::Size spares reading the image
+                info = storage.head(key)
+                found = (key, info.etag) if info is not None else None
+            else:
+                blob = storage.fetch(key)
+                found = (key, blob.etag) if blob is not None else None
+                if blob is not None:
+                    try:
+                        size = codec.open_source(blob.data, max_pixels=C.HEADER_ONLY).size
+                    except ISError as err:
+                        if err.kind not in ("content_error", "size_limit"):
+                            raise
+                        return []       # an unreadable image still leaves the rest of the set usable
+            if found is not None:
+                return [Element("dx", text=str(size[0])), Element("dy", text=str(size[1])),
+                        Element("iv", text=C.version_id([*found, ""]))]
+        return []
+
