@@ -99,7 +99,29 @@ def check_not_modified(response: dict) -> None:
     assert _header(response, "etag")
 
 
+def _check_jsonp(response: dict, body: str) -> None:
+    assert response["statusCode"] == 200, _text(response)
+    assert _header(response, "content-type").startswith("text/javascript")
+    assert response["isBase64Encoded"] is False, "text bodies must go out as text"
+    assert response["body"] == body
+    # attribute::NonImgExpiration, 0.1 hours by default.
+    assert "max-age=360" in _header(response, "cache-control")
+
+
+def check_exists_json(response: dict) -> None:
+    """GET /is/image/sample/rose?req=exists,json&handler=s7R_1: JSONP with the caller's callback."""
+    _check_jsonp(response, '/*jsonp*/s7R_1({"catalogRecord.exists":"1"},"");')
+
+
+def check_imageset_json(response: dict) -> None:
+    """GET /is/image/sample/shoes?req=imageset,json&id=shoes1: the record's ImageSet field, verbatim."""
+    _check_jsonp(response, '/*jsonp*/s7jsonResponse({"IMAGE_SET":"sample/shoe-red;sample/tulip,'
+                           'sample/shoe-blue;{0x1e90ff Dodger blue},sample/rose"},"shoes1");')
+
+
 CASES: dict[str, Callable[[dict], None]] = {
+    "exists-json.json": check_exists_json,
+    "imageset-json.json": check_imageset_json,
     "image.json": check_image,
     "missing.json": check_missing,
     "preset.json": check_preset,

@@ -17,9 +17,9 @@ from .catalog.resolve import PathObject, Source, resolve_object, resolve_path_ob
 from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
-from .protocol.query import (Token, decode_path_element, encode_value, expand_macros, split_modifiers,
-                             tokenize)
-from .render import pipeline
+from .protocol.query import Token, decode_path_element, decode_value, encode_value, expand_macros, tokenize
+from .protocol.values import parse_int
+from .render import codec, pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, finish, min_ttl
 from .storage import Blob
@@ -29,6 +29,12 @@ log = logging.getLogger("imageserving")
 IMAGE_TYPES = ("img", "tmb", "mask")
 # The only commands of the original request kept by the default image (mode 0) and the error image.
 _KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
+_FALLBACK_CHECKS = {
+    "wid": lambda v: parse_int(v, cmd="wid", lo=1),
+    "hei": lambda v: parse_int(v, cmd="hei", lo=1),
+    "fmt": codec.parse_fmt,
+    "qlt": codec.parse_qlt,
+}
 
 
 @dataclass
@@ -127,7 +133,8 @@ class ImageServer:
                       never_expires=result.never_expires)
 
     def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
-                      variables: dict[str, str] | None = None, default_image: bool = False) -> ImageResult:
+                      variables: dict[str, str] | None = None, default_image: bool = False,
+                      replacement: Source | None = None) -> ImageResult:
         """Render ``source`` (record or file) with the URL commands: Modifier < URL < PostModifier."""
         cats, main = ctx.cats, ctx.main
         cmds = Commands()
@@ -147,12 +154,17 @@ class ImageServer:
         if src_value:
             source = resolve_object(cats, src_value, main)
             record = source.record
-        blob = None
+        blob, replaced = None, False
         if source is not None and source.path:
-            blob = self._fetch_source(cats, source)
-        elif source is None or not source.is_template and not src_value:
-            if "size" not in layer_cmds:
-                raise ISError("not_found", "the request names no image", missing_source=True)
+            try:
+                blob = self._fetch_source(cats, source)
+            except ISError as err:
+                if replacement is None or not err.missing_source:
+                    raise
+                blob = self._fetch_source(cats, replacement)     # DefaultImageMode 1: only the source
+                replaced = True
+        if blob is None and "size" not in layer_cmds:
+            raise ISError("not_found", "the request names no image")
 
         job = pipeline.RenderJob(
             req_type=req_type,
@@ -165,7 +177,12 @@ class ImageServer:
             deadline=ctx.deadline,
         )
         rendered = pipeline.render(job)
-        ttl = self._layer_ttl(cats, source, record, main, default_image)
+        if default_image:                      # mode 0: the default object is the whole reply
+            ttl = self._default_ttl(cats, main, record)
+        else:
+            ttl = self._ttl(cats, source, record, main)
+            if replaced:
+                ttl = min_ttl(ttl, self._default_ttl(cats, main, replacement.record))
         if cache_off:
             ttl = None
         last_modified = None
@@ -188,18 +205,23 @@ class ImageServer:
                 return blob
         raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=True)
 
-    def _layer_ttl(self, cats, source, record, main, default_image: bool) -> float:
-        if record is not None:
-            text = record.get("expiration").strip()
-            try:
-                value = float(text) if text else -2
-            except ValueError:
-                value = -2
-            if value != -2:
-                return value
-        if default_image:
-            return cats.attr(main, "DefaultExpiration")
-        return cats.attr(source.catalog if source else main, "Expiration")
+    @staticmethod
+    def _record_ttl(record) -> float | None:
+        """``catalog::Expiration`` in hours; None when missing, empty, -2 or unreadable."""
+        text = record.get("expiration").strip() if record is not None else ""
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            value = None
+        return None if value is None or value == -2 else value
+
+    def _ttl(self, cats, source, record, main) -> float:
+        ttl = self._record_ttl(record)
+        return ttl if ttl is not None else cats.attr(source.catalog if source else main, "Expiration")
+
+    def _default_ttl(self, cats, main, record) -> float:
+        ttl = self._record_ttl(record)
+        return ttl if ttl is not None else cats.attr(main, "DefaultExpiration")
 
     def _timestamp(self, cats: CatalogSet, source: Source | None, blob: Blob | None) -> datetime | None:
         from .catalog.formats import parse_timestamp
@@ -214,11 +236,13 @@ class ImageServer:
 
     # ------------------------------------------------------------------ failures (§12.6)
     def _failure(self, ctx: Context, err: ISError) -> Reply:
-        if ctx.cats is not None and ctx.is_image and err.missing_source and ctx.req.type in ("img", "tmb"):
+        """default image → error image → formatted error; each fallback failing falls through."""
+        image_request = ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb")
+        if image_request and err.missing_source:
             reply = self._default_image(ctx, err)
             if reply is not None:
                 return reply
-        if ctx.cats is not None and ctx.is_image and ctx.req is not None and ctx.req.type in ("img", "tmb"):
+        if image_request:
             reply = self._error_image(ctx, err)
             if reply is not None:
                 return reply
@@ -234,8 +258,10 @@ class ImageServer:
         return cats.attr(ctx.main or cats.default, "ErrorDetail")
 
     def _formatted_error(self, ctx: Context, err: ISError) -> Reply:
-        level = self._detail_level(ctx)
         fmt = "text" if ctx.is_image or ctx.req.format is None else ctx.req.format
+        level = self._detail_level(ctx)
+        if fmt != "text":
+            level = min(level, 2)       # tracebacks only ever go into plain-text bodies
         status = self.settings.errors.status(err)
         if fmt == "json" and self.settings.jsonp_error_status:
             status = self.settings.jsonp_error_status
@@ -245,32 +271,39 @@ class ImageServer:
         return Reply(status, body.content, body.media_type, headers)
 
     def _fallback_url(self, ctx: Context) -> list[Token]:
-        """wid/hei/fmt/qlt of the original request (the last of each), for default and error images."""
+        """wid/hei/fmt/qlt of the original request (the last of each) that parse, for fallbacks."""
         kept: dict[str, Token] = {}
         for tok in ctx.url:
             if tok.kind == "command" and tok.name in _KEPT_FOR_FALLBACK:
                 kept[tok.name] = tok
+        for name, tok in list(kept.items()):
+            try:
+                _FALLBACK_CHECKS[name](decode_value(tok.value))
+            except ISError:
+                del kept[name]          # the value that broke the request must not break its fallback
         if ctx.req is not None and ctx.req.type == "tmb":
             kept["req"] = Token("command", "req", "tmb")
         return list(kept.values())
 
     def _default_image(self, ctx: Context, err: ISError) -> Reply | None:
+        """§12.5: ``defaultImage=`` (empty disables) else DefaultImage; mode 0 replaces the request,
+        mode 1 only the missing source. Any failure gives the original error back (None)."""
         cats, main = ctx.cats, ctx.main or ctx.cats.default
         override = None
         for tok in ctx.url:
             if tok.kind == "command" and tok.name == "defaultimage":
                 override = tok.value
-        from .protocol.query import decode_value
-
         obj = decode_value(override) if override is not None else cats.raw_attr(main, "DefaultImage") or ""
         if not obj:
             return None
         try:
             source = resolve_object(cats, obj, main)
-            if source.record is None and not source.path:
-                return None
-            result = self.render_source(ctx, source, self._fallback_url(ctx),
-                                        req_type=ctx.req.type, default_image=True)
+            if cats.attr(main, "DefaultImageMode") == 1 and source.path and not _has_layers(ctx.url):
+                result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type,
+                                            replacement=source)
+            else:
+                result = self.render_source(ctx, source, self._fallback_url(ctx),
+                                            req_type=ctx.req.type, default_image=True)
         except ISError as second:
             log.info("default image %r failed: %s", obj, second)
             return None
@@ -296,6 +329,11 @@ class ImageServer:
         headers = cache_headers(None)
         headers["X-IS-Error"] = err.kind
         return Reply(200, result.body, result.media_type, headers)
+
+
+def _has_layers(url: list[Token]) -> bool:
+    """Composite requests fall back to mode 0 until layer composition lands."""
+    return any(t.kind == "command" and t.name == "layer" for t in url)
 
 
 def _client_cache_off(value: str | None) -> bool:

@@ -21,6 +21,8 @@ REQUEST_COMMANDS = frozenset("""
 """.split())
 # Values never touched by variable substitution (protocol.md §3.6).
 _NO_SUBSTITUTION = frozenset(("layer", "effect"))
+# Commands whose bracketed values are nested requests, parsed (and decoded) by their own parser.
+_NESTING = frozenset(("src", "mask", "imageset"))
 
 
 @dataclass
@@ -71,7 +73,7 @@ class Commands:
 def resolve_value(name: str, raw: str, variables: dict[str, str]) -> str:
     """Substitute variables, then decode once — nested requests stay encoded for their own parser."""
     value = raw if name in _NO_SUBSTITUTION else substitute(raw, variables)
-    if is_nested(value):
+    if name in _NESTING and is_nested(value):
         return value
     return decode_value(value)
 

@@ -538,20 +538,18 @@ def _fits(p: ViewPlan, max_pix: tuple[int, int]) -> bool:
 
 
 def _clamp_dpr(plan, fitting: ViewPlan, too_big: ViewPlan, max_pix) -> ViewPlan:
-    """Largest dpr in (1, d) whose reply fits MaxPix (sizes grow monotonically with d).
+    """The reply of the largest dpr in [1, d) that fits MaxPix (sizes grow monotonically with d).
 
-    First try the multiplier that shrinks the overflowing axis exactly onto the limit; if
-    rounding of a derived dimension still overshoots, bisect."""
-    d = too_big.dpr
+    Rounding of derived sides makes the multiplier that shrinks the overflowing side onto the
+    limit only a first guess; bisection finds the largest fitting size. The guess is kept when it
+    already reaches that size, for its plainer multiplier."""
     ratios = [Fraction(m, s) for m, s in zip(max_pix, (too_big.width, too_big.height)) if 0 < m < s]
-    candidate = plan(max(_ONE, d * min(ratios)))
-    if _fits(candidate, max_pix):
-        return candidate
-    lo, hi = fitting, candidate
+    guess = plan(max(_ONE, too_big.dpr * min(ratios)))
+    lo, hi = (guess, too_big) if _fits(guess, max_pix) else (fitting, guess)
     for _ in range(48):
         mid = plan((lo.dpr + hi.dpr) / 2)
         lo, hi = (mid, hi) if _fits(mid, max_pix) else (lo, mid)
-    return lo
+    return guess if (guess.width, guess.height) == (lo.width, lo.height) else lo
 
 
 def _plan(cw: int, ch: int, view: ViewRequest, d: Fraction, default_pix: tuple[int, int],

@@ -245,7 +245,7 @@ def _flip(img: Image.Image, flip: str | None) -> Image.Image:
 # ------------------------------------------------------------------------- solid/text layers
 def _solid_size(cmds: dict[str, str]) -> tuple[int, int]:
     if "size" not in cmds:
-        raise ISError("not_found", "the request names no image", missing_source=True)
+        raise ISError("not_found", "the request names no image")
     from ..protocol.values import parse_ints
 
     w, h = parse_ints(cmds["size"], 2, cmd="size", lo=0)

@@ -83,7 +83,9 @@ def _parse_rtf(value: str) -> TextSpec:
             current.text += sym
         elif text:
             current.text += text.replace("\r", "").replace("\n", "")
-    return TextSpec([p for p in paragraphs if p.text or len(paragraphs) == 1])
+    if len(paragraphs) > 1 and not paragraphs[-1].text:
+        paragraphs.pop()                 # a closing \par ends the last line; it adds none
+    return TextSpec(paragraphs)
 
 
 @lru_cache(maxsize=32)

@@ -60,7 +60,8 @@ def imageprops(server, ctx) -> Reply:
     src = codec.open_source(blob.data, max_pixels=C.HEADER_ONLY)
     cats, record = ctx.cats, source.record
     width, height = C.record_size(record) or src.size
-    paths = photoshop_path_names(src.data, src.format)
+    tiff = _tiff_tags(src)
+    paths = photoshop_path_names(src, tiff)
     stamp = parse_timestamp(record.get("timestamp")) if record is not None else None
     pairs = [
         ("image.anchor", _anchor(record) or f"{width // 2},{height // 2}"),
@@ -71,7 +72,7 @@ def imageprops(server, ctx) -> Reply:
         ("image.embeddedIccProfile", P.flag(src.icc_profile)),
         ("image.embeddedPhotoshopPaths", P.flag(paths)),
         ("image.embeddedXmpData", P.flag(src.xmp)),
-        ("image.mask", str(_mask_kind(src, record))),
+        ("image.mask", str(_mask_kind(src, record, tiff))),
         ("image.modifier", record.get("modifier") if record is not None else ""),
         ("image.photoshopPathNames", ",".join(paths)),
         ("image.pixTyp", _pixel_type(src.mode)),
@@ -116,10 +117,23 @@ def _pixel_type(mode: str) -> str:
     return "RGB"
 
 
-def _mask_kind(src: codec.SourceImage, record: Record | None) -> int:
+_TIFF_EXTRA_SAMPLES = 338
+_ASSOCIATED_ALPHA = 1
+
+
+def _tiff_tags(src: codec.SourceImage) -> dict:
+    """A TIFF source's tags (Pillow un-premultiplies on load, so only the tag tells)."""
+    if src.format != "TIFF":
+        return {}
+    with Image.open(io.BytesIO(src.data)) as im:
+        return dict(im.tag_v2)
+
+
+def _mask_kind(src: codec.SourceImage, record: Record | None, tiff: dict) -> int:
     """0 none, 1 premultiplied alpha, 2 straight alpha, 3 separate mask (``catalog::MaskPath``,
     which replaces a straight alpha channel but not a premultiplied one)."""
-    if src.mode in ("RGBa", "La"):
+    extra = tiff.get(_TIFF_EXTRA_SAMPLES, ())
+    if src.mode in ("RGBa", "La") or _ASSOCIATED_ALPHA in (extra if isinstance(extra, tuple) else (extra,)):
         return 1
     if record is not None and record.get("maskpath"):
         return 3
@@ -150,16 +164,13 @@ _PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
 _TIFF_PHOTOSHOP_TAG = 34377
 
 
-def photoshop_path_names(data: bytes, fmt: str) -> list[str]:
+def photoshop_path_names(src: codec.SourceImage, tiff: dict) -> list[str]:
     """Names of the Photoshop paths saved in a JPEG (APP13) or TIFF (tag 34377) source."""
-    if fmt in ("JPEG", "MPO"):
-        resources = _jpeg_photoshop_block(data)
-    elif fmt == "TIFF":
-        with Image.open(io.BytesIO(data)) as im:
-            value = im.tag_v2.get(_TIFF_PHOTOSHOP_TAG, b"")
-        resources = value if isinstance(value, bytes) else bytes(value)
+    if src.format in ("JPEG", "MPO"):
+        resources = _jpeg_photoshop_block(src.data)
     else:
-        return []
+        value = tiff.get(_TIFF_PHOTOSHOP_TAG, b"")
+        resources = value if isinstance(value, bytes) else bytes(value)
     return [name for res_id, name in _image_resources(resources) if 2000 <= res_id <= 2997]
 
 
