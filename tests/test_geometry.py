@@ -149,7 +149,7 @@ def test_legacy_upscaling_and_catalog_switch():
     assert geometry(view("wid=400", SMALL)) == ((400, 200), (400, 200), (0, 0))
     # Switched off: not enlarged, centred whatever align= says (the view equals the image on one axis).
     assert geometry(view("wid=400&align=-1,-1", SMALL, upscale=False)) == ((400, 200), (100, 50), (150, 75))
-    assert geometry(view("hei=400&hei=400", SMALL, upscale=False)) == ((800, 400), (100, 50), (350, 175))
+    assert geometry(view("hei=400", SMALL, upscale=False)) == ((800, 400), (100, 50), (350, 175))
     assert geometry(view("wid=400&hei=400&align=-1,-1", SMALL, upscale=False)) == ((400, 400), (100, 50), (0, 0))
 
 

@@ -38,6 +38,13 @@ def test_parse_int_rejects(text):
     assert err.detail.startswith(f"wid={text}: ")
 
 
+def test_overlong_numbers_are_bad_requests():
+    assert parse_int("1" * 64, cmd="wid") == int("1" * 64)
+    assert "too long" in bad(parse_int, "1" * 5000, cmd="wid").detail
+    bad(parse_real, "0." + "3" * 100, cmd="scl")
+    bad(parse_color, "1" * 5000, cmd="bgc")
+
+
 @pytest.mark.parametrize("text, n", [("6.0", 6), ("1.5", 2), ("2.5", 3), ("1.49", 1), ("-1.5", -1), ("7", 7)])
 def test_parse_int_round_real(text, n):
     assert parse_int(text, cmd="op_usm", round_real=True) == n

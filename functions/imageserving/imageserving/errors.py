@@ -39,11 +39,12 @@ class ISError(Exception):
         super().__init__(f"{self.title}: {detail}" if detail else self.title)
 
     def message(self, level: int) -> str:
-        """``error.message`` for ErrorDetail ``level`` (0/1 title only, 2 detail, 3 + traceback)."""
+        """``error.message`` for ErrorDetail ``level`` (0/1 title only, 2 detail, 3 + the traceback
+        of an unexpected exception — expected failures have a detail that says it all)."""
         if level < 2 or not self.detail:
             return self.title
         text = f"{self.title}: {self.detail}"
-        if level >= 3 and self.__cause__ is not None:
+        if level >= 3 and self.kind == "server_error" and self.__cause__ is not None:
             text += "\n" + "".join(traceback.format_exception(self.__cause__)).rstrip()
         return text
 

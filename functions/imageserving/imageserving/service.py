@@ -82,6 +82,7 @@ class ImageServer:
                 log.error("request failed: %s", err, exc_info=err.__cause__ or err)
             reply = self._failure(ctx, err)
         if method == "HEAD":
+            reply.headers["Content-Length"] = str(len(reply.body))
             reply.body = b""
         return reply
 
@@ -154,6 +155,17 @@ class ImageServer:
         if src_value:
             source = resolve_object(cats, src_value, main)
             record = source.record
+        job = pipeline.RenderJob(
+            req_type=req_type,
+            source=None,
+            layer=layer_cmds,
+            request=cmds.decoded_request(),
+            defaults=pipeline.defaults_from_catalog(cats, main, source.catalog if source else main, record),
+            max_source_pixels=self.settings.max_source_pixels,
+            max_response_bytes=self.settings.max_response_bytes,
+            deadline=ctx.deadline,
+        )
+        options = pipeline.parse_options(job)        # bad values fail before any source is read
         blob, replaced = None, False
         if source is not None and source.path:
             try:
@@ -165,18 +177,8 @@ class ImageServer:
                 replaced = True
         if blob is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
-
-        job = pipeline.RenderJob(
-            req_type=req_type,
-            source=blob.data if blob else None,
-            layer=layer_cmds,
-            request=cmds.decoded_request(),
-            defaults=pipeline.defaults_from_catalog(cats, main, source.catalog if source else main, record),
-            max_source_pixels=self.settings.max_source_pixels,
-            max_response_bytes=self.settings.max_response_bytes,
-            deadline=ctx.deadline,
-        )
-        rendered = pipeline.render(job)
+        job.source = blob.data if blob else None
+        rendered = pipeline.render(job, options)
         if default_image:                      # mode 0: the default object is the whole reply
             ttl = self._default_ttl(cats, main, record)
         else:

@@ -25,6 +25,8 @@ from ..errors import ISError
 
 # Optional sign, digits, optional fraction; no exponent, no whitespace, no hex (§2.1).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
+# Longer numbers mean nothing for an image and would reach Python's int-parsing limit.
+_MAX_NUMBER_CHARS = 64
 _FLAGS = {"0": False, "1": True, "false": False, "true": True, "off": False, "on": True}
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -41,6 +43,8 @@ def round_half_up(x: Fraction | int) -> int:
 def _number(text: str, cmd: str, value: str) -> Fraction:
     if not _NUMBER.fullmatch(text):
         raise _bad(cmd, value, f"{text!r} is not a number" if text else "empty number")
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise _bad(cmd, value, "number too long")
     return Fraction(text)
 
 

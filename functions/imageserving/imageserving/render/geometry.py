@@ -17,7 +17,7 @@ Coordinate spaces, from source to reply:
 Fast path for a single-image request whose rotation is a multiple of 90°, without building the
 composite::
 
-    region = view.project(layer.mapping.content_box)      # sent pixels showing source pixels
+    region = view.project(layer.mapping.content_box)      # sent pixels showing source pixels (if any)
     box = layer.mapping.source_box(view.source_box(region))
     size = region width/height, swapped when layer.mapping.swaps_axes
     piece = source.resize(size, resample, box=box)
@@ -31,13 +31,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from math import floor
 
 from ..errors import ISError
 from ..protocol.values import (Color, parse_color, parse_flag, parse_int, parse_ints, parse_real,
                                parse_reals, round_half_up, split_list)
 
 Box = tuple[int, int, int, int]          # x0, y0, x1, y1 (exclusive)
+Rect = tuple[int, int, int, int]         # x, y, w, h
 FBox = tuple[float, float, float, float]
 
 FIT_MODES = frozenset(("fit", "constrain", "crop", "wrap", "stretch", "hfit", "vfit"))
@@ -55,7 +55,7 @@ def _dim(x: Fraction | int) -> int:
 
 def _align_offset(view: int, size: int, a: Fraction) -> int:
     """``off(V, S, a) = floor((V − S)(a + 1) / 2)``: odd surplus goes right/bottom (§0, D4)."""
-    return floor((view - size) * (a + 1) / 2)
+    return math.floor((view - size) * (a + 1) / 2)
 
 
 def _bad(cmd: str, value: str, why: str) -> ISError:
@@ -71,7 +71,7 @@ class LayerRequest:
     before rotation; ``comp_flip`` is ``flip=`` addressed to ``comp``, which acts on the composite
     after ``extend`` (§4.1 routing) — the same thing as a final flip of layer 0 when it is alone."""
 
-    crop: Box | None = None                  # x, y, w, h in source pixels
+    crop: Rect | None = None                 # in source pixels
     crop_n: tuple[Fraction, ...] | None = None
     flip: str | None = None
     rotate: Fraction = _ZERO
@@ -346,8 +346,8 @@ class ViewRequest:
     upscale: bool = False
     align: tuple[Fraction, Fraction] = (_ZERO, _ZERO)
     bgc: Color | None = None
-    rgn: Box | None = None               # x, y, w, h in composite pixels
-    rect: Box | None = None              # x, y, w, h in rect-scaled view pixels
+    rgn: Rect | None = None              # in composite pixels
+    rect: Rect | None = None             # in rect-scaled view pixels
     rect_scale: Fraction = _ONE
     dpr: Fraction = _ONE
 
@@ -392,12 +392,17 @@ def parse_view(cmds: Mapping[str, str], req_type: str = "img", *,
     return ViewRequest(**fields)  # type: ignore[arg-type]
 
 
-def _parse_rect4(value: str, cmd: str, n) -> tuple[Box, Fraction]:
-    parts = split_list(value, n, cmd=cmd)
-    x, y, w, h = parse_ints(",".join(parts[:4]), 4, cmd=cmd)
+def _parse_rect4(value: str, cmd: str, n: int | tuple[int, ...]) -> tuple[Rect, Fraction]:
+    """``x,y,w,h`` integers (w, h > 0), for ``rect=`` followed by an optional real ``k > 0``."""
+    numbers = parse_reals(value, n, cmd=cmd)
+    if any(v.denominator != 1 for v in numbers[:4]):
+        raise _bad(cmd, value, "x, y, w and h must be integers")
+    x, y, w, h = (int(v) for v in numbers[:4])
     if w <= 0 or h <= 0:
         raise _bad(cmd, value, "width and height must be greater than 0")
-    k = parse_real(parts[4], cmd=cmd, positive=True) if len(parts) == 5 else _ONE
+    k = numbers[4] if len(numbers) == 5 else _ONE
+    if k <= 0:
+        raise _bad(cmd, value, "the scale must be greater than 0")
     return (x, y, w, h), k
 
 
@@ -455,7 +460,7 @@ class ViewPlan:
     sx: Fraction
     sy: Fraction
     offset: tuple[Fraction, Fraction]
-    rect: Box
+    rect: Rect
     rect_scale: tuple[Fraction, Fraction]
     rect_view_size: tuple[int, int]
     dpr: Fraction                     # the multiplier used, after any MaxPix clamp

@@ -83,42 +83,65 @@ class Rendered:
     height: int
 
 
-def plan(job: RenderJob) -> Planned:
-    """Parse every command and compute the reply geometry from headers alone (limits enforced)."""
+@dataclass(frozen=True)
+class Options:
+    """Every command of a job parsed and validated; needs no source (protocol.md §2 step 13)."""
+
+    output: codec.OutputFormat
+    quality: int
+    chroma_off: bool
+    view: geometry.ViewRequest
+    layer: geometry.LayerRequest
+    bgc: tuple[int, int, int]
+    res_mode: str
+    icc_embed: bool
+    print_res: float | None
+
+
+def parse_options(job: RenderJob) -> Options:
+    """Parse the commands of ``job``: a bad value is a ``bad_request`` before any source is read."""
     req, defaults = job.request, job.defaults
     output = codec.parse_fmt(req.get("fmt") or "jpeg", default_pixel_type="gray" if job.req_type == "mask" else "rgb")
     quality, chroma_off = codec.parse_qlt(req["qlt"]) if req.get("qlt") else defaults.jpeg_quality
     view = geometry.parse_view(req, job.req_type, client_dpr=job.client_dpr)
     bgc = view.bgc.rgb() if view.bgc is not None else (
         defaults.thumb_bkg_color if job.req_type == "tmb" else defaults.bkg_color)
-    res_mode = _res_mode(req.get("resmode"), defaults.res_mode)
-    icc_embed = parse_flag(req["iccembed"], cmd="iccEmbed") if req.get("iccembed") else False
     for name in ("quantize", "pscan", "jpegsize"):           # validated now, used by encode
         if req.get(name):
             _ENCODE_OPTIONS[name](req[name], output)
+    return Options(
+        output=output, quality=quality, chroma_off=chroma_off, view=view,
+        layer=geometry.parse_layer(job.layer, comp=True), bgc=tuple(bgc),
+        res_mode=_res_mode(req.get("resmode"), defaults.res_mode),
+        icc_embed=_flag(req, "iccembed"),
+        print_res=parse_real(req["printres"], cmd="printRes", positive=True) if req.get("printres") else None)
 
+
+def plan(job: RenderJob, options: Options | None = None) -> Planned:
+    """The reply geometry from the source header alone, limits enforced (rendering.md §3 stage 1)."""
+    o = options or parse_options(job)
+    defaults = job.defaults
     source = None
     if job.source is not None:
         source = codec.open_source(job.source, max_pixels=job.max_source_pixels)
         width, height = source.size
     else:
         width, height = _solid_size(job.layer)
-    layer = geometry.plan_layer(width, height, geometry.parse_layer(job.layer, comp=True))
-    view_plan = geometry.plan_view(layer.width, layer.height, view, default_pix=defaults.default_pix,
+    layer = geometry.plan_layer(width, height, o.layer)
+    view_plan = geometry.plan_view(layer.width, layer.height, o.view, default_pix=defaults.default_pix,
                                    max_pix=defaults.max_pix,
-                                   thumb=_thumb_rules(defaults) if job.req_type == "tmb" else None)
-    print_res = (parse_real(req["printres"], cmd="printRes", positive=True) if req.get("printres")
-                 else defaults.print_res or (source.dpi[0] if source and source.dpi else None)
+                                   thumb=defaults.thumb if job.req_type == "tmb" else None)
+    print_res = (o.print_res or defaults.print_res or (source.dpi[0] if source and source.dpi else None)
                  or defaults.default_print_res)
     covered = view_plan.content_box == (0, 0, view_plan.width, view_plan.height) and not layer.transparent
     has_alpha = source.has_alpha if source else True
-    mask = output.alpha and (has_alpha or not covered)
-    return Planned(view_plan.width, view_plan.height, output, quality, chroma_off, tuple(bgc),
-                   float(print_res), icc_embed, mask, source, layer, view_plan, res_mode)
+    mask = o.output.alpha and (has_alpha or not covered)
+    return Planned(view_plan.width, view_plan.height, o.output, o.quality, o.chroma_off, o.bgc,
+                   float(print_res), o.icc_embed, mask, source, layer, view_plan, o.res_mode)
 
 
-def render(job: RenderJob) -> Rendered:
-    planned = plan(job)
+def render(job: RenderJob, options: Options | None = None) -> Rendered:
+    planned = plan(job, options)
     _check_deadline(job)
     img, icc = _draw(job, planned)
     _check_deadline(job)
@@ -314,10 +337,6 @@ def _res_mode(value: str | None, default: str) -> str:
     if mode is None or value.strip().isdigit():
         raise ISError("bad_request", f"resMode={value}: expected bilin, bicub, sharp2, bisharp or trilin")
     return mode
-
-
-def _thumb_rules(defaults: RenderDefaults) -> ThumbRules:
-    return defaults.thumb
 
 
 def _check_deadline(job: RenderJob) -> None:

@@ -1,5 +1,6 @@
 """What the non-image request types share: the path record after locale translation, TTLs,
-validators, version ids and the finished reply (protocol.md §5.6, §8.1, §8.22, §11)."""
+Last-Modified, version ids, the JSONP frame and the finished reply (protocol.md §5.6, §8.1,
+§8.22, §11)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from ..protocol.commands import Commands
 from ..protocol.query import Token, expand_macros, tokenize
 from ..responses.headers import Reply, finish
 from ..responses.properties import Body
-# One escaping implementation for every body: the property writers' own JSON and XML helpers.
-from ..responses.properties import _json as json_text  # noqa: F401 - re-exported for the handlers
-from ..responses.properties import _xml_bytes as xml_document  # noqa: F401
-from ..responses.properties import _xml_escape as xml_escape  # noqa: F401
+# The property writers' own JSON and XML helpers, so that every body escapes the same way.
+from ..responses.properties import _json as json_text
+from ..responses.properties import _xml_bytes as xml_document
+from ..responses.properties import _xml_escape as xml_escape
 from ..storage import Blob
 from . import localize
 

@@ -19,7 +19,6 @@ from ..responses.properties import Body
 from . import common as C
 
 
-
 def props(server, ctx) -> Reply:
     """Reply-image properties of the request evaluated as ``req=img`` (§8.6).
 
@@ -118,18 +117,20 @@ def _pixel_type(mode: str) -> str:
 
 
 _TIFF_EXTRA_SAMPLES = 338
+_TIFF_PHOTOSHOP = 34377
 _ASSOCIATED_ALPHA = 1
 
 
-def _tiff_tags(src: codec.SourceImage) -> dict:
-    """A TIFF source's tags (Pillow un-premultiplies on load, so only the tag tells)."""
+def _tiff_tags(src: codec.SourceImage) -> dict[int, object]:
+    """The ExtraSamples and Photoshop tags of a TIFF source (Pillow un-premultiplies associated
+    alpha on load, so only the tag tells premultiplied from straight alpha)."""
     if src.format != "TIFF":
         return {}
     with Image.open(io.BytesIO(src.data)) as im:
-        return dict(im.tag_v2)
+        return {tag: im.tag_v2[tag] for tag in (_TIFF_EXTRA_SAMPLES, _TIFF_PHOTOSHOP) if tag in im.tag_v2}
 
 
-def _mask_kind(src: codec.SourceImage, record: Record | None, tiff: dict) -> int:
+def _mask_kind(src: codec.SourceImage, record: Record | None, tiff: dict[int, object]) -> int:
     """0 none, 1 premultiplied alpha, 2 straight alpha, 3 separate mask (``catalog::MaskPath``,
     which replaces a straight alpha channel but not a premultiplied one)."""
     extra = tiff.get(_TIFF_EXTRA_SAMPLES, ())
@@ -161,15 +162,14 @@ def _icc_name(cats: CatalogSet, cat: Catalog, src: codec.SourceImage) -> str:
 # --- Photoshop paths: image resources 2000-2997 (ids 2999 and up name the clipping path etc.)
 
 _PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
-_TIFF_PHOTOSHOP_TAG = 34377
 
 
-def photoshop_path_names(src: codec.SourceImage, tiff: dict) -> list[str]:
+def photoshop_path_names(src: codec.SourceImage, tiff: dict[int, object]) -> list[str]:
     """Names of the Photoshop paths saved in a JPEG (APP13) or TIFF (tag 34377) source."""
     if src.format in ("JPEG", "MPO"):
         resources = _jpeg_photoshop_block(src.data)
     else:
-        value = tiff.get(_TIFF_PHOTOSHOP_TAG, b"")
+        value = tiff.get(_TIFF_PHOTOSHOP, b"")
         resources = value if isinstance(value, bytes) else bytes(value)
     return [name for res_id, name in _image_resources(resources) if 2000 <= res_id <= 2997]
 

@@ -72,15 +72,17 @@ class Element:
 
 
 def answer_set(server, ctx) -> Reply:
+    """The set of the URL's record (or of ``imageSet=``) as ``<set>`` XML or ``{"set":…}`` JSONP;
+    a record without a set, or a file, is a one-image set; no object and no set: ``empty``."""
     _refuse_colons(ctx)
     cmds = C.url_commands(ctx)
     path = C.path_record(ctx, cmds)
     record = path.record
-    locale = C.effective_locale(ctx, cmds)
     builder = _SetBuilder(server, ctx, (cmds.value("labelkey") or "").strip(),
-                          L.string_ids(ctx.cats, ctx.main, locale))
-    override = _image_set_override(cmds)
-    text = override if override is not None else record.get("imageset") if record is not None else ""
+                          L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)))
+    text = _image_set_override(cmds)
+    if text is None:
+        text = record.get("imageset") if record is not None else ""
     if text:
         asset_type = record.get("assettype") if record is not None else ""
         root = builder.set_element(text, asset_type, path.name if record is not None else "", 0)
@@ -120,17 +122,19 @@ def _image_set_override(cmds: Commands) -> str | None:
 
 def split_top(text: str, sep: str) -> list[str]:
     """Split at ``sep`` outside ``{…}`` and ``(…)``; unbalanced brackets are a bad request."""
-    parts, depth, start = [], [], 0
+    parts: list[str] = []
+    closers: list[str] = []
+    start = 0
     for i, ch in enumerate(text):
         if ch in _OPEN:
-            depth.append(_OPEN[ch])
+            closers.append(_OPEN[ch])
         elif ch in ")}":
-            if not depth or depth.pop() != ch:
+            if not closers or closers.pop() != ch:
                 raise ISError("bad_request", f"unbalanced bracket in image set {text[:80]!r}")
-        elif ch == sep and not depth:
+        elif ch == sep and not closers:
             parts.append(text[start:i])
             start = i + 1
-    if depth:
+    if closers:
         raise ISError("bad_request", f"unbalanced bracket in image set {text[:80]!r}")
     parts.append(text[start:])
     return parts
@@ -229,12 +233,15 @@ class _SetBuilder:
         return items
 
     def _ecat(self, entries: list[str], depth: int) -> list[Element]:
-        return [Element("item", children=[Element("page", children=self._image_item(p, None, with_swatch=False).children)
-                                          for p in split_top(entry, ":")])
-                for entry in entries]
+        items = []
+        for entry in entries:
+            pages = [Element("page", children=self._image_item(p, None, with_swatch=False).children)
+                     for p in split_top(entry, ":")]
+            items.append(Element("item", children=pages))
+        return items
 
     def _video_set(self, entries: list[str], depth: int) -> list[Element]:
-        return [Element("item", children=[Element("v", [("n", decode_path_element(e.strip()))])]) for e in entries]
+        return [Element("item", children=[_video(e)]) for e in entries]
 
     def _media_set(self, entries: list[str], depth: int) -> list[Element]:
         items = []
@@ -244,14 +251,13 @@ class _SetBuilder:
             item_type = _ITEM_TYPES.get(rest[1].strip().lower()) if len(rest) > 1 else None
             item_type = item_type or self._item_type(asset)
             if item_type == "media_set":
-                raise ISError("bad_request", f"media set item {asset.strip()!r} is a media set (nested media sets)")
+                raise ISError("bad_request", f"media set item {asset.strip()!r} is itself a media set")
             if item_type == "img":
                 items.append(self._image_item(asset, swatch, with_swatch=True))
                 continue
             swatch_el = [self._swatch(swatch)] if swatch else []
             if item_type in ("video", "static"):
-                video = Element("v", [("n", decode_path_element(asset.strip()))])
-                items.append(Element("item", [("type", item_type)], [video] + swatch_el))
+                items.append(Element("item", [("type", item_type)], [_video(asset)] + swatch_el))
                 continue
             nested = self._nested(asset, depth, item_type)
             if nested is None:      # a typed set item whose id names no set: an empty set of that type
@@ -285,16 +291,17 @@ class _SetBuilder:
         children = [ref]
         if with_swatch:
             children.append(self._swatch(swatch) if swatch else Element("s", list(ref.attrs)))
-        return Element("item", children=children + (self._dimensions(source) if source else []))
+        return Element("item", children=children + self._dimensions(source))
 
     def _swatch(self, text: str) -> Element:
         inner = _unwrap(text)
         if inner is not None and inner.strip().lower().startswith("0x"):
             color, _, label = inner.strip().partition(" ")
-            return Element("s", [("c", "0x" + color[2:].upper())] + ([("l", label.strip())] if label.strip() else []))
+            label = label.strip()
+            return Element("s", [("c", "0x" + color[2:].upper())] + ([("l", label)] if label else []))
         return self._reference("s", text)[0]
 
-    def _reference(self, tag: str, text: str) -> tuple[Element, Source | None]:
+    def _reference(self, tag: str, text: str) -> tuple[Element, Source]:
         ref = decode_path_element(text.strip())
         if not ref:
             raise ISError("bad_request", "empty id in image set")
@@ -333,21 +340,32 @@ class _SetBuilder:
         storage = self.server.storage
         size = C.record_size(source.record)
         for key in keys:
-            if size is not None:        # catalog::Size spares reading the image
+            if size is not None:                # catalog::Size spares reading the image
                 info = storage.head(key)
-                found = (key, info.etag) if info is not None else None
-            else:
-                blob = storage.fetch(key)
-                found = (key, blob.etag) if blob is not None else None
-                if blob is not None:
-                    try:
-                        size = codec.open_source(blob.data, max_pixels=C.HEADER_ONLY).size
-                    except ISError as err:
-                        if err.kind not in ("content_error", "size_limit"):
-                            raise
-                        return []       # an unreadable image still leaves the rest of the set usable
-            if found is not None:
-                return [Element("dx", text=str(size[0])), Element("dy", text=str(size[1])),
-                        Element("iv", text=C.version_id([*found, ""]))]
+                if info is not None:
+                    return _dimension_elements(size, key, info.etag)
+                continue
+            blob = storage.fetch(key)
+            if blob is not None:
+                header = _header_size(blob.data)
+                return _dimension_elements(header, key, blob.etag) if header is not None else []
         return []
 
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """The image's size, or None when it cannot be read (the rest of the set stays usable)."""
+    try:
+        return codec.open_source(data, max_pixels=C.HEADER_ONLY).size
+    except ISError as err:
+        if err.kind not in ("content_error", "size_limit"):
+            raise
+        return None
+
+
+def _dimension_elements(size: tuple[int, int], key: str, etag: str) -> list[Element]:
+    return [Element("dx", text=str(size[0])), Element("dy", text=str(size[1])),
+            Element("iv", text=C.version_id([key, etag, ""]))]
+
+
+def _video(text: str) -> Element:
+    return Element("v", [("n", decode_path_element(text.strip()))])
