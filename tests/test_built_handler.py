@@ -9,6 +9,7 @@ and fails in CI (CI=true), where .ci/run builds first.
 from __future__ import annotations
 
 import glob
+import importlib
 import json
 import os
 import shutil
@@ -21,7 +22,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from test_events import CASES, load_event, upload_sample_bucket
+# The in-process replay's events and expectations, whether or not tests/ is a package.
+_events = importlib.import_module(f"{__package__}.test_events" if __package__ else "test_events")
+CASES, load_event, upload_sample_bucket = _events.CASES, _events.load_event, _events.upload_sample_bucket
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / ".aws-sam" / "build"

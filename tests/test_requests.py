@@ -58,12 +58,15 @@ def mtime_date(path: Path) -> str:
 @pytest.mark.parametrize("url, media_type, body", [
     ("/is/image/sample/rose?req=exists", TEXT, b"catalogRecord.exists=1\n"),
     ("/is/image/sample/rose.jpg?req=exists,javascript", SCRIPT, b"catalogRecord.exists='0'\n"),
-    ("/is/image/sample/nope?req=exists,xml", XMLT, DECL + b'<prop-group><prop-group name="catalogRecord">'
-                                                       b'<property name="exists" value="0"/></prop-group></prop-group>'),
-    ("/is/image/sample/rose?req=exists,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
+    ("/is/image/sample/nope?req=exists,xml", XMLT,
+     DECL + b'<prop-group><prop-group name="catalogRecord"><property name="exists" value="0"/></prop-group>'
+            b'</prop-group>'),
+    ("/is/image/sample/rose?req=exists,json", SCRIPT,
+     b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
     ("/is/image/sample/nope?req=exists,json&id=r1&handler=s7R_1", SCRIPT,
      b'/*jsonp*/s7R_1({"catalogRecord.exists":"0"},"r1");'),
-    ("/is/image/noimage?req=exists,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
+    ("/is/image/noimage?req=exists,json", SCRIPT,
+     b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
 ])
 def test_exists(client, url, media_type, body):
     r = get(client, url)
@@ -74,7 +77,8 @@ def test_exists(client, url, media_type, body):
 
 # --- req=userdata, req=targets (§8.10-§8.11) ----------------------------------------------------
 
-ROSE_CARD_USERDATA_JSON = ('/*jsonp*/s7jsonResponse({"title":"Rose \\"Deluxe\\" \\u003cb\\u003e\\u0026\\u003c/b\\u003e",'
+ROSE_CARD_USERDATA_JSON = ('/*jsonp*/s7jsonResponse({'
+                           '"title":"Rose \\"Deluxe\\" \\u003cb\\u003e\\u0026\\u003c/b\\u003e",'
                            '"price":"12.50 EUR","origin":"Crème:Brûlée","formula":"a=b"},"u1");')
 
 
@@ -129,7 +133,8 @@ SHOES_SET = "sample/shoe-red;sample/tulip,sample/shoe-blue;{0x1e90ff Dodger blue
     ("/is/image/sample/shoes?req=imageset,json", SCRIPT,
      f'/*jsonp*/s7jsonResponse({{"IMAGE_SET":"{SHOES_SET}"}},"");'.encode()),
     ("/is/image/sample/shoes?req=imageset,javascript", SCRIPT, f"IMAGE_SET='{SHOES_SET}'\n".encode()),
-    ("/is/image/sample/shoes?req=imageset,xml", XMLT, DECL[:-1] + f"<IMAGE_SET>{SHOES_SET}</IMAGE_SET>".encode()),
+    ("/is/image/sample/shoes?req=imageset,xml", XMLT,
+     DECL[:-1] + f"<IMAGE_SET>{SHOES_SET}</IMAGE_SET>".encode()),
     ("/is/image/sample/rose?req=imageset", TEXT, b"\r\n"),
     ("/is/image/sample/nope?req=imageset,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"IMAGE_SET":""},"");'),
 ])
@@ -169,7 +174,8 @@ def test_set_xml(client):
     body, _ = without_versions(r.text)
     assert body == (
         '<?xml version="1.0" encoding="UTF-8"?>\n<set pv="1.0" type="img_set" n="sample/shoes">'
-        '<item><i n="sample/shoe-red" l="Red shoe"/><s n="sample/tulip"/><dx>800</dx><dy>800</dy><iv>IV</iv></item>'
+        '<item><i n="sample/shoe-red" l="Red shoe"/><s n="sample/tulip"/><dx>800</dx><dy>800</dy>'
+        '<iv>IV</iv></item>'
         '<item><i n="sample/shoe-blue" l="Blue shoe"/><s c="0x1E90FF" l="Dodger blue"/><dx>800</dx><dy>800</dy>'
         '<iv>IV</iv></item>'
         '<item><i n="sample/rose"/><s n="sample/rose"/><dx>1600</dx><dy>1200</dy><iv>IV</iv></item></set>')
@@ -291,7 +297,8 @@ def test_imageprops_javascript_and_json(client):
     js = get(client, "/is/image/sample/shoe?req=imageprops,javascript").text
     assert "image.width='800'\nimage.height='800'\n" in js and "image.expiration='2.0'\n" in js
     data = jsonp_data(get(client, "/is/image/sample/rose.jpg?req=imageprops,json").text)
-    assert (data["image.width"], data["image.height"], data["image.translatedId"]) == ("1600", "1200", "sample/rose.jpg")
+    assert (data["image.width"], data["image.height"]) == ("1600", "1200")
+    assert data["image.translatedId"] == "sample/rose.jpg"
 
 
 @pytest.mark.parametrize("fmt, media_type, body", [
@@ -379,6 +386,9 @@ def test_not_cacheable(client, url):
     ("req=validate&qlt=101", False),
     ("req=validate&fit=crop", False),
     ("req=validate&crop=1,2,3", False),
+    ("req=validate&layer=2&rotate=abc", False),
+    ("req=validate&resMode=fastest", False),
+    ("req=validate&fmt=png&quantize=adaptive,off,300", False),
 ])
 def test_validate(client, query, ok):
     r = get(client, f"/is/image/sample/no-such-image?{query.replace('validate', 'validate,json', 1)}")
@@ -410,7 +420,8 @@ def test_message_is_logged(client, caplog):
     with caplog.at_level(logging.INFO, logger="imageserving"):
         r = get(client, "/is/image/sample?req=message&message=Hello%20%22world%22&id=m1")
     assert (r.status_code, r.content, r.headers["content-type"]) == (200, b"", TEXT)
-    line = json.loads(next(rec.getMessage() for rec in caplog.records if '"event": "message"' in rec.getMessage()))
+    logged = [rec.getMessage() for rec in caplog.records if '"event": "message"' in rec.getMessage()]
+    line = json.loads(logged[0])
     assert (line["message"], line["id"], line["catalog"]) == ('Hello "world"', "m1", "sample")
 
 
@@ -506,7 +517,8 @@ def lab(tmp_path_factory) -> TestClient:
                              b"LocaleMap=en,_E,|en_us,_E,|fr,_F,|de,_D,|de_at,_D,|,_E,\n"
                              b"LocaleStrMap=en,E|nl,N|de,D|,\n",
         "catalogs/intl/images.txt": INTL_RECORDS.encode("latin-1"),
-        "catalogs/strict.ini": b"RootId=strict\nRootPath=sample/\nCatalogFile=intl/images.txt\nLocaleMap=fr,_F\n",
+        "catalogs/strict.ini": b"RootId=strict\nRootPath=sample/\nCatalogFile=intl/images.txt\n"
+                               b"LocaleMap=fr,_F\n",
         "images/lab/meta.jpg": _jpeg_with_metadata(),
         "images/lab/alpha.png": _png("RGBA"),
         "images/lab/mask.png": _png("L"),
@@ -537,7 +549,8 @@ def test_imageprops_embedded_metadata(lab):
 
 
 @pytest.mark.parametrize("obj, expected", [
-    ("sized", {"image.width": "4000", "image.height": "3000", "image.anchor": "2000,1500"}),  # catalog::Size wins
+    # catalog::Size stands for the file's size
+    ("sized", {"image.width": "4000", "image.height": "3000", "image.anchor": "2000,1500"}),
     ("alpha", {"image.mask": "2", "image.pixTyp": "RGB"}),
     ("masked", {"image.mask": "3"}),
     ("gray", {"image.mask": "0", "image.pixTyp": "BW"}),

@@ -6,6 +6,8 @@ place that decides between default image, error image and a formatted error (§1
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,42 @@ class ImageResult:
     ttl: float
     last_modified: datetime | None
     never_expires: bool = False
+
+
+@dataclass
+class Prepared:
+    """A request ready to render: its job, validated options and where its pixels come from."""
+
+    job: pipeline.RenderJob
+    options: pipeline.Options
+    cmds: Commands
+    source: Source | None
+    record: object | None
+    blob: Blob | None
+    replaced: bool
+
+
+@dataclass(frozen=True)
+class ImageDescription:
+    width: int
+    height: int
+    media_type: str
+    mask: bool
+    quality: int
+    bgc: tuple[int, int, int]
+    print_res: float
+    icc_embed: bool
+    version: str
+
+
+def image_version(p: Prepared) -> str:
+    """§8.22: 22-character base64url MD5 over the source (key, ETag) and the merged commands."""
+    h = hashlib.md5(usedforsecurity=False)
+    if p.blob is not None:
+        h.update(f"{p.blob.key}\0{p.blob.etag}\0".encode())
+    for name, value in sorted(p.job.request.items()) + sorted(p.job.layer.items()):
+        h.update(f"{name}={value}&".encode())
+    return base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
 
 
 class ImageServer:
@@ -133,10 +171,9 @@ class ImageServer:
         return finish(reply, ttl, ctx.headers, last_modified=result.last_modified,
                       never_expires=result.never_expires)
 
-    def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
-                      variables: dict[str, str] | None = None, default_image: bool = False,
-                      replacement: Source | None = None) -> ImageResult:
-        """Render ``source`` (record or file) with the URL commands: Modifier < URL < PostModifier."""
+    def _prepare(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
+                 variables: dict[str, str] | None = None, replacement: Source | None = None) -> Prepared:
+        """Merge Modifier < URL < PostModifier, validate every command, then read the source."""
         cats, main = ctx.cats, ctx.main
         cmds = Commands()
         record = source.record if source else None
@@ -148,7 +185,6 @@ class ImageServer:
         cmds.variables.setdefault("object", encode_value(ctx.path.object if ctx.path else ""))
         if variables:
             cmds.variables.update(variables)
-        cache_off = _client_cache_off(cmds.value("cache"))
 
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
@@ -178,20 +214,38 @@ class ImageServer:
         if blob is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
         job.source = blob.data if blob else None
-        rendered = pipeline.render(job, options)
+        return Prepared(job, options, cmds, source, record, blob, replaced)
+
+    def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
+                      variables: dict[str, str] | None = None, default_image: bool = False,
+                      replacement: Source | None = None) -> ImageResult:
+        """Render ``source`` (record or file) with the URL commands."""
+        cats, main = ctx.cats, ctx.main
+        p = self._prepare(ctx, source, url, req_type=req_type, variables=variables, replacement=replacement)
+        rendered = pipeline.render(p.job, p.options)
         if default_image:                      # mode 0: the default object is the whole reply
-            ttl = self._default_ttl(cats, main, record)
+            ttl = self._default_ttl(cats, main, p.record)
         else:
-            ttl = self._ttl(cats, source, record, main)
-            if replaced:
+            ttl = self._ttl(cats, p.source, p.record, main)
+            if p.replaced:
                 ttl = min_ttl(ttl, self._default_ttl(cats, main, replacement.record))
-        if cache_off:
+        if _client_cache_off(p.cmds.value("cache")):
             ttl = None
         last_modified = None
         if cats.attr(main, "UseLastModified"):
-            last_modified = self._timestamp(cats, source, blob)
-        never = record is not None and record.get("expiration").strip() == "-1"
+            last_modified = self._timestamp(cats, p.source, p.blob)
+        never = p.record is not None and p.record.get("expiration").strip() == "-1"
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
+
+    def describe_image(self, ctx: Context) -> ImageDescription:
+        """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
+        p = self._prepare(ctx, ctx.path.source, ctx.url, req_type="img")
+        planned = pipeline.plan(p.job, p.options)
+        return ImageDescription(
+            width=planned.width, height=planned.height, media_type=planned.output.mime, mask=planned.mask,
+            quality=planned.quality, bgc=planned.bgc, print_res=planned.print_res,
+            icc_embed=planned.icc_embed and bool(planned.source and planned.source.icc_profile),
+            version=image_version(p))
 
     def _record_tokens(self, cats: CatalogSet, record, field_name: str) -> list[Token]:
         text = record.get(field_name)

@@ -19,10 +19,11 @@ from ..protocol.commands import Commands
 from ..protocol.query import Token, expand_macros, tokenize
 from ..responses.headers import Reply, finish
 from ..responses.properties import Body
-# The property writers' own JSON and XML helpers, so that every body escapes the same way.
+# The property writers' own JSON and XML helpers, so that every body escapes the same way
+# (the handlers use them as C.xml_document and C.xml_escape).
 from ..responses.properties import _json as json_text
-from ..responses.properties import _xml_bytes as xml_document
-from ..responses.properties import _xml_escape as xml_escape
+from ..responses.properties import _xml_bytes as xml_document  # noqa: F401
+from ..responses.properties import _xml_escape as xml_escape  # noqa: F401
 from ..storage import Blob
 from . import localize
 
@@ -57,7 +58,8 @@ def url_commands(ctx) -> Commands:
 
 def effective_locale(ctx, cmds: Commands) -> str:
     """``locale=`` if given and non-empty, else the main catalog's DefaultLocale (§5.6)."""
-    return (cmds.value("locale") or "").strip() or (ctx.cats.raw_attr(ctx.main, "DefaultLocale") or "").strip()
+    given = (cmds.value("locale") or "").strip()
+    return given or (ctx.cats.raw_attr(ctx.main, "DefaultLocale") or "").strip()
 
 
 def object_id(ctx) -> str:

@@ -10,43 +10,31 @@ import re
 from ..errors import ISError
 from ..protocol.commands import Commands, resolve_value
 from ..protocol.query import decode_value, encode_value, is_nested
-from ..render import codec, geometry
+from ..render import geometry, pipeline
 from ..responses import properties as P
 from ..responses.headers import Reply
 from . import common as C
 
 log = logging.getLogger("imageserving")
 
-# Value checks of the commands whose parsers exist; every other value is checked for syntax only
-# (tokenizing, brackets, macros, percent-encoding), which happened before the request got here.
-_VALUE_CHECKS = {
-    "fmt": codec.parse_fmt,
-    "qlt": codec.parse_qlt,
-    "pscan": codec.parse_pscan,
-    "jpegsize": codec.parse_jpeg_size,
-    "printres": codec.parse_print_res,
-    "quantize": codec.parse_quantize,
-}
-_VIEW_COMMANDS = ("wid", "hei", "scl", "fit", "align", "bgc", "rgn", "rect", "dpr", "network")
 # A size still holding a variable stands for some valid size, so that fit= finds its companion.
 _SIZE_PLACEHOLDER = "1"
 _VARIABLE_REFERENCE = re.compile(r"\$[A-Za-z0-9_.\-]+\$")
 
 
 def validate(server, ctx) -> Reply:
-    """``request.isValid=1`` when the request parses as ``req=img``; objects are not touched and
-    values that still hold a ``$variable$`` are not type-checked (§8.17)."""
+    """``request.isValid=1`` when the request parses as ``req=img`` (the renderer's own option
+    parser); objects are not touched and values that still hold a ``$variable$`` are not
+    type-checked (§8.17). Tokenizing, brackets and macros were checked before this point."""
     cmds = C.url_commands(ctx)
     request = _checkable(cmds.request)
-    for name, value in request.items():
-        if name in _VALUE_CHECKS:
-            _VALUE_CHECKS[name](value)
-    view = {n: v for n, v in request.items() if n in _VIEW_COMMANDS}
-    view.update((n, _SIZE_PLACEHOLDER) for n in ("wid", "hei", "scl")
-                if n in cmds.request and n not in request)
-    geometry.parse_view(view)
-    for key, layer in cmds.layers.items():
-        geometry.parse_layer(_checkable(layer), comp=key == "comp")
+    request.update((n, _SIZE_PLACEHOLDER) for n in ("wid", "hei", "scl")
+                   if n in cmds.request and n not in request)
+    layers = {key: _checkable(layer) for key, layer in cmds.layers.items()}
+    layer0 = {**layers.pop("0", {}), **layers.pop("comp", {})}
+    pipeline.parse_options(pipeline.RenderJob(req_type="img", source=None, layer=layer0, request=request))
+    for layer in layers.values():
+        geometry.parse_layer(layer)
     body = P.render_properties([("request.isValid", "1")], ctx.req.format, handler=ctx.handler,
                                req_id=ctx.req_id)
     return C.reply(ctx, body, None)

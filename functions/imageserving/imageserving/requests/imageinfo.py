@@ -141,15 +141,19 @@ def _mask_kind(src: codec.SourceImage, record: Record | None, tiff: dict[int, ob
     return 2 if src.has_alpha else 0
 
 
-_SOURCE_PROFILES = {"RGB": ("IccProfileSrcRgb", "IccProfileRgb"), "BW": ("IccProfileSrcGray", "IccProfileGray"),
-                    "CMYK": ("IccProfileSrcCmyk", "IccProfileCmyk")}
+_SOURCE_PROFILES = {
+    "RGB": ("IccProfileSrcRgb", "IccProfileRgb"),
+    "BW": ("IccProfileSrcGray", "IccProfileGray"),
+    "CMYK": ("IccProfileSrcCmyk", "IccProfileCmyk"),
+}
 
 
 def _icc_name(cats: CatalogSet, cat: Catalog, src: codec.SourceImage) -> str:
     """The embedded profile's description, else the catalog's source profile for the pixel type."""
     if src.icc_profile:
         try:
-            return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(src.icc_profile))).strip()
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(src.icc_profile))
+            return ImageCms.getProfileDescription(profile).strip()
         except (ImageCms.PyCMSError, OSError, ValueError):
             return ""
     for name in _SOURCE_PROFILES[_pixel_type(src.mode)]:

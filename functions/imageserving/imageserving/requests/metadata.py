@@ -76,10 +76,11 @@ def image_map(server, ctx) -> Reply:
     record = path.record
     tokens = list(ctx.url)
     if record is not None:
-        tokens += C.record_tokens(ctx.cats, record, "modifier") + C.record_tokens(ctx.cats, record, "postmodifier")
+        for field_name in ("modifier", "postmodifier"):
+            tokens += C.record_tokens(ctx.cats, record, field_name)
     moved = sorted({t.name for t in tokens if t.kind == "command" and t.name in _GEOMETRY})
     if moved:
-        raise ISError("bad_request", f"req=map with {', '.join(moved)}: composite image maps are not supported")
+        raise ISError("bad_request", f"req=map with {', '.join(moved)}: composite maps are not supported")
     text = L.localize_map(record.get("map") if record is not None else "",
                           L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)))
     fmt = ctx.req.format
