@@ -284,7 +284,7 @@ def test_parse_req(value, spec):
     "resolve,json",
     "userdata,xml,UTF-32",    # unknown encoding
     "props,xml,UTF-16",       # type without the encoding option
-    "userdata,json,UTF-8",    # encoding only for xml
+    "userdata,json,UTF-16",   # only xml can be written in another encoding
     "xmp,xml,UTF-16",         # xmp is UTF-8 only
     "props,xml,UTF-8,x",      # too many parts
 ])
@@ -367,3 +367,12 @@ def test_render_imageset(value, fmt, kw, body):
 def test_identification_shape():
     body = props([("copyright", "Copyright 2026 imageserving: a=b")], "text")
     assert re.fullmatch(rb"#S7Z OK\n#[^\n]+\ncopyright=Copyright 2026 imageserving\\: a\\=b\n", body.content)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("set,json,UTF-8", ReqSpec("set", "json", "UTF-8")),         # Adobe's viewer SDK sends exactly this
+    ("userdata,json,utf-8", ReqSpec("userdata", "json", "UTF-8")),
+    ("props,text,UTF-8", ReqSpec("props", "text", "UTF-8")),
+])
+def test_parse_req_accepts_utf8_with_any_format(value, expected):
+    assert parse_req(value) == expected

@@ -636,3 +636,18 @@ def test_string_localization(lab, locale, userdata, label):
     assert r.content == f"/*jsonp*/s7jsonResponse({userdata},\"\");".encode()
     targets = get(lab, f"/is/image/intl/rose?req=targets&locale={locale}").content
     assert targets == f"target.1.rect=1,2,3,4\r\ntarget.1.label={label}\r\n".encode()
+
+
+def test_viewer_sdk_set_request_echoes_id(client):
+    """Adobe's viewer SDK asks for sets as req=set,json,UTF-8 with a labelkey and its own id."""
+    r = client.get("/is/image/sample/shoes?req=set,json,UTF-8&labelkey=label&id=8c0f3a77b1")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/javascript; charset=UTF-8"
+    assert r.text.startswith('/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img_set"')
+    assert r.text.endswith('},"8c0f3a77b1");')
+
+
+def test_text_properties_revalidate_despite_the_date_line(client):
+    first = client.get("/is/image/sample/rose?req=exists")
+    assert first.text.startswith("#S7Z OK\n#")
+    again = client.get("/is/image/sample/rose?req=exists", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304

@@ -56,7 +56,7 @@ def finish(reply: Reply, ttl: float | None, request_headers, *, last_modified: d
     reply.headers.update(cache_headers(ttl))
     if ttl is None:
         return reply
-    etag = f'"{md5_hex(reply.body)}"'
+    etag = f'"{md5_hex(_etag_basis(reply.body))}"'
     reply.headers["ETag"] = etag
     if last_modified is not None:
         reply.headers["Last-Modified"] = http_date(last_modified)
@@ -79,6 +79,15 @@ def finish(reply: Reply, ttl: float | None, request_headers, *, last_modified: d
             if last_modified.replace(microsecond=0) <= since:
                 return _not_modified(reply)
     return reply
+
+
+def _etag_basis(body: bytes) -> bytes:
+    """The body without the generation date of a text properties reply (``#S7Z OK`` + ``#<date>``),
+    so an unchanged answer keeps its ETag and can be revalidated with 304."""
+    if body.startswith(b"#S7Z OK\n#"):
+        end = body.find(b"\n", 9)
+        return body[:8] + (body[end + 1:] if end != -1 else b"")
+    return body
 
 
 def _not_modified(reply: Reply) -> Reply:

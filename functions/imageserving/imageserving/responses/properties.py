@@ -107,6 +107,9 @@ def parse_req(value: str) -> ReqSpec:
     encoding = canonical_encoding(enc_word)
     if encoding is None:
         raise ISError("bad_request", f"req={value}: unknown encoding '{enc_word}'")
+    if encoding == "UTF-8":
+        # What every text reply is anyway; viewers send it with json too (req=set,json,UTF-8).
+        return ReqSpec(req_type, fmt)
     if fmt != XML or encoding not in encodings:
         raise ISError("bad_request", f"req={value}: encoding not allowed for {req_type},{fmt}")
     return ReqSpec(req_type, fmt, encoding)
