@@ -310,3 +310,19 @@ def test_head_has_headers_and_no_body(client):
     assert head.status_code == 200 and head.content == b""
     assert head.headers["etag"] == get.headers["etag"]
     assert head.headers["content-length"] == str(len(get.content))
+
+
+def test_default_catalog_requests_can_be_refused(bucket):
+    _, _, make = bucket
+    client = make(allow_default_catalog_requests=False)
+    r = client.get("/is/image/sample-free/rose.jpg")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "refused"
+    assert client.get("/is/image/sample/rose?wid=10").status_code == 200
+    assert client.get("/is/image?req=catalogprops").status_code == 200
+
+
+def test_other_paths_answer_plain_text(client):
+    r = client.get("/favicon.ico")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain")
+    r = client.put("/is/image/sample/rose")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"

@@ -7,6 +7,8 @@ routes never use ``request.query_params`` or the decoded path (protocol.md §1.1
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.exceptions import HTTPException
 
 from .service import ImageServer
 from .settings import Settings
@@ -33,6 +35,12 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         if settings.cors_allow_origin:
             out.headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
         return out
+
+    @app.exception_handler(HTTPException)
+    def plain_http_error(request: Request, exc: HTTPException) -> Response:
+        # Paths outside /is/image and methods other than GET/HEAD: plain text, never cached.
+        return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code,
+                                 headers={**(exc.headers or {}), "Cache-Control": "no-store"})
 
     return app
 

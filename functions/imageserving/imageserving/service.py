@@ -136,6 +136,9 @@ class ImageServer:
         ctx.main = ctx.path.main
         ctx.url = expand_macros(tokenize(raw_query), lambda n: ctx.cats.macro(ctx.main, n))
         self._request_type(ctx)
+        if (not self.settings.allow_default_catalog_requests and ctx.main.is_default
+                and ctx.req.type != "catalogprops"):
+            raise ISError("refused", "requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)")
         if ctx.req.type in IMAGE_TYPES:
             return self._image_reply(ctx)
         from .requests import answer  # the property request types (req=props, exists, …)
