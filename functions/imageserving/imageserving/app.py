@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
     @app.exception_handler(HTTPException)
     def plain_http_error(request: Request, exc: HTTPException) -> Response:
         # Paths outside /is/image and methods other than GET/HEAD: plain text, never cached.
-        return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code,
-                                 headers={**(exc.headers or {}), "Cache-Control": "no-store"})
+        headers = {**(exc.headers or {}), "Cache-Control": "no-store"}
+        if exc.status_code == 405:
+            headers["Allow"] = "GET, HEAD"
+        return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=headers)
 
     return app
 
