@@ -124,3 +124,21 @@ def test_missing_data_file_only_loses_its_records(store):
     write(root, {"catalogs/cat.ini": "RootId=cat\nCatalogFile=cat/images.txt,cat/missing.txt\n"})
     clock.now += 11
     assert "shoe" in cat_store.current().catalog("cat").records
+
+
+def test_malformed_catalog_fails_only_its_requests(bucket):
+    root, write, make = bucket
+    write({"catalogs/broken.ini": b"\xef\xbb\xbfRootId=broken\nRootPath=\xff\xfe bad utf-8\n"})
+    client = make()
+    assert client.get("/is/image/sample/rose?wid=50").status_code == 200
+    r = client.get("/is/image/broken/rose?wid=50&defaultImage=")
+    assert r.status_code == 403 and "broken" not in r.text
+
+
+def test_validate_command_reports_catalogs(capsys):
+    from imageserving.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    assert main(["validate", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "catalogs/sample.ini: RootId=sample" in out and "catalogs/default.ini: RootId=(default)" in out
