@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
 
+from .protocol.preprocess import client_address
 from .service import ImageServer
 from .settings import Settings
 from .storage import open_storage
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         raw_object = _raw_path(request.scope).removeprefix("/is/image").removeprefix("/")
         query = request.scope.get("query_string", b"").decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = server.handle(request.method, raw_object, query, headers)
+        reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope))
         out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type,
                        headers=reply.headers)
         if settings.cors_allow_origin:

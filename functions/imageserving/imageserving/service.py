@@ -15,11 +15,13 @@ from datetime import datetime, timezone
 
 from . import __version__
 from .catalog.model import Catalog, CatalogSet
-from .catalog.resolve import PathObject, Source, resolve_object, resolve_path_object, source_keys
+from .catalog.resolve import PathObject, Source, main_catalog, resolve_object, resolve_path_object, source_keys
+from .catalog.rules import Header
 from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
-from .protocol.query import Token, decode_path_element, decode_value, encode_value, expand_macros, tokenize
+from .protocol.preprocess import add_rule_headers, object_elements, preprocess
+from .protocol.query import Token, decode_value, encode_value, expand_macros, tokenize
 from .protocol.values import parse_int
 from .render import codec, pipeline
 from .responses import properties as P
@@ -52,6 +54,8 @@ class Context:
     handler: str = "s7jsonResponse"
     headers: dict[str, str] = field(default_factory=dict)
     deadline: float = float("inf")
+    locale: str = ""                                  # the effective locale (§5.6)
+    rule_headers: tuple[Header, ...] = ()             # from the matched rule-set rules, added last
 
     @property
     def is_image(self) -> bool:
@@ -110,32 +114,34 @@ class ImageServer:
         self.catalogs = CatalogStore(storage, settings)
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str]) -> Reply:
+    def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str],
+               client_ip: str = "") -> Reply:
         ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s)
         try:
-            reply = self._serve(ctx, raw_object, raw_query)
+            reply = self._serve(ctx, raw_object, raw_query, client_ip)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
             err = wrap_unexpected(exc)
             if err.kind == "server_error":
                 log.error("request failed: %s", err, exc_info=err.__cause__ or err)
             reply = self._failure(ctx, err)
+        add_rule_headers(reply.headers, ctx.rule_headers, ctx.url)
         if method == "HEAD":
             reply.headers["Content-Length"] = str(len(reply.body))
             reply.body = b""
         return reply
 
-    def _serve(self, ctx: Context, raw_object: str, raw_query: str) -> Reply:
+    def _serve(self, ctx: Context, raw_object: str, raw_query: str, client_ip: str) -> Reply:
         if not raw_object.strip("/") and not raw_query:
             return self._identification()
         ctx.cats = self.catalogs.current()
-        elements = [decode_path_element(e) for e in raw_object.split("/")]
-        if elements and elements[-1] == "" and len(elements) > 1:
-            elements.pop()                                    # one trailing '/' is ignored
         ctx.main = ctx.cats.default
-        ctx.path = resolve_path_object(ctx.cats, elements)
-        ctx.main = ctx.path.main
-        ctx.url = expand_macros(tokenize(raw_query), lambda n: ctx.cats.macro(ctx.main, n))
+        ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
+        pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip)
+        ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
+        ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
         self._request_type(ctx)
+        ctx.path = resolve_path_object(ctx.cats, object_elements(pre.object), ctx.locale)
+        ctx.main = ctx.path.main
         if (not self.settings.allow_default_catalog_requests and ctx.main.is_default
                 and ctx.req.type != "catalogprops"):
             raise ISError("refused", "requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)")
@@ -146,13 +152,16 @@ class ImageServer:
         return answer(self, ctx)
 
     def _request_type(self, ctx: Context) -> None:
-        """Find req=, id= and handler= early so later errors come back in the requested format."""
+        """Find req=, id= and handler= early so later errors come back in the requested format;
+        and the effective locale: ``locale=``, else the main catalog's DefaultLocale."""
         last: dict[str, str] = {}
         for tok in ctx.url:
-            if tok.kind == "command" and tok.name in ("req", "id", "handler"):
+            if tok.kind == "command" and tok.name in ("req", "id", "handler", "locale"):
                 last[tok.name] = tok.value
         probe = Commands()
         probe.request.update(last)
+        default_locale = ctx.cats.raw_attr(ctx.main, "DefaultLocale") or ""
+        ctx.locale = (probe.value("locale") or "").strip() or default_locale.strip()
         ctx.req_id = probe.value("id") or ""
         ctx.req = P.parse_req(probe.value("req") or "img")
         if "handler" in last:
@@ -165,7 +174,7 @@ class ImageServer:
 
     # ------------------------------------------------------------------ images
     def _image_reply(self, ctx: Context) -> Reply:
-        result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type)
+        result = self.render_source(ctx, _path_source(ctx), ctx.url, req_type=ctx.req.type)
         reply = Reply(200, result.body, result.media_type)
         return self._finish_image(ctx, reply, result)
 
@@ -192,7 +201,7 @@ class ImageServer:
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
         if src_value:
-            source = resolve_object(cats, src_value, main)
+            source = resolve_object(cats, src_value, main, ctx.locale)
             record = source.record
         job = pipeline.RenderJob(
             req_type=req_type,
@@ -214,6 +223,9 @@ class ImageServer:
                     raise
                 blob = self._fetch_source(cats, replacement)     # DefaultImageMode 1: only the source
                 replaced = True
+        elif source is None and replacement is not None:   # the URL object is missing (locale translation)
+            blob = self._fetch_source(cats, replacement)
+            replaced = True
         if blob is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
         job.source = blob.data if blob else None
@@ -242,7 +254,7 @@ class ImageServer:
 
     def describe_image(self, ctx: Context) -> ImageDescription:
         """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
-        p = self._prepare(ctx, ctx.path.source, ctx.url, req_type="img")
+        p = self._prepare(ctx, _path_source(ctx), ctx.url, req_type="img")
         planned = pipeline.plan(p.job, p.options)
         return ImageDescription(
             width=planned.width, height=planned.height, media_type=planned.output.mime, mask=planned.mask,
@@ -356,7 +368,7 @@ class ImageServer:
         if not obj:
             return None
         try:
-            source = resolve_object(cats, obj, main)
+            source = resolve_object(cats, obj, main, ctx.locale)
             if cats.attr(main, "DefaultImageMode") == 1 and source.path and not _has_layers(ctx.url):
                 result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type,
                                             replacement=source)
@@ -388,6 +400,14 @@ class ImageServer:
         headers = cache_headers(None)
         headers["X-IS-Error"] = err.kind
         return Reply(200, result.body, result.media_type, headers)
+
+
+def _path_source(ctx: Context) -> Source | None:
+    """The URL object's source; one that locale translation could not find is a missing source."""
+    if ctx.path.missing:
+        raise ISError("not_found", f"{ctx.path.object}: no record for locale {ctx.locale!r}",
+                      missing_source=True)
+    return ctx.path.source
 
 
 def _has_layers(url: list[Token]) -> bool:

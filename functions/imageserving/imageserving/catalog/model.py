@@ -8,6 +8,7 @@ from typing import Callable
 
 from ..errors import ISError
 from . import formats as F
+from .rules import Rule
 
 
 @dataclass(eq=False)
@@ -33,6 +34,7 @@ class Catalog:
     records: dict[str, Record] = field(default_factory=dict)
     macros: dict[str, str] = field(default_factory=dict)
     data_etags: dict[str, str] = field(default_factory=dict)   # data-file key -> etag it was parsed from
+    rules: tuple[Rule, ...] = ()  # the RuleSetFile's request preprocessing rules (catalogs.md §12)
     error: ISError | None = None  # set when the catalog failed to load: its requests fail, others don't
 
     @property
@@ -64,9 +66,18 @@ _TYPED: dict[str, Callable[[str], object]] = {
 class CatalogSet:
     """All catalogs of one generation: the default catalog plus the others by RootId."""
 
-    def __init__(self, default: Catalog, by_root: dict[str, Catalog]):
+    def __init__(self, default: Catalog, by_root: dict[str, Catalog], overrides: dict[str, str] | None = None):
         self.default = default
         self.by_root = by_root
+        # Attribute values that matched rule-set rules set for one request (lower-cased names).
+        self.overrides = overrides or {}
+
+    def with_overrides(self, overrides: dict[str, str]) -> CatalogSet:
+        """This generation as one request sees it: rule overrides win over every catalog's value
+        (catalogs.md §12.3; a record's own ``catalog::Expiration`` still wins over ``Expiration``)."""
+        if not overrides:
+            return self
+        return CatalogSet(self.default, self.by_root, {**self.overrides, **overrides})
 
     def catalog(self, root_id: str) -> Catalog | None:
         return self.by_root.get(root_id)
@@ -74,6 +85,8 @@ class CatalogSet:
     def raw_attr(self, cat: Catalog, name: str) -> str | None:
         """Effective raw value of attribute ``name`` for ``cat`` (None = not set anywhere)."""
         name = name.lower()
+        if name in self.overrides:
+            return self.overrides[name]      # checked when the rule set was loaded
         parse = _TYPED.get(name)
         for source in (cat.attrs, self.default.attrs) if not cat.is_default else (cat.attrs,):
             if name not in source:

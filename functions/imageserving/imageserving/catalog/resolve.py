@@ -28,59 +28,139 @@ class Source:
 @dataclass(frozen=True)
 class PathObject:
     main: Catalog
-    source: Source | None     # None: the URL names no object (catalog-only request)
+    source: Source | None     # None: the URL names no object, or ``missing``
     object: str               # the decoded object as written, for $object$
+    # Locale translation found none of the ids it tried for an object that is a record (§6.7).
+    missing: bool = False
 
 
-def resolve_path_object(cats: CatalogSet, elements: list[str]) -> PathObject:
-    """Main catalog and layer-0 source from the decoded path elements (catalogs.md §6.2)."""
+def main_catalog(cats: CatalogSet, elements: list[str]) -> Catalog:
+    """The catalog whose RootId is the first path element, else the default catalog (§5.1);
+    a catalog that failed to load fails its requests."""
+    cat = cats.catalog(elements[0]) if elements and elements[0] else None
+    cat = cat or cats.default
+    if cat.error is not None:
+        raise cat.error
+    return cat
+
+
+def resolve_path_object(cats: CatalogSet, elements: list[str], locale: str | None = None) -> PathObject:
+    """Main catalog and layer-0 source from the decoded path elements (catalogs.md §6.2), ids
+    translated for ``locale`` (the effective locale; None: no translation)."""
     obj = "/".join(elements)
     if "," in obj:
         raise ISError("bad_request", f"comma in object {obj!r}")
     if not elements or elements == [""]:
         return PathObject(cats.default, None, "")
+    main = main_catalog(cats, elements)
     if elements[0] == "":                      # /is/image//x/y: the default catalog, explicitly
         rest = "/".join(elements[1:])
-        return PathObject(cats.default, _in_catalog(cats, cats.default, rest, rest) if rest else None, rest)
-    cat = cats.catalog(elements[0])
-    if cat is not None:
-        if cat.error is not None:
-            raise cat.error
+        if not rest:
+            return PathObject(main, None, rest)
+        rec, missing = lookup_translated(cats, main, main, rest, locale)
+        return _path_object(main, rec, missing, Source(main, None, rest, rest), rest)
+    if not main.is_default:
         rest = "/".join(elements[1:])
         if not rest:
-            return PathObject(cat, None, obj)
-        rec = cats.lookup(cat, rest)
-        if rec is not None:
-            return PathObject(cat, _from_record(rec, obj), obj)
-        if not cats.attr(cat, "FullMatch"):
-            return PathObject(cat, Source(cat, None, rest, obj), obj)
-    return PathObject(cats.default, _in_catalog(cats, cats.default, obj, obj), obj)
+            return PathObject(main, None, obj)
+        rec, missing = lookup_translated(cats, main, main, rest, locale)
+        if rec is not None or missing or not cats.attr(main, "FullMatch"):
+            return _path_object(main, rec, missing, Source(main, None, rest, obj), obj)
+    rec, missing = lookup_translated(cats, main, cats.default, obj, locale)
+    return _path_object(cats.default, rec, missing, Source(cats.default, None, obj, obj), obj)
 
 
-def resolve_object(cats: CatalogSet, obj: str, main: Catalog) -> Source:
-    """An object named in a command or attribute (``src=``, DefaultImage, ErrorImage …), §6.3."""
+def _path_object(main: Catalog, rec: Record | None, missing: bool, file: Source, obj: str) -> PathObject:
+    if missing:
+        return PathObject(main, None, obj, missing=True)
+    if rec is None:
+        return PathObject(main, file, obj)
+    # Named rootId/id, so that a translated record shows the id it was translated to.
+    return PathObject(main, _from_record(rec, rec.id if main.is_default else f"{main.root_id}/{rec.id}"), obj)
+
+
+def resolve_object(cats: CatalogSet, obj: str, main: Catalog, locale: str | None = None) -> Source:
+    """An object named in a command or attribute (``src=``, DefaultImage, ErrorImage …), §6.3;
+    record ids translated for ``locale`` (None: no translation). An object that is a record but
+    has no translated record is a missing source."""
     if not obj or "," in obj:
         raise ISError("bad_request", f"invalid object {obj!r}")
     use_default = obj.startswith("/")
     if use_default:
         obj = obj[1:]
     search = cats.default if use_default else main
-    rec = cats.lookup(search, obj)
+    rec, missing = lookup_translated(cats, main, search, obj, locale)
     if rec is not None:
         return _from_record(rec, obj)
     first, _, rest = obj.partition("/")
     other = cats.catalog(first)
     if other is not None and rest:
-        rec = cats.lookup(other, rest)
+        rec, missing_there = lookup_translated(cats, main, other, rest, locale)
         if rec is not None:
             return _from_record(rec, obj)
+        missing = missing or missing_there
+    if missing:
+        raise ISError("not_found", f"{obj}: no record for locale {locale!r}", missing_source=True)
     base = cats.default if (use_default or cats.attr(main, "FullMatch")) else main
     return Source(base, None, obj, obj)
 
 
-def _in_catalog(cats: CatalogSet, cat: Catalog, record_id: str, name: str) -> Source:
-    rec = cats.lookup(cat, record_id)
-    return _from_record(rec, name) if rec is not None else Source(cat, None, record_id, name)
+# --- object id translation (locale=, attribute::LocaleMap) ---------------------------------------------
+
+def parse_locale_map(text: str) -> list[tuple[str, list[str]]]:
+    """``LocaleMap`` / ``LocaleStrMap``: ``|``-separated items ``locale,value[,value…]``, white space
+    around items and values trimmed (AMBIG-18); locales lower-cased (they match case-insensitively)."""
+    items = []
+    for item in text.split("|"):
+        if not item.strip():
+            continue
+        locale, *values = (part.strip() for part in item.split(","))
+        items.append((locale.lower(), values))
+    return items
+
+
+def locale_map_values(text: str, locale: str) -> list[str] | None:
+    """The values of the map item for ``locale``, else of the default rule (empty locale), else None."""
+    items = parse_locale_map(text)
+    wanted = locale.lower()
+    if wanted:
+        for item_locale, values in items:
+            if item_locale == wanted:
+                return values
+    for item_locale, values in items:
+        if not item_locale:
+            return values
+    return None
+
+
+def id_suffixes(cats: CatalogSet, main: Catalog, locale: str) -> list[str] | None:
+    """Suffixes to try, in order, on a record id; None when no translation applies. A non-empty
+    locale that matches no item of a map without default rule is a bad request (§6.7)."""
+    locale_map = (cats.raw_attr(main, "LocaleMap") or "").strip()
+    if not locale_map:
+        return None
+    suffixes = locale_map_values(locale_map, locale)
+    if suffixes is None:
+        if locale:
+            raise ISError("bad_request", f"locale={locale}: not in LocaleMap and no default rule")
+        return None
+    return suffixes
+
+
+def lookup_translated(cats: CatalogSet, main: Catalog, cat: Catalog, record_id: str,
+                      locale: str | None) -> tuple[Record | None, bool]:
+    """``record_id`` in ``cat`` (then the default catalog) after translation with ``main``'s
+    LocaleMap: the first ``id + suffix`` that is a record wins. Returns (record, missing), where
+    missing means no candidate exists although ``record_id`` itself is a record; a plain file
+    path is never translated (catalogs.md §6.7)."""
+    suffixes = id_suffixes(cats, main, locale) if locale is not None else None
+    if suffixes is None:
+        return cats.lookup(cat, record_id), False
+    for suffix in suffixes:
+        rec = cats.lookup(cat, record_id + suffix)
+        if rec is not None:
+            return rec, False
+    return None, cats.lookup(cat, record_id) is not None
 
 
 def _from_record(rec: Record, name: str) -> Source:

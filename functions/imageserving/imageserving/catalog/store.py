@@ -17,6 +17,7 @@ from ..errors import ISError
 from ..storage import ObjectInfo
 from . import formats as F
 from .model import Catalog, CatalogSet, Record
+from .rules import RuleSetError, parse_rule_set
 
 log = logging.getLogger("imageserving.catalog")
 
@@ -117,6 +118,9 @@ class CatalogStore:
             log.error("catalog %s: RootId %r contains forbidden characters", key, root_id)
             root_id = ""
         cat = Catalog(root_id, key, blob.etag, blob.last_modified, attrs)
+        rule_keys = self._data_keys(attrs.get("rulesetfile", ""))
+        if rule_keys:
+            self._load_rules(cat, rule_keys[0])
         for file_key in self._data_keys(attrs.get("catalogfile", "")) + self._data_keys(attrs.get("svgcatalogfile", "")):
             table = self._table(file_key, cat, objects)
             if table is None:
@@ -132,6 +136,20 @@ class CatalogStore:
             if table is not None:
                 cat.macros = F.parse_macros(table)
         return cat
+
+    def _load_rules(self, cat: Catalog, key: str) -> None:
+        """A rule set that is missing or does not conform fails its catalog closed: it may carry
+        IP filters (catalogs.md §15.4)."""
+        blob = self.storage.fetch(key)
+        try:
+            if blob is None:
+                raise RuleSetError("the file is missing")
+            cat.rules = parse_rule_set(blob.data)
+        except RuleSetError as exc:
+            log.error("catalog %s: rule set %s cannot be loaded: %s", cat.key, key, exc)
+            cat.error = ISError("server_error", f"catalog {cat.key}: rule set {key} cannot be loaded ({exc})")
+            return
+        cat.data_etags[key] = blob.etag
 
     def _data_keys(self, value: str) -> list[str]:
         keys = []

@@ -10,50 +10,15 @@ from __future__ import annotations
 import re
 
 from ..catalog.model import Catalog, CatalogSet
-from ..errors import ISError
-
-
-def _parse_map(text: str) -> list[tuple[str, list[str]]]:
-    items = []
-    for item in text.split("|"):
-        if not item.strip():
-            continue
-        locale, *values = (part.strip() for part in item.split(","))
-        items.append((locale.lower(), values))
-    return items
-
-
-def _map_values(text: str, locale: str) -> list[str] | None:
-    """The values of the item for ``locale``, else of the default rule, else None."""
-    items = _parse_map(text)
-    wanted = locale.lower()
-    if wanted:
-        for item_locale, values in items:
-            if item_locale == wanted:
-                return values
-    for item_locale, values in items:
-        if not item_locale:
-            return values
-    return None
-
-
-def id_suffixes(cats: CatalogSet, main: Catalog, locale: str) -> list[str] | None:
-    """Suffixes to try, in order, on the URL object's id; None when no translation applies."""
-    locale_map = (cats.raw_attr(main, "LocaleMap") or "").strip()
-    if not locale_map:
-        return None
-    suffixes = _map_values(locale_map, locale)
-    if suffixes is None:
-        if locale:
-            raise ISError("bad_request", f"locale={locale}: not in LocaleMap and no default rule")
-        return None
-    return suffixes
+# Object id translation lives with object resolution; the handlers reach it through this module.
+from ..catalog.resolve import id_suffixes  # noqa: F401
+from ..catalog.resolve import locale_map_values, parse_locale_map
 
 
 def all_suffixes(cats: CatalogSet, main: Catalog) -> list[str]:
     """Every non-empty LocaleMap suffix in map order, without duplicates (for ``req=xlate``)."""
     seen: list[str] = []
-    for _, suffixes in _parse_map(cats.raw_attr(main, "LocaleMap") or ""):
+    for _, suffixes in parse_locale_map(cats.raw_attr(main, "LocaleMap") or ""):
         seen.extend(s for s in suffixes if s and s not in seen)
     return seen
 
@@ -66,7 +31,7 @@ def string_ids(cats: CatalogSet, main: Catalog, locale: str) -> list[str] | None
     str_map = (cats.raw_attr(main, "LocaleStrMap") or "").strip()
     if not str_map:
         return None
-    ids = _map_values(str_map, locale)
+    ids = locale_map_values(str_map, locale)
     return ids if ids is not None else [""]
 
 
