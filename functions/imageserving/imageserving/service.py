@@ -174,9 +174,23 @@ class ImageServer:
 
     # ------------------------------------------------------------------ images
     def _image_reply(self, ctx: Context) -> Reply:
-        result = self.render_source(ctx, _path_source(ctx), ctx.url, req_type=ctx.req.type)
+        result = self.render_source(ctx, self._template(ctx) or _path_source(ctx), ctx.url, req_type=ctx.req.type)
         reply = Reply(200, result.body, result.media_type)
         return self._finish_image(ctx, reply, result)
+
+    def _template(self, ctx: Context) -> Source | None:
+        """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
+        value = None
+        for tok in ctx.url:
+            if tok.kind == "command" and tok.name == "template":
+                value = tok.value
+        if not value:
+            return None
+        name = decode_value(value)
+        source = resolve_object(ctx.cats, name, ctx.main, ctx.locale)
+        if source.record is None:          # a template is a record; not covered by the default image
+            raise ISError("not_found", f"template {name}", title="Template not found")
+        return source
 
     def _finish_image(self, ctx: Context, reply: Reply, result: ImageResult) -> Reply:
         ttl = result.ttl
@@ -187,22 +201,25 @@ class ImageServer:
                  variables: dict[str, str] | None = None, replacement: Source | None = None) -> Prepared:
         """Merge Modifier < URL < PostModifier, validate every command, then read the source."""
         cats, main = ctx.cats, ctx.main
-        cmds = Commands()
         record = source.record if source else None
+        parts = [url]
         if record is not None:
-            cmds.add(self._record_tokens(cats, record, "modifier"))
-        cmds.add(url)
-        if record is not None:
-            cmds.add(self._record_tokens(cats, record, "postmodifier"))
-        cmds.variables.setdefault("object", encode_value(ctx.path.object if ctx.path else ""))
-        if variables:
-            cmds.variables.update(variables)
-
+            parts = [self._record_tokens(cats, record, "modifier"), url,
+                     self._record_tokens(cats, record, "postmodifier")]
+        cmds = _merge(parts, ctx, variables)
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
         if src_value:
             source = resolve_object(cats, src_value, main, ctx.locale)
             record = source.record
+            if record is not None and record.get("modifier"):
+                # A record used as a layer source brings its Modifier as that layer's prefix (§3.7).
+                modifier = self._record_tokens(cats, record, "modifier")
+                if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
+                    raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
+                cmds = _merge([modifier, *parts], ctx, variables)
+                layer_cmds = cmds.decoded_layer("0", "comp")
+                layer_cmds.pop("src", None)
         job = pipeline.RenderJob(
             req_type=req_type,
             source=None,
@@ -400,6 +417,16 @@ class ImageServer:
         headers = cache_headers(None)
         headers["X-IS-Error"] = err.kind
         return Reply(200, result.body, result.media_type, headers)
+
+
+def _merge(parts: list[list[Token]], ctx: Context, variables: dict[str, str] | None) -> Commands:
+    cmds = Commands()
+    for part in parts:
+        cmds.add(part)
+    cmds.variables.setdefault("object", encode_value(ctx.path.object if ctx.path else ""))
+    if variables:
+        cmds.variables.update(variables)
+    return cmds
 
 
 def _path_source(ctx: Context) -> Source | None:
