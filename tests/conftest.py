@@ -28,7 +28,7 @@ def client() -> TestClient:
 @pytest.fixture
 def bucket(tmp_path):
     """A copy of the sample bucket that a test may change; returns (root, make_client)."""
-    for folder in ("catalogs", "images"):
+    for folder in ("catalogs", "images", "static"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
 
     def write(files: dict[str, str | bytes]) -> None:

@@ -27,10 +27,18 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
     @app.api_route("/is/image", methods=_METHODS)
     @app.api_route("/is/image/{rest:path}", methods=_METHODS)
     def image(request: Request) -> Response:
-        raw_object = _raw_path(request.scope).removeprefix("/is/image").removeprefix("/")
+        return answer(request, "image")
+
+    @app.api_route("/is/content", methods=_METHODS)
+    @app.api_route("/is/content/{rest:path}", methods=_METHODS)
+    def content(request: Request) -> Response:
+        return answer(request, "content")
+
+    def answer(request: Request, context: str) -> Response:
+        raw_object = _raw_path(request.scope).removeprefix(f"/is/{context}").removeprefix("/")
         query = request.scope.get("query_string", b"").decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope))
+        reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope), context)
         out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type,
                        headers=reply.headers)
         if settings.cors_allow_origin:

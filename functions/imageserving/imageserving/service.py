@@ -55,6 +55,7 @@ class Context:
     headers: dict[str, str] = field(default_factory=dict)
     deadline: float = float("inf")
     locale: str = ""                                  # the effective locale (§5.6)
+    context: str = "image"                            # "image" (/is/image) or "content" (/is/content)
     rule_headers: tuple[Header, ...] = ()             # from the matched rule-set rules, added last
 
     @property
@@ -115,8 +116,9 @@ class ImageServer:
 
     # ------------------------------------------------------------------ entry point
     def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str],
-               client_ip: str = "") -> Reply:
-        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s)
+               client_ip: str = "", context: str = "image") -> Reply:
+        """Answer one request; ``context`` is ``image`` (``/is/image``) or ``content`` (``/is/content``)."""
+        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s, context=context)
         try:
             reply = self._serve(ctx, raw_object, raw_query, client_ip)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
@@ -131,15 +133,20 @@ class ImageServer:
         return reply
 
     def _serve(self, ctx: Context, raw_object: str, raw_query: str, client_ip: str) -> Reply:
-        if not raw_object.strip("/") and not raw_query:
+        if not raw_object.strip("/") and not raw_query and ctx.context == "image":
             return self._identification()
         ctx.cats = self.catalogs.current()
         ctx.main = ctx.cats.default
         ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
-        pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip)
+        pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip,
+                         context="static" if ctx.context == "content" else "is")
         ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
         ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
         self._request_type(ctx)
+        if ctx.context == "content":
+            from .content import answer_content
+
+            return answer_content(self, ctx, object_elements(pre.object))
         ctx.path = resolve_path_object(ctx.cats, object_elements(pre.object), ctx.locale)
         ctx.main = ctx.path.main
         if (not self.settings.allow_default_catalog_requests and ctx.main.is_default
@@ -325,7 +332,8 @@ class ImageServer:
     # ------------------------------------------------------------------ failures (§12.6)
     def _failure(self, ctx: Context, err: ISError) -> Reply:
         """default image → error image → formatted error; each fallback failing falls through."""
-        image_request = ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb")
+        image_request = (ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb")
+                         and ctx.context == "image")
         if image_request and err.missing_source:
             reply = self._default_image(ctx, err)
             if reply is not None:

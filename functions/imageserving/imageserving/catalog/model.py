@@ -31,7 +31,8 @@ class Catalog:
     etag: str
     last_modified: datetime
     attrs: dict[str, str]        # lower-cased name -> raw value ('' = defined-but-empty)
-    records: dict[str, Record] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict, repr=False)
+    statics: dict[str, Record] = field(default_factory=dict, repr=False)   # /is/content records
     macros: dict[str, str] = field(default_factory=dict)
     data_etags: dict[str, str] = field(default_factory=dict)   # data-file key -> etag it was parsed from
     rules: tuple[Rule, ...] = ()  # the RuleSetFile's request preprocessing rules (catalogs.md §12)

@@ -182,14 +182,15 @@ def with_default_ext(cats: CatalogSet, cat: Catalog, path: str) -> str:
     return path
 
 
-def file_keys(path: str, root_path: str, settings) -> list[str]:
+def file_keys(path: str, root_path: str, settings, roots: tuple[str, ...] | None = None) -> list[str]:
+    """Storage keys for ``path`` under ``root_path`` and each server root (images by default)."""
     p = _normalize(path)
     if p.startswith("/"):
         return [_rewrite(p, settings)]
     rp = _normalize(root_path)
     if rp.startswith("/"):
         return [_rewrite(_join(rp, p), settings)]
-    return [_join(root, rp, p) for root in settings.image_prefixes]
+    return [_join(root, rp, p) for root in (settings.image_prefixes if roots is None else roots)]
 
 
 def _normalize(path: str) -> str:

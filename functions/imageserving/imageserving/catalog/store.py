@@ -130,6 +130,10 @@ class CatalogStore:
                 if rid in cat.records and file_key in self._data_keys(attrs.get("svgcatalogfile", "")):
                     continue
                 cat.records[rid] = Record(rid, row.fields, row.quoted, cat)
+        for file_key in self._data_keys(attrs.get("staticcontentcatalogfile", "")):
+            table = self._table(file_key, cat, objects)
+            for rid, row in (table.rows.items() if table is not None else ()):
+                cat.statics[rid] = Record(rid, row.fields, row.quoted, cat)
         macro_keys = self._data_keys(attrs.get("macrofile", ""))
         if macro_keys:
             table = self._table(macro_keys[0], cat, objects, key_field="name")

@@ -15,7 +15,7 @@ from .query import Token, decode_value, is_nested, substitute
 
 # Commands that describe the request or the view rather than one layer.
 REQUEST_COMMANDS = frozenset("""
-    req id handler defaultimage cache locale template imageset labelkey message name timeout
+    req id handler defaultimage cache locale template imageset labelkey message name timeout type
     fmt qlt quantize pscan jpegsize printres iccembed xmpembed icc network bfc
     wid hei scl fit align bgc rgn rect dpr resmode
 """.split())

@@ -1,0 +1,78 @@
+"""``/is/content``: static files described by a catalog's static content table (protocol.md §10).
+
+Records come from ``StaticContentCatalogFile``; files live under ``IS_STATIC_ROOT_PREFIXES`` /
+``StaticContentRootPath`` / ``static::Path``. Only ``type=``, ``req=userdata|props|exists`` and
+``cache=`` apply; replies always carry ``Last-Modified``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+
+from .catalog.formats import parse_timestamp
+from .catalog.resolve import file_keys
+from .errors import ISError
+from .protocol.commands import Commands
+from .responses import properties as P
+from .responses.headers import Reply, finish
+
+ALLOWED_TYPES = ("img", "userdata", "props", "exists")
+
+
+def answer_content(server, ctx, elements: list[str]) -> Reply:
+    cats = ctx.cats
+    cat = cats.catalog(elements[0]) if elements else None
+    main, item = (cat, "/".join(elements[1:])) if cat is not None else (cats.default, "/".join(elements))
+    ctx.main = main
+    if ctx.req.type not in ALLOWED_TYPES:
+        raise ISError("bad_request", f"req={ctx.req.type} is not available for /is/content")
+    record = main.statics.get(item) or cats.default.statics.get(item) if item else None
+    if ctx.req.type == "exists":
+        body = P.render_properties([("catalogRecord.exists", P.flag(record is not None))], ctx.req.format,
+                                   handler=ctx.handler, req_id=ctx.req_id)
+        return finish(Reply(200, body.content, body.media_type), cats.attr(main, "NonImgExpiration"), ctx.headers)
+    cmds = Commands()
+    cmds.add(ctx.url)
+    wanted = cmds.value("type")
+    if record is not None and wanted is not None and record.get("usertype") and wanted != record.get("usertype"):
+        raise ISError("not_found", f"{item}: type {wanted!r} is not {record.get('usertype')!r}")
+    owner = record.catalog if record is not None else main
+    ttl = _expiration(cats, owner, record)
+    if (cmds.value("cache") or "").split(",")[0].strip().lower() == "off":
+        ttl = None
+    if ctx.req.type == "userdata":
+        text, quoted = (record.get("userdata"), "userdata" in record.quoted) if record is not None else ("", False)
+        if ctx.req.format == P.TEXT:
+            body = P.render_raw_text(P.userdata_text(text, quoted))
+        else:
+            body = P.render_properties(P.property_data_to_pairs(text, quoted), ctx.req.format,
+                                       handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding)
+        return finish(Reply(200, body.content, body.media_type), ttl, ctx.headers)
+
+    path = record.get("path") if record is not None else item
+    if not path:
+        raise ISError("not_found", f"static content {item!r}")
+    keys = file_keys(path, cats.raw_attr(owner, "StaticContentRootPath") or "", server.settings,
+                     server.settings.static_prefixes)
+    blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)
+    if blob is None:
+        raise ISError("not_found", f"static content {item} ({', '.join(keys)})")
+    stamp = parse_timestamp(record.get("timestamp")) if record is not None else None
+    modified = stamp or blob.last_modified
+    if ctx.req.type == "props":
+        pairs = [("path", path), ("length", str(len(blob.data))), ("expiration", P.java_double(ttl or 0)),
+                 ("lastModified", P.java_date(modified)), ("userType", record.get("usertype") if record else "")]
+        body = P.render_properties(pairs, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
+        return finish(Reply(200, body.content, body.media_type), cats.attr(main, "NonImgExpiration"), ctx.headers,
+                      last_modified=modified)
+    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return finish(Reply(200, blob.data, media_type), ttl, ctx.headers, last_modified=modified)
+
+
+def _expiration(cats, owner, record) -> float:
+    text = record.get("expiration").strip() if record is not None else ""
+    try:
+        value = float(text) if text else -2.0
+    except ValueError:
+        value = -2.0
+    return value if value != -2 else cats.attr(owner, "Expiration")
