@@ -326,3 +326,46 @@ def test_other_paths_answer_plain_text(client):
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/plain")
     r = client.put("/is/image/sample/rose")
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("/is/image/sample/rose?src=ir{cat/scene?obj=a}", "bad_request"),       # no Image Rendering here
+    ("/is/image/sample/rose?src=fxg{x}", "bad_request"),
+    ("/is/image/sample?size=200,200&text={\\rtf1\\fs999999 W}", "bad_request"),
+    ("/is/image/sample/" + "a/" * 600 + "rose?defaultImage=", "bad_request"),   # key longer than S3 allows
+])
+def test_hostile_requests_get_clean_errors(client, url, kind):
+    r = client.get(url)
+    assert r.status_code == 403 and r.headers["x-is-error"] == kind, r.text
+
+
+def test_huge_query_strings_are_refused(client):
+    server = client.app.state.server     # the HTTP client itself refuses URLs this long
+    reply = server.handle("GET", "sample/rose", "wid=1&" + "x" * 70000, {})
+    assert reply.status == 403 and reply.headers["X-IS-Error"] == "bad_request"
+
+
+def test_long_words_wrap_quickly(client):
+    import time
+
+    start = time.perf_counter()
+    r = client.get("/is/image/sample?size=20,20&fmt=png&text={\\rtf1 " + "W" * 3000 + "}")
+    assert r.status_code == 200 and time.perf_counter() - start < 2
+
+
+def test_variables_reach_request_attributes(client):
+    r = client.get("/is/image/sample/rose?$r=exists,json&req=$r$")
+    assert r.text == '/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'
+
+
+def test_unsafe_rule_header_values_are_dropped(client):
+    r = client.get("/is/image/sample/rose?wid=20&$Edge-Control=caf%C3%A9")
+    assert r.status_code == 200 and "edge-control" not in r.headers
+
+
+def test_absurd_catalog_expirations_stay_valid_http(bucket):
+    root, write, make = bucket
+    write({"catalogs/sample/images.txt": (root / "catalogs/sample/images.txt").read_text(encoding="latin-1")
+           + "forever\trose.jpg\t\t\t1e300\t\t\t\t\t\t\t\n"})
+    r = make().get("/is/image/sample/forever?wid=20")
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000"

@@ -35,7 +35,10 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         return answer(request, "content")
 
     def answer(request: Request, context: str) -> Response:
-        raw_object = _raw_path(request.scope).removeprefix(f"/is/{context}").removeprefix("/")
+        path = _raw_path(request.scope)
+        # Behind a named API Gateway stage the path starts with "/<stage>"; the object follows "/is/<context>".
+        start = path.find(f"/is/{context}")
+        raw_object = path[start + len(context) + 4:].removeprefix("/") if start != -1 else ""
         query = request.scope.get("query_string", b"").decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
         reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope), context)

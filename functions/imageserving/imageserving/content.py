@@ -37,7 +37,7 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     if record is not None and wanted is not None and record.get("usertype") and wanted != record.get("usertype"):
         raise ISError("not_found", f"{item}: type {wanted!r} is not {record.get('usertype')!r}")
     owner = record.catalog if record is not None else main
-    ttl = _expiration(cats, owner, record)
+    ttl = cats.expiration(record, owner)
     if (cmds.value("cache") or "").split(",")[0].strip().lower() == "off":
         ttl = None
     if ctx.req.type == "userdata":
@@ -68,11 +68,3 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return finish(Reply(200, blob.data, media_type), ttl, ctx.headers, last_modified=modified)
 
-
-def _expiration(cats, owner, record) -> float:
-    text = record.get("expiration").strip() if record is not None else ""
-    try:
-        value = float(text) if text else -2.0
-    except ValueError:
-        value = -2.0
-    return value if value != -2 else cats.attr(owner, "Expiration")

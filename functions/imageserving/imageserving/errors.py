@@ -76,7 +76,8 @@ class ErrorPolicy:
     """Operator choices beyond Scene7 (issue 3 item 8): status of not_found, kinds allowed an error image."""
 
     not_found_status: int = 403
-    error_image_kinds: frozenset[str] = frozenset(KINDS)
+    # A refused request must not get a 200 (protocol.md §12.4).
+    error_image_kinds: frozenset[str] = frozenset(KINDS) - {"refused"}
 
     def status(self, err: ISError) -> int:
         return self.not_found_status if err.kind == "not_found" else err.status

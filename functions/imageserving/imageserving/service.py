@@ -21,7 +21,7 @@ from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
-from .protocol.query import Token, decode_value, encode_value, expand_macros, tokenize
+from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, tokenize
 from .protocol.values import parse_int
 from .render import codec, pipeline
 from .responses import properties as P
@@ -31,6 +31,8 @@ from .storage import Blob
 log = logging.getLogger("imageserving")
 
 IMAGE_TYPES = ("img", "tmb", "mask")
+# Far beyond any real Scene7 URL (CDNs and browsers stop near 8-16 KB); bounds the parsing work.
+MAX_QUERY_CHARS = 65536
 # The only commands of the original request kept by the default image (mode 0) and the error image.
 _KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
 _FALLBACK_CHECKS = {
@@ -126,7 +128,10 @@ class ImageServer:
             if err.kind == "server_error":
                 log.error("request failed: %s", err, exc_info=err.__cause__ or err)
             reply = self._failure(ctx, err)
-        add_rule_headers(reply.headers, ctx.rule_headers, ctx.url)
+        try:
+            add_rule_headers(reply.headers, ctx.rule_headers, ctx.url)
+        except Exception:  # noqa: BLE001 - a rule header must never cost the reply
+            log.exception("rule-set headers dropped")
         if method == "HEAD":
             reply.headers["Content-Length"] = str(len(reply.body))
             reply.body = b""
@@ -135,6 +140,8 @@ class ImageServer:
     def _serve(self, ctx: Context, raw_object: str, raw_query: str, client_ip: str) -> Reply:
         if not raw_object.strip("/") and not raw_query and ctx.context == "image":
             return self._identification()
+        if len(raw_query) > MAX_QUERY_CHARS:
+            raise ISError("bad_request", f"the query string is {len(raw_query)} characters long")
         ctx.cats = self.catalogs.current()
         ctx.main = ctx.cats.default
         ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
@@ -161,17 +168,13 @@ class ImageServer:
     def _request_type(self, ctx: Context) -> None:
         """Find req=, id= and handler= early so later errors come back in the requested format;
         and the effective locale: ``locale=``, else the main catalog's DefaultLocale."""
-        last: dict[str, str] = {}
-        for tok in ctx.url:
-            if tok.kind == "command" and tok.name in ("req", "id", "handler", "locale"):
-                last[tok.name] = tok.value
-        probe = Commands()
-        probe.request.update(last)
+        probe = Commands()          # the URL's own variables already apply (§3.6): req=$type$ works
+        probe.add(ctx.url)
         default_locale = ctx.cats.raw_attr(ctx.main, "DefaultLocale") or ""
         ctx.locale = (probe.value("locale") or "").strip() or default_locale.strip()
         ctx.req_id = probe.value("id") or ""
         ctx.req = P.parse_req(probe.value("req") or "img")
-        if "handler" in last:
+        if probe.raw("handler") is not None:
             ctx.handler = P.validate_handler(probe.value("handler") or "")
 
     def _identification(self) -> Reply:
@@ -216,6 +219,9 @@ class ImageServer:
         cmds = _merge(parts, ctx, variables)
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
+        if src_value and is_nested(src_value):
+            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
+            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
         if src_value:
             source = resolve_object(cats, src_value, main, ctx.locale)
             record = source.record
@@ -273,12 +279,12 @@ class ImageServer:
         last_modified = None
         if cats.attr(main, "UseLastModified"):
             last_modified = self._timestamp(cats, p.source, p.blob)
-        never = p.record is not None and p.record.get("expiration").strip() == "-1"
+        never = cats.record_ttl(p.record) == -1
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
 
     def describe_image(self, ctx: Context) -> ImageDescription:
         """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
-        p = self._prepare(ctx, _path_source(ctx), ctx.url, req_type="img")
+        p = self._prepare(ctx, self._template(ctx) or _path_source(ctx), ctx.url, req_type="img")
         planned = pipeline.plan(p.job, p.options)
         return ImageDescription(
             width=planned.width, height=planned.height, media_type=planned.output.mime, mask=planned.mask,
@@ -300,22 +306,11 @@ class ImageServer:
                 return blob
         raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=True)
 
-    @staticmethod
-    def _record_ttl(record) -> float | None:
-        """``catalog::Expiration`` in hours; None when missing, empty, -2 or unreadable."""
-        text = record.get("expiration").strip() if record is not None else ""
-        try:
-            value = float(text) if text else None
-        except ValueError:
-            value = None
-        return None if value is None or value == -2 else value
-
     def _ttl(self, cats, source, record, main) -> float:
-        ttl = self._record_ttl(record)
-        return ttl if ttl is not None else cats.attr(source.catalog if source else main, "Expiration")
+        return cats.expiration(record, source.catalog if source else main)
 
     def _default_ttl(self, cats, main, record) -> float:
-        ttl = self._record_ttl(record)
+        ttl = cats.record_ttl(record)
         return ttl if ttl is not None else cats.attr(main, "DefaultExpiration")
 
     def _timestamp(self, cats: CatalogSet, source: Source | None, blob: Blob | None) -> datetime | None:
@@ -400,7 +395,7 @@ class ImageServer:
             else:
                 result = self.render_source(ctx, source, self._fallback_url(ctx),
                                             req_type=ctx.req.type, default_image=True)
-        except ISError as second:
+        except Exception as second:  # noqa: BLE001 - the original error is what the client gets
             log.info("default image %r failed: %s", obj, second)
             return None
         reply = Reply(200, result.body, result.media_type, {"X-IS-Default-Image": "1"})

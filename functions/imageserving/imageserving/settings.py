@@ -77,7 +77,7 @@ class Settings:
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
             errors=ErrorPolicy(
                 not_found_status=int(get("IS_NOT_FOUND_STATUS", "403")),
-                error_image_kinds=frozenset(kinds) if kinds else frozenset(KINDS),
+                error_image_kinds=frozenset(kinds) if kinds else ErrorPolicy().error_image_kinds,
             ),
         )
         values.update(overrides)

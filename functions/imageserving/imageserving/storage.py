@@ -8,6 +8,7 @@ the public title.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import ISError
+
+
+MAX_KEY_BYTES = 1024       # S3's limit on key length
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,8 @@ class Blob:
 
 def check_key(key: str) -> str:
     """Reject keys that could escape the configured prefixes: ``..`` segments, NUL, backslashes."""
-    if not key or "\x00" in key or "\\" in key or key.startswith("/"):
+    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in key \
+            or "\\" in key or key.startswith("/"):
         raise ISError("bad_request", f"invalid storage key {key!r}")
     if any(part in ("..", ".") for part in key.split("/")):
         raise ISError("bad_request", f"invalid storage key {key!r}")
@@ -83,6 +88,8 @@ class LocalStorage:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as exc:
+            if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.ELOOP):
+                return None          # a name no file can have
             raise ISError("server_error", f"cannot read {key}") from exc
         info = self._info(key, st)
         return Blob(key, data, info.etag, info.last_modified)

@@ -114,6 +114,18 @@ class CatalogSet:
             value = parse(F.BUILTIN_ATTRIBUTES.get(name.lower(), ""))
         return value
 
+    def record_ttl(self, record: Record | None) -> float | None:
+        """``catalog::Expiration`` in hours; None when missing, empty, -2 (use the default) or invalid."""
+        value = F.parse_real_attr(record.get("expiration")) if record is not None else None
+        return None if value is None or value == -2 else value
+
+    def expiration(self, record: Record | None, fallback: Catalog) -> float:
+        """A record's TTL, else its catalog's ``Expiration``; without a record, ``fallback``'s (§8.1)."""
+        ttl = self.record_ttl(record)
+        if ttl is not None:
+            return ttl
+        return self.attr(record.catalog if record is not None else fallback, "Expiration")
+
     def lookup(self, cat: Catalog, record_id: str) -> Record | None:
         """``record_id`` in ``cat``, else in the default catalog (catalogs.md §5.4)."""
         rec = cat.records.get(record_id)

@@ -23,7 +23,8 @@ log = logging.getLogger("imageserving")
 
 _LOCK = re.compile(r"&([0-9A-Fa-f]{4})\Z")
 # What an HTTP header value may carry after $var$ substitution: no controls, Latin-1 only.
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*\Z")
+# Printable ASCII only: Mangum decodes header values as UTF-8, Starlette encodes them as Latin-1.
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")
 
 
 @dataclass(frozen=True)

@@ -251,7 +251,14 @@ class Colorize:
 
 
 def _parse_colorize(value: str) -> Colorize:
-    color, mode, contrast = _parts(value, "op_colorize", 3)
+    # A decimal colour has commas of its own: it ends where the off|norm keyword (or an empty
+    # part) stands.
+    parts = value.split(",")
+    end = next((i for i, part in enumerate(parts) if i and part.lower() in ("", "off", "norm")), len(parts))
+    color = ",".join(parts[:end])
+    mode, contrast = (parts[end:] + ["", ""])[:2]
+    if len(parts) > end + 2:
+        raise ISError("bad_request", f"op_colorize={value}: expected color[,off|norm[,contrast]]")
     c = parse_color(color, cmd="op_colorize")
     if c.kind != "rgb":
         raise ISError("bad_request", f"op_colorize={value}: the colour must be RGB")

@@ -261,6 +261,7 @@ def _place(comp: Image.Image, view: ViewPlan, mode: str, background, p: Planned)
     region = view.content_box
     if region is None:
         return Image.new(mode, (view.width, view.height), background)
+
     def scaled(r: Box) -> Image.Image:
         return _resize(comp, (r[2] - r[0], r[3] - r[1]), view.source_box(r), p.res_mode)
 
@@ -328,14 +329,16 @@ def _cropper(pixels: Image.Image | resample.JpegStream, box: Box) -> Callable[[]
 # -------------------------------------------------------------------------------- resampling
 def _resize(pixels: Image.Image | resample.JpegStream, size: tuple[int, int], box, res_mode: str) -> Image.Image:
     """One resample of ``box`` (fractional, in source pixels as decoded) to ``size`` with the
-    resMode's filter (§15); alpha is resampled premultiplied so transparent pixels do not bleed."""
+    resMode's filter (§15). Alpha is resampled premultiplied so that transparent pixels do not
+    bleed; Image.resize would do that too, but once per band instead of once."""
+    stream = isinstance(pixels, resample.JpegStream)
+    if size == pixels.size and tuple(box) == (0, 0, *pixels.size):
+        return pixels.image() if stream else pixels
     gap = _TRILIN_GAP if res_mode == "trilin" else REDUCING_GAP
-    if isinstance(pixels, resample.JpegStream):
+    if stream:
         out = pixels.resize(size, box, _FILTERS[res_mode], gap)
         mode = out.mode
     else:
-        if size == pixels.size and tuple(box) == (0, 0, *pixels.size):
-            return pixels
         mode = pixels.mode
         premultiplied = mode in ("RGBA", "LA")
         work = pixels.convert(mode[:-1] + "a") if premultiplied else pixels

@@ -1,13 +1,16 @@
 """Resampling on every core (rendering.md §16): banded resizes, and JPEG decoding overlapped with
 the resampling of the rows already decoded.
 
-Pillow releases the GIL while it decodes and resamples, so threads give real parallelism. Both
-tricks split the reply into horizontal bands, each resized from its exact share of the source
-box; the result equals one ``Image.resize`` call (measured pixel-identical).
+Pillow releases the GIL while it decodes and resamples, so threads give real parallelism. A large
+resize is split into horizontal bands of the reply, each resized from its share of the source
+box. Band edges are fractional source rows, so a band's filter weights can differ from one call's
+in the last float bit, which moves a few pixels by one level; the band layout therefore depends
+only on the reply size, never on the number of cores or on the path taken, and equal requests
+give equal bytes everywhere.
 
 Measured on 2 cores, 12 MP JPEG → 500x375 LANCZOS via the 2000x1500 DCT-scaled decode: decode
-47 ms, then resize 31.6 ms in one thread or 20 ms in two bands; overlapped, decode and resize
-together take 47 ms.
+47 ms, then resize 31.6 ms in one call or 20 ms in bands on two cores; overlapped, decode and
+resize together take 47 ms.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from ..errors import ISError
 from .codec import SourceImage
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-# Below this many source pixels one thread resizes as fast as two.
-BAND_MIN_PIXELS = 1 << 20
-# Overlapped bands: about this many reply rows each, at most this many bands (16 bands of ~23
-# rows: 46.8 ms for the case above, 8 bands: 48.1 ms, 4 bands: 52.2 ms).
-_STREAM_BAND_ROWS = 24
-_STREAM_MAX_BANDS = 16
+# Bands of about this many reply rows, at most this many: for the case above 16 bands of ~23
+# rows overlapped best (46.8 ms; 8 bands 48.1 ms, 4 bands 52.2 ms). Replies under two bands'
+# height are resized in one call.
+BAND_ROWS = 24
+MAX_BANDS = 16
+# Below this many source pixels a resize is not worth handing to other threads.
+_PARALLEL_MIN_PIXELS = 1 << 20
 # Filter support in source pixels at scale 1 (Pillow's filter table).
 _SUPPORT = {Image.Resampling.BILINEAR: 1.0, Image.Resampling.BICUBIC: 2.0, Image.Resampling.LANCZOS: 3.0}
 
@@ -41,34 +45,36 @@ def workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="render")
 
 
-def pre_reduces(size: tuple[int, int], box, gap: float) -> bool:
-    """Whether ``Image.resize(..., reducing_gap=gap)`` box-reduces first (its ``reduce()`` grid
-    starts at the box, so bands of it would not join exactly)."""
-    return (box[2] - box[0]) / size[0] >= 2 * gap or (box[3] - box[1]) / size[1] >= 2 * gap
+def _bands(size: tuple[int, int], box, gap: float) -> tuple[list[int], list[float]] | None:
+    """Reply rows where the bands start (plus the height) and the matching source rows; None for
+    one call: a small reply, or one that Pillow box-reduces first (its reduce() grid starts at
+    the box, so bands of it would not join)."""
+    (w, h), (_, y0, _, y1) = size, box
+    n = min(MAX_BANDS, h // BAND_ROWS)
+    if n < 2 or (box[2] - box[0]) / w >= 2 * gap or (y1 - y0) / h >= 2 * gap:
+        return None
+    rows = [h * i // n for i in range(n + 1)]
+    return rows, [y0 + (y1 - y0) * r / h for r in rows[:-1]] + [y1]
 
 
 def resample(img: Image.Image, size: tuple[int, int], box, resample_filter, gap: float) -> Image.Image:
-    """``img.resize(size, resample_filter, box=box, reducing_gap=gap)``, in bands on every core
-    when the box is large."""
-    (w, h), (x0, y0, x1, y1) = size, box
-    bands = min(CORES, h)
-    if bands < 2 or (x1 - x0) * (y1 - y0) < BAND_MIN_PIXELS or pre_reduces(size, box, gap):
+    """``img.resize(size, resample_filter, box=box, reducing_gap=gap)``, in bands (on every core
+    when the box is large)."""
+    bands = _bands(size, box, gap)
+    if bands is None:
         return img.resize(size, resample_filter, box=box, reducing_gap=gap)
-    rows, edges = _bands(h, y0, y1, bands)
+    rows, edges = bands
+    x0, _, x1, _ = box
 
     def band(i: int) -> Image.Image:
-        return img.resize((w, rows[i + 1] - rows[i]), resample_filter, box=(x0, edges[i], x1, edges[i + 1]))
+        return img.resize((size[0], rows[i + 1] - rows[i]), resample_filter, box=(x0, edges[i], x1, edges[i + 1]))
 
+    parallel = CORES > 1 and (x1 - x0) * (box[3] - box[1]) >= _PARALLEL_MIN_PIXELS
+    parts = (workers().map if parallel else map)(band, range(len(rows) - 1))
     out = Image.new(img.mode, size)
-    for top, part in zip(rows, workers().map(band, range(bands))):
+    for top, part in zip(rows, parts):
         out.paste(part, (0, top))
     return out
-
-
-def _bands(h: int, y0: float, y1: float, n: int) -> tuple[list[int], list[float]]:
-    """Reply rows where the ``n`` bands start (plus ``h``) and the matching source rows."""
-    rows = [h * i // n for i in range(n + 1)]
-    return rows, [y0 + (y1 - y0) * r / h for r in rows[:-1]] + [y1]
 
 
 class _Feed(io.BytesIO):
@@ -123,20 +129,20 @@ class JpegStream:
         return self._im
 
     def resize(self, size: tuple[int, int], box, resample_filter, gap: float) -> Image.Image:
-        """Like :func:`resample` on :meth:`image`; overlapped with decoding when this is the
-        first use of the pixels."""
-        w, h = size
-        bands = min(_STREAM_MAX_BANDS, h // _STREAM_BAND_ROWS)
-        if self._loaded or bands < 2 or pre_reduces(size, box, gap) or resample_filter not in _SUPPORT:
+        """:func:`resample` of :meth:`image`, overlapped with decoding when this is the first
+        use of the pixels."""
+        bands = _bands(size, box, gap)
+        if self._loaded or bands is None or resample_filter not in _SUPPORT:
             return resample(self.image(), size, box, resample_filter, gap)
+        rows, edges = bands
+        n = len(rows) - 1
         im = self._im
         im.load_prepare()
         core = im.im
         width, height = im.size
         x0, y0, x1, y1 = box
-        rows, edges = _bands(h, y0, y1, bands)
-        reach = _SUPPORT[resample_filter] * max((y1 - y0) / h, 1.0)
-        needed = [min(height, math.ceil(edges[i + 1] + reach) + 1) for i in range(bands)]
+        reach = _SUPPORT[resample_filter] * max((y1 - y0) / size[1], 1.0)
+        needed = [min(height, math.ceil(edges[i + 1] + reach) + 1) for i in range(n)]
         marker = 1 if im.mode == "L" else (1, 254, 3)
         for row in set(needed):
             core.putpixel((width - 1, row - 1), marker)
@@ -145,7 +151,7 @@ class JpegStream:
 
         def probe() -> None:
             i = done[0]
-            while i < bands and core.getpixel((width - 1, needed[i] - 1)) != marker:
+            while i < n and core.getpixel((width - 1, needed[i] - 1)) != marker:
                 ready.put(i)
                 i += 1
             done[0] = i
@@ -155,15 +161,15 @@ class JpegStream:
                 self._load()
             finally:
                 self._feed.probe = None
-                for i in range(done[0], bands):
+                for i in range(done[0], n):
                     ready.put(i)
 
         self._feed.probe = probe
         loading = workers().submit(load)
         out = Image.new(im.mode, size)
-        for _ in range(bands):
+        for _ in range(n):
             i = ready.get()
-            part = core.resize((w, rows[i + 1] - rows[i]), resample_filter, (x0, edges[i], x1, edges[i + 1]))
+            part = core.resize((size[0], rows[i + 1] - rows[i]), resample_filter, (x0, edges[i], x1, edges[i + 1]))
             out.paste(im._new(part), (0, rows[i]))
         loading.result()                 # a decoding error surfaces here, before `out` is used
         return out

@@ -13,7 +13,12 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..errors import ISError
+
 DEFAULT_HALF_POINTS = 24          # 12 pt, RTF's own default size
+MAX_TEXT_CHARS = 10_000           # more than any caption; bounds layout work
+MAX_FONT_PX = 1000                # FreeType refuses far larger sizes; nobody needs them
+MAX_TEXT_PIXELS = 25_000_000      # a self-sized text layer may not grow beyond this
 _CONTROL = re.compile(r"\\([a-z]+)(-?\d+)? ?|\\([^a-z])|([{}])|([^\\{}]+)", re.S)
 
 
@@ -32,6 +37,8 @@ class TextSpec:
 
 def parse_text(value: str) -> TextSpec:
     """Plain text (one paragraph per line) or RTF when the value starts with ``{\\rtf``."""
+    if len(value) > MAX_TEXT_CHARS:
+        raise ISError("bad_request", f"text= is {len(value)} characters long (at most {MAX_TEXT_CHARS})")
     if not value.lstrip().startswith("{\\rtf"):
         return TextSpec([Paragraph(line) for line in value.replace("\r\n", "\n").split("\n")])
     return _parse_rtf(value)
@@ -93,24 +100,33 @@ def _font(px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=px)
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int | None) -> list[str]:
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int | None, max_lines: int) -> list[str]:
+    """Greedy word wrap at ``width`` pixels; a word wider than the box is cut where it overflows.
+    Stops after ``max_lines`` (the rest would be clipped anyway)."""
     if width is None:
         return [text]
     lines: list[str] = []
     line = ""
     for word in text.split(" "):
+        if len(lines) >= max_lines:
+            return lines
         trial = f"{line} {word}" if line else word
         if draw.textlength(trial, font=font) <= width or not line:
             line = trial
         else:
             lines.append(line)
             line = word
-        while draw.textlength(line, font=font) > width and len(line) > 1:   # a word wider than the box
-            cut = len(line)
-            while cut > 1 and draw.textlength(line[:cut], font=font) > width:
-                cut -= 1
-            lines.append(line[:cut])
-            line = line[cut:]
+        while len(line) > 1 and len(lines) < max_lines and draw.textlength(line[:width + 1], font=font) > width:
+            # Longest prefix that fits (at least one character); no glyph is narrower than a pixel.
+            lo, hi = 1, min(len(line) - 1, width)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if draw.textlength(line[:mid], font=font) <= width:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            lines.append(line[:lo])
+            line = line[lo:]
     lines.append(line)
     return lines
 
@@ -122,14 +138,20 @@ def render_text(spec: TextSpec, box: tuple[int, int] | None, *, res: float = 72.
     width = box[0] if box and box[0] > 0 else None
     laid: list[tuple[str, object, Paragraph, int]] = []
     for para in spec.paragraphs:
-        font = _font(max(1, round(para.size_pt * res / 72)))
+        px = max(1, round(para.size_pt * res / 72))
+        if px > MAX_FONT_PX:
+            raise ISError("bad_request", f"text size {para.size_pt} pt is larger than {MAX_FONT_PX} pixels")
+        font = _font(px)
         line_height = round(font.size * 1.25)
-        for line in _wrap(probe, para.text, font, width):
+        max_lines = box[1] // max(1, line_height) + 1 if box and box[1] > 0 else MAX_TEXT_CHARS
+        for line in _wrap(probe, para.text, font, width, max_lines):
             laid.append((line, font, para, line_height))
     text_w = max((round(probe.textlength(line, font=f)) for line, f, _, _ in laid), default=1)
     text_h = sum(h for *_, h in laid) or 1
     out_w = width or max(1, text_w)
     out_h = box[1] if box and box[1] > 0 else max(1, text_h)
+    if out_w * out_h > MAX_TEXT_PIXELS:
+        raise ISError("size_limit", f"text layer of {out_w}x{out_h} pixels")
     img = Image.new("RGBA", (out_w, out_h), color or (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     y = 0

@@ -132,12 +132,7 @@ def record_size(record: Record | None) -> tuple[int, int] | None:
 def record_expiration(cats: CatalogSet, fallback: Catalog, record: Record | None) -> float:
     """``catalog::Expiration`` (§8.1): the record's value unless empty or -2, else its catalog's
     ``attribute::Expiration``; without a record, ``fallback``'s (the main or the file's catalog)."""
-    if record is not None:
-        value = parse_real_attr(record.get("expiration"))
-        if value is not None and value != -2:
-            return value
-        return cats.attr(record.catalog, "Expiration")
-    return cats.attr(fallback, "Expiration")
+    return cats.expiration(record, fallback)
 
 
 def never_expires(record: Record | None) -> bool:

@@ -39,10 +39,10 @@ def cache_headers(ttl: float | None, now: float | None = None) -> dict[str, str]
     now = time.time() if now is None else now
     if ttl == -1:
         seconds = ONE_YEAR
-    elif ttl <= 0:
+    elif not ttl > 0:                      # 0, negative or NaN from a catalog: expire at once
         return {"Cache-Control": "no-cache, max-age=0", "Expires": formatdate(now, usegmt=True)}
     else:
-        seconds = int(ttl * 3600 + 0.5)
+        seconds = int(min(ttl * 3600 + 0.5, ONE_YEAR))   # HTTP caches cap max-age at a year anyway
     return {"Cache-Control": f"public, max-age={seconds}", "Expires": formatdate(now + seconds, usegmt=True)}
 
 
