@@ -15,6 +15,7 @@ from .errors import ISError
 from .protocol.commands import Commands
 from .responses import properties as P
 from .responses.headers import Reply, finish
+from .sources import client_cache_off
 
 ALLOWED_TYPES = ("img", "userdata", "props", "exists")
 
@@ -38,7 +39,7 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
         raise ISError("not_found", f"{item}: type {wanted!r} is not {record.get('usertype')!r}")
     owner = record.catalog if record is not None else main
     ttl = cats.expiration(record, owner)
-    if (cmds.value("cache") or "").split(",")[0].strip().lower() == "off":
+    if client_cache_off(cmds.value("cache")):
         ttl = None
     if ctx.req.type == "userdata":
         text, quoted = (record.get("userdata"), "userdata" in record.quoted) if record is not None else ("", False)

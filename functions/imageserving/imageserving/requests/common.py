@@ -4,19 +4,15 @@ Last-Modified, version ids, the JSONP frame and the finished reply (protocol.md 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
-from ..catalog.formats import parse_real_attr, parse_size_attr, parse_timestamp
+from ..catalog.formats import parse_real_attr, parse_size_attr
 from ..catalog.model import Catalog, CatalogSet, Record
-from ..catalog.resolve import Source, source_keys
+from ..catalog.resolve import Source
 from ..errors import ISError
 from ..protocol.commands import Commands
-from ..protocol.query import Token, expand_macros, tokenize
 from ..responses.headers import Reply, finish
 from ..responses.properties import Body
 # The property writers' own JSON and XML helpers, so that every body escapes the same way
@@ -25,6 +21,8 @@ from ..responses.properties import _json as json_text
 from ..responses.properties import _xml_bytes as xml_document  # noqa: F401
 from ..responses.properties import _xml_escape as xml_escape  # noqa: F401
 from ..storage import Blob
+from .. import sources
+from ..sources import catalog_timestamp, record_timestamp, record_tokens, version_id  # noqa: F401
 from . import localize
 
 
@@ -105,24 +103,6 @@ def require_source(path: PathRecord) -> Source:
     return path.source
 
 
-def record_tokens(cats: CatalogSet, record: Record, field_name: str) -> list[Token]:
-    """A record's Modifier or PostModifier as tokens, its catalog's macros expanded."""
-    text = record.get(field_name)
-    if not text:
-        return []
-    return expand_macros(tokenize(text), lambda name: cats.macro(record.catalog, name))
-
-
-def fetch_source(server, ctx, source: Source) -> Blob:
-    """The source file's bytes (first existing candidate key), else ``not_found``."""
-    keys = source_keys(ctx.cats, source, server.settings)
-    for key in keys:
-        blob = server.storage.fetch(key)
-        if blob is not None:
-            return blob
-    raise ISError("not_found", f"{source.name} ({', '.join(keys)})")
-
-
 def record_size(record: Record | None) -> tuple[int, int] | None:
     """``catalog::Size`` when it is two positive integers (it then stands for the file's size)."""
     size = parse_size_attr(record.get("size")) if record is not None else None
@@ -137,34 +117,6 @@ def record_expiration(cats: CatalogSet, fallback: Catalog, record: Record | None
 
 def never_expires(record: Record | None) -> bool:
     return record is not None and parse_real_attr(record.get("expiration")) == -1
-
-
-def last_modified(ctx, record: Record | None, blob: Blob | None = None) -> datetime | None:
-    """Last-Modified when the main catalog asks for it (§11.4): the record's TimeStamp, else its
-    catalog's, else the catalog file's date; a file source's own date; else the main catalog's."""
-    cats = ctx.cats
-    if not cats.attr(ctx.main, "UseLastModified"):
-        return None
-    if record is not None:
-        return record_timestamp(cats, record)
-    if blob is not None:
-        return blob.last_modified
-    return catalog_timestamp(cats, ctx.main)
-
-
-def record_timestamp(cats: CatalogSet, record: Record) -> datetime:
-    stamp = parse_timestamp(record.get("timestamp"))
-    return stamp or catalog_timestamp(cats, record.catalog)
-
-
-def catalog_timestamp(cats: CatalogSet, cat: Catalog) -> datetime:
-    return parse_timestamp(cats.raw_attr(cat, "TimeStamp")) or cat.last_modified
-
-
-def version_id(parts: Iterable[str]) -> str:
-    """A §8.22 version id: 22 characters of unpadded base64url over the MD5 of ``parts``."""
-    digest = hashlib.md5("\x00".join(parts).encode("utf-8"), usedforsecurity=False).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def metadata_version(record: Record | None) -> str:
@@ -184,3 +136,11 @@ def reply(ctx, body: Body, ttl: float | None, *, modified: datetime | None = Non
     """A 200 reply with caching headers, ETag and 304 handling (``ttl`` None: not cacheable)."""
     return finish(Reply(200, body.content, body.media_type), ttl, ctx.headers,
                   last_modified=modified if ttl is not None else None, never_expires=never)
+
+
+def last_modified(ctx, record: Record | None, blob: Blob | None = None) -> datetime | None:
+    return sources.last_modified(ctx.cats, ctx.main, record, blob)
+
+
+def fetch_source(server, ctx, source: Source) -> Blob:
+    return sources.fetch_source(server.storage, server.settings, ctx.cats, source)
