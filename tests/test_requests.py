@@ -334,15 +334,20 @@ def test_catalogprops(client):
 
 def test_props_property_list(client, monkeypatch):
     desc = SimpleNamespace(width=100, height=75, media_type="image/png", mask=False, quality=85,
-                           bgc=(255, 0, 16), print_res=72.0, icc_embed=True, version="37JK6NTvpvC42F5gOuLEVY")
+                           bgc=(255, 0, 16), print_res=72.0, icc_embed=True, version="37JK6NTvpvC42F5gOuLEVY",
+                           pixel_type="RGB", xmp_embed=False, icc_profile=ImageCms.ImageCmsProfile(
+                               ImageCms.createProfile("sRGB")).tobytes())
     server = client.app.state.server
     monkeypatch.setattr(server, "describe_image", lambda ctx: desc, raising=False)
     r = get(client, "/is/image/sample/rose-card?req=props,json&wid=100&fmt=png")
     body = jsonp_data(r.text)
     assert body == {"image.bgc": "0xFF0010", "image.height": "75", "image.width": "100", "image.iccEmbed": "1",
-                    "image.length": "0", "image.mask": "0", "image.printRes": "72", "image.quality": "85",
-                    "image.type": "image/png", "image.version": "37JK6NTvpvC42F5gOuLEVY",
+                    "image.iccProfile": body["image.iccProfile"], "image.length": "0", "image.mask": "0",
+                    "image.pixTyp": "RGB", "image.pathEmbed": "0", "image.printRes": "72", "image.quality": "85",
+                    "image.type": "image/png", "image.xmpEmbed": "0", "image.version": "37JK6NTvpvC42F5gOuLEVY",
                     "metadata.version": body["metadata.version"]}
+    assert "sRGB" in body["image.iccProfile"]
+    assert list(body)[:5] == ["image.bgc", "image.height", "image.width", "image.iccEmbed", "image.iccProfile"]
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", body["metadata.version"])
     rose = jsonp_data(get(client, "/is/image/sample/rose?req=props,json").text)
     assert rose["metadata.version"] != body["metadata.version"]        # other UserData, other version

@@ -22,7 +22,7 @@ from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, tokenize
-from .protocol.values import parse_int
+from .protocol.values import parse_flag, parse_int
 from .render import codec, pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, finish, min_ttl
@@ -97,6 +97,9 @@ class ImageDescription:
     bgc: tuple[int, int, int]
     print_res: float
     icc_embed: bool
+    pixel_type: str            # RGB, BW or CMYK
+    xmp_embed: bool
+    icc_profile: bytes | None  # the profile the reply's pixels are in, when known
     version: str
 
 
@@ -290,6 +293,10 @@ class ImageServer:
             width=planned.width, height=planned.height, media_type=planned.output.mime, mask=planned.mask,
             quality=planned.quality, bgc=planned.bgc, print_res=planned.print_res,
             icc_embed=planned.icc_embed and bool(planned.source and planned.source.icc_profile),
+            pixel_type={"rgb": "RGB", "gray": "BW", "cmyk": "CMYK"}[planned.output.pixel_type],
+            xmp_embed=bool(planned.source and planned.source.xmp and p.job.request.get("xmpembed")
+                           and parse_flag(p.job.request["xmpembed"], cmd="xmpEmbed")),
+            icc_profile=planned.source.icc_profile if planned.source else None,
             version=image_version(p))
 
     def _record_tokens(self, cats: CatalogSet, record, field_name: str) -> list[Token]:

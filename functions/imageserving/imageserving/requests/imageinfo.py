@@ -33,12 +33,16 @@ def props(server, ctx) -> Reply:
         ("image.height", str(desc.height)),
         ("image.width", str(desc.width)),
         ("image.iccEmbed", P.flag(desc.icc_embed)),
+        ("image.iccProfile", _profile_description(desc.icc_profile)),
         # No server-side reply cache in Lambda: the length of a cached reply is never known.
         ("image.length", "0"),
         ("image.mask", P.flag(desc.mask)),
+        ("image.pixTyp", desc.pixel_type),
+        ("image.pathEmbed", "0"),             # clipping paths are never written into replies
         ("image.printRes", _number(desc.print_res)),
         ("image.quality", str(desc.quality)),
         ("image.type", desc.media_type),
+        ("image.xmpEmbed", P.flag(desc.xmp_embed)),
         ("image.version", desc.version),
         ("metadata.version", C.metadata_version(record)),
     ]
@@ -148,14 +152,19 @@ _SOURCE_PROFILES = {
 }
 
 
+def _profile_description(icc: bytes | None) -> str:
+    if not icc:
+        return ""
+    try:
+        return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return ""
+
+
 def _icc_name(cats: CatalogSet, cat: Catalog, src: codec.SourceImage) -> str:
     """The embedded profile's description, else the catalog's source profile for the pixel type."""
     if src.icc_profile:
-        try:
-            profile = ImageCms.ImageCmsProfile(io.BytesIO(src.icc_profile))
-            return ImageCms.getProfileDescription(profile).strip()
-        except (ImageCms.PyCMSError, OSError, ValueError):
-            return ""
+        return _profile_description(src.icc_profile)
     for name in _SOURCE_PROFILES[_pixel_type(src.mode)]:
         value = cats.raw_attr(cat, name)
         if value:
