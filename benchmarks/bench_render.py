@@ -8,10 +8,10 @@ Standard workload: a real 12-megapixel photographic JPEG (Debian's mate-backgrou
 "Elephants" wallpaper cropped to 4000x3000, q92) → ``wid=500&hei=375&fmt=jpg&qlt=80``. "Ours" is
 the whole request: an API Gateway HTTP API event through ``Mangum(create_app())`` (routing,
 catalog, storage read from a local bucket, render, encode, base64 body) — what Lambda runs.
-Baselines: naive Pillow (open, full decode, resize to 500x375 with the same filter, save) and
-sharp 0.35 (npm; libvips with shrink-on-load, its default thread pool), both from the same bytes
-in memory. Runs of the contenders are interleaved so that machine noise hits all alike; figures
-are medians.
+Baselines: naive Pillow (open, full decode, resize to 500x375 with the same filter, save, timed
+in this process) and sharp 0.35 (npm; libvips with shrink-on-load and its default threads, timed
+inside a node process that stays up), both from the same bytes in memory. The contenders take
+turns run by run so that machine noise hits all alike; figures are medians.
 
 Quality. Reference = full decode + resize of the whole image with the resMode's filter, not
 encoded. "PSNR enc" compares each contender's decoded reply with it: ours must stay within
@@ -163,11 +163,14 @@ def naive(data: bytes, fmt: str, resample):
     return run
 
 
+# Serves one job per stdin line (jpg, bilin, webp, avif) and answers its time in ms, so that sharp
+# runs interleaved with the other contenders. First it writes its pixels for the quality table.
 SHARP_SCRIPT = r"""
 const sharp = require(process.argv[2]);
 const fs = require('fs');
+const readline = require('readline');
 const input = fs.readFileSync(process.argv[3]);
-const runs = +process.argv[4], out = process.argv[5];
+const out = process.argv[4];
 const jobs = {
   jpg: () => sharp(input).resize(500, 375).jpeg({quality: 80}),
   bilin: () => sharp(input).resize(500, 375, {kernel: 'linear'}).jpeg({quality: 80}),
@@ -178,57 +181,74 @@ const jobs = {
   await sharp(input).resize(500, 375).png({compressionLevel: 1}).toFile(out + '/sharp-lanczos.png');
   await sharp(input).resize(500, 375, {kernel: 'linear'}).png({compressionLevel: 1}).toFile(out + '/sharp-linear.png');
   await sharp(input).resize(500, 375).jpeg({quality: 80}).toFile(out + '/sharp-q80.jpg');
-  const times = {};
-  for (const name of Object.keys(jobs)) times[name] = [];
-  for (let i = 0; i < runs + 2; i++) {
-    for (const [name, job] of Object.entries(jobs)) {
-      const t = process.hrtime.bigint();
-      await job().toBuffer();
-      if (i >= 2) times[name].push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
+  console.log(JSON.stringify({version: sharp.versions.sharp, vips: sharp.versions.vips, threads: sharp.concurrency()}));
+  for await (const line of readline.createInterface({input: process.stdin})) {
+    const t = process.hrtime.bigint();
+    await jobs[line.trim()]().toBuffer();
+    console.log(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  const median = a => {
-    a.sort((x, y) => x - y);
-    const m = a.length >> 1;
-    return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
-  };
-  const result = {version: sharp.versions.sharp, vips: sharp.versions.vips, threads: sharp.concurrency()};
-  for (const name of Object.keys(jobs)) result[name] = median(times[name]);
-  console.log(JSON.stringify(result));
 })().catch(e => { console.error(e); process.exit(1); });
 """
 
 
-def sharp_bench(runs: int) -> dict | None:
-    """Medians of sharp on the same photo, or None (with the reason printed) when unavailable."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        print("sharp: unavailable (no node/npm)")
-        return None
-    module = NODE / "node_modules" / "sharp"
-    if not module.exists():
-        done = subprocess.run(["npm", "install", "--prefix", str(NODE), SHARP], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"sharp: unavailable (npm install failed: {done.stderr.strip()[-200:]})")
+class Sharp:
+    """sharp in one node process for the whole run; jobs are timed inside node."""
+
+    def __init__(self, proc: subprocess.Popen, info: dict):
+        self.proc, self.info = proc, info
+
+    @classmethod
+    def start(cls) -> Sharp | None:
+        """Install sharp on demand and start it; None (the reason printed) when unavailable."""
+        if not shutil.which("node") or not shutil.which("npm"):
+            print("sharp: unavailable (no node/npm)")
             return None
-    script = NODE / "bench_sharp.js"
-    script.write_text(SHARP_SCRIPT)
-    done = subprocess.run(["node", str(script), str(module), str(PHOTO), str(runs), str(CACHE)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"sharp: unavailable (node failed: {done.stderr.strip()[-200:]})")
-        return None
-    return json.loads(done.stdout)
+        module = NODE / "node_modules" / "sharp"
+        if not module.exists():
+            done = subprocess.run(["npm", "install", "--prefix", str(NODE), SHARP], capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"sharp: unavailable (npm install failed: {done.stderr.strip()[-200:]})")
+                return None
+        script = NODE / "bench_sharp.js"
+        script.write_text(SHARP_SCRIPT)
+        proc = subprocess.Popen(["node", str(script), str(module), str(PHOTO), str(CACHE)], text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = proc.stdout.readline()
+        if not line:
+            print(f"sharp: unavailable (node failed: {proc.stderr.read().strip()[-200:]})")
+            return None
+        return cls(proc, json.loads(line))
+
+    def job(self, name: str):
+        def run() -> float:
+            self.proc.stdin.write(name + "\n")
+            self.proc.stdin.flush()
+            return float(self.proc.stdout.readline())
+        return run
+
+    def stop(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def timed(fn):
+    """``fn`` as a contender for :func:`medians`, timed from here."""
+    def run() -> float:
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1000
+    return run
 
 
 def medians(contenders: dict, runs: int) -> dict[str, float]:
-    """Median wall time in ms of each callable, runs interleaved after two warm-up rounds."""
+    """Median ms of each contender (a callable returning its own time), runs interleaved after
+    two warm-up rounds."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for i in range(runs + 2):
         for name, fn in contenders.items():
-            start = time.perf_counter()
-            fn()
+            ms = fn()
             if i >= 2:
-                times[name].append((time.perf_counter() - start) * 1000)
+                times[name].append(ms)
     return {name: statistics.median(v) for name, v in times.items()}
 
 
@@ -277,6 +297,16 @@ def peak_rss_mb(code: str, *args: str) -> float:
 
 
 # --------------------------------------------------------------------------------------- main
+WORKLOADS = [  # label, query, naive format, filter, sharp job, target ms (None: sharp's time)
+    ("default (sharp2) jpg", QUERY + "&fmt=jpg", "jpg", LANCZOS, "jpg", None),
+    ("resMode=bilin jpg", QUERY + "&fmt=jpg&resMode=bilin", "jpg", BILINEAR, "bilin", 33.0),
+    ("webp", QUERY + "&fmt=webp", "webp", LANCZOS, "webp", 25.0),
+    ("avif", QUERY + "&fmt=avif", "avif", LANCZOS, "avif", 60.0),
+]
+# §16.2 read literally: shrink-on-load keeping 2x the reply's resolution (like sharp), for the record.
+LITERAL = ("sharp2, DRAFT_HEADROOM=2 (§16.2)", QUERY + "&fmt=jpg", "jpg", LANCZOS, "jpg", None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 runs per figure instead of 25")
@@ -290,94 +320,79 @@ def main() -> None:
     # Memory first: a child's ru_maxrss starts from its parent's peak at fork, so the parent must
     # still be small.
     ev = json.dumps(event("photo50", QUERY + "&fmt=jpg"))
-    rss_ours = peak_rss_mb(RSS_OURS, str(BUCKET), ev, "render")
-    rss_idle = peak_rss_mb(RSS_OURS, str(BUCKET), ev, "idle")
-    rss_naive = peak_rss_mb(RSS_NAIVE, str(BIG))
+    rss = {name: peak_rss_mb(*probe) for name, probe in {
+        "ours": (RSS_OURS, str(BUCKET), ev, "render"), "idle": (RSS_OURS, str(BUCKET), ev, "idle"),
+        "naive": (RSS_NAIVE, str(BIG))}.items()}
     with Image.open(BIG) as big:
-        mp = big.width * big.height / 1e6
+        megapixels = big.width * big.height / 1e6
+
     data = PHOTO.read_bytes()
     handler = make_handler()
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0]
     print(f"imageserving render benchmark: {cores} cores, Python {platform.python_version()}, "
-          f"Pillow {Image.__version__}, {runs} runs per figure (medians, interleaved)")
+          f"Pillow {Image.__version__}, {runs} runs per figure (medians, contenders interleaved)")
     print(f"source: {origin}; {len(data) / 1e6:.1f} MB")
-    if load > 0.5:
-        print(f"WARNING: load average {load:.2f} before the run: other processes share the cores")
-    sharp = sharp_bench(runs)
+    if os.getloadavg()[0] > 0.5:
+        print(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the cores")
+    sharp = Sharp.start()
     if sharp:
-        print(f"peer: sharp {sharp['version']} (libvips {sharp['vips']}, {sharp['threads']} threads)")
+        print(f"peer: sharp {sharp.info['version']} (libvips {sharp.info['vips']}, "
+              f"concurrency {sharp.info['threads']}), timed inside node")
 
-    reference = Image.open(io.BytesIO(data)).convert("RGB")
-    references = {LANCZOS: reference.resize(SIZE, LANCZOS), BILINEAR: reference.resize(SIZE, BILINEAR)}
-    workloads = [  # label, query, naive format, filter, sharp key, target ms (None: beat sharp)
-        ("default (sharp2) jpg", QUERY + "&fmt=jpg", "jpg", LANCZOS, "jpg", None),
-        ("resMode=bilin jpg", QUERY + "&fmt=jpg&resMode=bilin", "jpg", BILINEAR, "bilin", 33.0),
-        ("webp", QUERY + "&fmt=webp", "webp", LANCZOS, "webp", 25.0),
-        ("avif", QUERY + "&fmt=avif", "avif", LANCZOS, "avif", 60.0),
-    ]
+    full = Image.open(io.BytesIO(data)).convert("RGB")
+    references = {LANCZOS: full.resize(SIZE, LANCZOS), BILINEAR: full.resize(SIZE, BILINEAR)}
+    headroom = pipeline.DRAFT_HEADROOM
     rows = []
-    for label, query, fmt, flt, key, target in workloads:
-        contenders = {"ours": ours(handler, "photo12", query), "naive": naive(data, fmt, flt)}
+    for label, query, fmt, flt, job, target in WORKLOADS + [LITERAL]:
+        pipeline.DRAFT_HEADROOM = 2.0 if label == LITERAL[0] else headroom
+        mine, theirs = ours(handler, "photo12", query), naive(data, fmt, flt)
+        contenders = {"ours": timed(mine), "naive": timed(theirs)}
+        if sharp:
+            contenders["sharp"] = sharp.job(job)
         ms = medians(contenders, runs)
-        peer = sharp[key] if sharp else None
-        goal = target if target is not None else peer
-        rows.append((label, ms["ours"], ms["naive"], peer, goal, target is None))
+        peer = ms.get("sharp")
+        row = [label, ms["ours"], ms["naive"], peer, target if target is not None else peer, target is None]
         if fmt == "jpg":
             ref = references[flt]
-            enc_ours = compare(decoded(contenders["ours"]()), ref)[0]
-            enc_naive = compare(decoded(contenders["naive"]()), ref)[0]
-            png = ours(handler, "photo12", query.replace("fmt=jpg", "fmt=png"))
-            budget = compare(decoded(png()), ref)
-            rows[-1] += (enc_ours, enc_naive, budget)
-
-    # §16.2 read literally (shrink-on-load keeping 2x), for the record: outside the max |Δ| budget.
-    saved = pipeline.DRAFT_HEADROOM
-    pipeline.DRAFT_HEADROOM = 2.0
-    try:
-        literal = ours(handler, "photo12", QUERY + "&fmt=jpg")
-        ms = medians({"ours": literal, "naive": naive(data, "jpg", LANCZOS)}, runs)
-        budget = compare(decoded(ours(handler, "photo12", QUERY + "&fmt=png")()), references[LANCZOS])
-        enc = compare(decoded(literal()), references[LANCZOS])[0]
-        enc_naive = compare(decoded(naive(data, "jpg", LANCZOS)()), references[LANCZOS])[0]
-        peer = sharp["jpg"] if sharp else None
-        rows.append(("sharp2, DRAFT_HEADROOM=2 (§16.2)", ms["ours"], ms["naive"], peer, peer, True,
-                     enc, enc_naive, budget))
-    finally:
-        pipeline.DRAFT_HEADROOM = saved
+            pixels = ours(handler, "photo12", query.replace("fmt=jpg", "fmt=png"))
+            row += [compare(decoded(mine()), ref)[0], compare(decoded(theirs()), ref)[0],
+                    compare(decoded(pixels()), ref)]
+        rows.append(row)
+    pipeline.DRAFT_HEADROOM = headroom
+    if sharp:
+        sharp.stop()
 
     print()
     print(f"{'whole request, 12 MP → 500x375':34} {'ours ms':>8} {'naive ms':>9} {'ratio':>6} {'sharp ms':>9} "
           f"{'ratio':>6}  {'target':>12}  met")
-    for label, mine, base, peer, goal, vs_sharp, *quality in rows:
+    for label, mine, base, peer, goal, vs_sharp, *_ in rows:
         peer_text = f"{peer:9.1f} {mine / peer:5.2f}x" if peer else f"{'n/a':>9} {'':>6}"
         goal_text = ("≤ sharp" if vs_sharp else f"≤ {goal:.0f} ms") if goal else "n/a"
         met = "n/a" if goal is None else ("yes" if mine <= goal else "NO")
         print(f"{label:34} {mine:8.1f} {base:9.1f} {mine / base:5.2f}x {peer_text}  {goal_text:>12}  {met}")
 
     print()
-    print(f"{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'(≥ -0.2)':>8}"
-          f"   {'budget: PSNR':>12} {'max|Δ|':>7} {'(≥40 dB, ≤8)':>13}")
+    print(f"{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'≥ -0.2':>7}"
+          f"   {'budget: PSNR':>12} {'max|Δ|':>7} {'≥40 dB, ≤8':>11}")
     for label, *_, enc_ours, enc_naive, (psnr, worst) in (r for r in rows if len(r) > 6):
         delta = enc_ours - enc_naive
-        ok = "yes" if delta >= -0.2 else "NO"
-        inside = "yes" if psnr >= 40 and worst <= 8 else "NO"
-        print(f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {ok:>8}   "
-              f"{psnr:12.2f} {worst:7d} {inside:>13}")
+        print(f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {'yes' if delta >= -0.2 else 'NO':>7}   "
+              f"{psnr:12.2f} {worst:7d} {'yes' if psnr >= 40 and worst <= 8 else 'NO':>11}")
     if sharp:
-        sharp_px = compare(Image.open(CACHE / "sharp-lanczos.png"), references[LANCZOS])
-        sharp_enc = compare(Image.open(CACHE / "sharp-q80.jpg"), references[LANCZOS])[0]
-        linear_px = compare(Image.open(CACHE / "sharp-linear.png"), references[BILINEAR])
-        print(f"{'sharp (lanczos3) for comparison':34} {sharp_enc:14.2f} {'':>7} {'':>6} {'':>8}   "
-              f"{sharp_px[0]:12.2f} {sharp_px[1]:7d}")
-        print(f"{'sharp (linear) for comparison':34} {'':>14} {'':>7} {'':>6} {'':>8}   "
-              f"{linear_px[0]:12.2f} {linear_px[1]:7d}")
+        lanczos = compare(Image.open(CACHE / "sharp-lanczos.png"), references[LANCZOS])
+        encoded = compare(Image.open(CACHE / "sharp-q80.jpg"), references[LANCZOS])[0]
+        linear = compare(Image.open(CACHE / "sharp-linear.png"), references[BILINEAR])
+        print(f"{'sharp (lanczos3), for comparison':34} {encoded:14.2f} {'':>7} {'':>6} {'':>7}   "
+              f"{lanczos[0]:12.2f} {lanczos[1]:7d}")
+        print(f"{'sharp (linear), for comparison':34} {'':>14} {'':>7} {'':>6} {'':>7}   "
+              f"{linear[0]:12.2f} {linear[1]:7d}")
 
     print()
-    print(f"peak RSS (ru_maxrss), {mp:.0f} MP JPEG → 500x375 jpg, fresh process: ours {rss_ours:.0f} MB "
-          f"(app imported, no request: {rss_idle:.0f} MB), naive Pillow {rss_naive:.0f} MB; "
-          f"target ≤ 120 MB: {'yes' if rss_ours <= 120 else 'NO'}")
+    print(f"peak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "
+          f"ours {rss['ours']:.0f} MB "
+          f"(app imported, no request: {rss['idle']:.0f} MB), naive Pillow {rss['naive']:.0f} MB; "
+          f"target ≤ 120 MB: {'yes' if rss['ours'] <= 120 else 'NO'}")
+
 
 if __name__ == "__main__":
     main()
