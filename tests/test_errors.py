@@ -369,3 +369,32 @@ def test_absurd_catalog_expirations_stay_valid_http(bucket):
            + "forever\trose.jpg\t\t\t1e300\t\t\t\t\t\t\t\n"})
     r = make().get("/is/image/sample/forever?wid=20")
     assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000"
+
+
+@pytest.mark.parametrize("path", [
+    "sample?size=30000,30000&color=ff0000&wid=100",                  # a 900 MP solid layer
+    "sample/rose?crop=-50000,-50000,100000,100000&rotate=3&wid=100",  # overhang beyond any source
+    "sample/rose?rotate=1&extend=0,0,50000,50000&wid=100",
+])
+def test_huge_composites_are_refused_before_allocation(client, path):
+    r = client.get(f"/is/image/{path}")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "size_limit", r.text
+
+
+def test_arbitrary_rotation_is_drawn_at_view_resolution(client):
+    import resource
+    import time
+
+    start = time.perf_counter()
+    r = client.get("/is/image/sample/rose?rotate=33&wid=200&fmt=png")
+    assert r.status_code == 200 and time.perf_counter() - start < 1.5
+    img = Image.open(io.BytesIO(r.content))
+    assert img.width == 200
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2_000_000     # KB: nothing exploded
+
+
+def test_plain_solid_layers_scale_without_full_size_buffers(client):
+    r = client.get("/is/image/sample?size=9000,9000&color=00ff00&wid=90&fmt=png")
+    assert r.status_code == 200
+    img = Image.open(io.BytesIO(r.content)).convert("RGB")
+    assert img.size == (90, 90) and img.getpixel((45, 45)) == (0, 255, 0)

@@ -18,7 +18,7 @@ from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, parse_real, round_half_up
 from . import codec, geometry, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
-from .text import parse_text, render_text
+from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
 Resampling = Image.Resampling
 # resMode names and the catalog's ResMode numbers (rendering.md §15).
@@ -147,6 +147,10 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     else:
         width, height = _solid_size(job.layer)
     layer = geometry.plan_layer(width, height, o.layer)
+    if layer.width * layer.height > job.max_source_pixels:
+        # Margins, overhangs and solid layers are not bounded by the source's own size check.
+        raise ISError("size_limit", f"composite of {layer.width}x{layer.height} pixels, more than "
+                                    f"IS_MAX_SOURCE_PIXELS {job.max_source_pixels}")
     view_plan = geometry.plan_view(layer.width, layer.height, o.view, default_pix=defaults.default_pix,
                                    max_pix=defaults.max_pix,
                                    thumb=defaults.thumb if job.req_type == "tmb" else None)
@@ -210,14 +214,16 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     mode, background = _canvas(job, p)
     layer = p.layer
     if p.source is None:
-        comp = ops.run(_solid_layer(job.layer, layer), p.operations.composite, ops.OpContext())
+        comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite,
+                       ops.OpContext())
         return _place(comp, view, mode, background, p), None
     mapping = layer.mapping
     if mapping is None:
-        # An arbitrary rotation builds the composite at full source resolution.
-        decoded = codec.decode(p.source, scale_hint=None)
+        # An arbitrary rotation builds the composite in memory, at the resolution the view needs.
+        scale = _memory_scale(view)
+        decoded = codec.decode(p.source, scale_hint=scale if scale < 1 else None)
         _check_deadline(job)
-        comp = ops.run(_layer_image(decoded.image, layer), p.operations.composite, ops.OpContext())
+        comp = ops.run(_layer_image(decoded.image, layer, scale), p.operations.composite, ops.OpContext())
         return _place(comp, view, mode, background, p), decoded.icc_profile
 
     content = mapping.content_box
@@ -262,8 +268,12 @@ def _place(comp: Image.Image, view: ViewPlan, mode: str, background, p: Planned)
     if region is None:
         return Image.new(mode, (view.width, view.height), background)
 
+    # The composite may have been built smaller than the layer it stands for (_memory_scale).
+    fx, fy = comp.width / p.layer.width, comp.height / p.layer.height
+
     def scaled(r: Box) -> Image.Image:
-        return _resize(comp, (r[2] - r[0], r[3] - r[1]), view.source_box(r), p.res_mode)
+        x0, y0, x1, y1 = view.source_box(r)
+        return _resize(comp, (r[2] - r[0], r[3] - r[1]), (x0 * fx, y0 * fy, x1 * fx, y1 * fy), p.res_mode)
 
     ctx = ops.OpContext(scale=_floats(view.scale), composite=lambda: comp)
     piece = _scaled_content(view, region, (0, 0, *comp.size), scaled, p.operations.scaled, ctx)
@@ -349,18 +359,33 @@ def _resize(pixels: Image.Image | resample.JpegStream, size: tuple[int, int], bo
 
 
 # ------------------------------------------------------------------------- layer 0 in memory
-def _layer_image(img: Image.Image, layer: LayerPlan) -> Image.Image:
-    """Layer 0 as pixels (crop → flip → rotate → extend → comp flip), in full-source resolution."""
+def _memory_scale(view: ViewPlan) -> float:
+    """Scale at which a composite built in memory (solid layer, arbitrary rotation) is drawn:
+    DRAFT_HEADROOM times what the view needs, never more than full size. A 4000-pixel source
+    rotated into a 500-pixel reply is rotated at 1250 pixels, not 4000."""
+    return min(1.0, float(max(view.scale)) * DRAFT_HEADROOM)
+
+
+def _layer_image(img: Image.Image, layer: LayerPlan, scale: float = 1.0) -> Image.Image:
+    """Layer 0 as pixels (crop → flip → rotate → extend → comp flip) at ``scale`` of the layer's
+    size; ``img`` may be a draft-reduced decode (its own scale is read from its size)."""
+    sw, sh = layer.source_size
+    fx, fy = img.width / sw, img.height / sh
     x0, y0, x1, y1 = layer.crop_box
     work = img.convert("RGBA") if img.mode != "RGBA" else img
-    work = work.crop((x0, y0, x1, y1))            # Pillow fills overhang with zeros (transparent)
+    # Pillow fills crop overhang with zeros (transparent).
+    work = work.crop((round(x0 * fx), round(y0 * fy), round(x1 * fx), round(y1 * fy)))
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    if work.size != size:
+        work = work.resize(size, Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     work = _flip(work, layer.flip)
     if layer.rotate:
         work = work.rotate(layer.pillow_rotate_angle, Resampling.BICUBIC, expand=True)
     left, top, _, _ = layer.extend
-    if (layer.width, layer.height) != work.size or left or top:
-        canvas = Image.new("RGBA", (layer.width, layer.height), (0, 0, 0, 0))
-        canvas.paste(work, (left, top))
+    canvas_size = (max(1, round(layer.width * scale)), max(1, round(layer.height * scale)))
+    if canvas_size != work.size or left or top:
+        canvas = Image.new("RGBA", canvas_size, (0, 0, 0, 0))
+        canvas.paste(work, (round(left * scale), round(top * scale)))
         work = canvas
     return _flip(work, layer.comp_flip)
 
@@ -385,16 +410,21 @@ def _solid_size(cmds: dict[str, str]) -> tuple[int, int]:
     return w, h
 
 
-def _solid_layer(cmds: dict[str, str], layer: LayerPlan) -> Image.Image:
-    """A layer without an image: ``color=`` fill (else transparent) with optional ``text=``."""
+def _solid_layer(cmds: dict[str, str], layer: LayerPlan, scale: float = 1.0) -> Image.Image:
+    """A layer without an image: ``color=`` fill (else transparent) with optional ``text=``.
+    A plain colour is drawn at ``scale`` (it looks the same at any size); text at full size."""
     w, h = layer.source_size
     fill: Color | None = parse_color(cmds["color"], cmd="color") if cmds.get("color") else None
-    img = Image.new("RGBA", (w, h), fill.rgba() if fill else (0, 0, 0, 0))
+    if cmds.get("text"):
+        if w * h > MAX_TEXT_PIXELS:
+            raise ISError("size_limit", f"text layer of {w}x{h} pixels")
+        scale = 1.0
+    img = Image.new("RGBA", (max(1, round(w * scale)), max(1, round(h * scale))), fill.rgba() if fill else (0, 0, 0, 0))
     if cmds.get("text"):
         img.alpha_composite(render_text(parse_text(cmds["text"]), (w, h)))
-    if (w, h) == (layer.width, layer.height) and not layer.flip and not layer.rotate:
+    if img.size == (layer.width, layer.height) and not layer.flip and not layer.rotate:
         return img
-    return _layer_image(img, layer)
+    return _layer_image(img, layer, scale)
 
 
 # ---------------------------------------------------------------------------------- helpers
