@@ -8,7 +8,6 @@ and fails in CI (CI=true), where .ci/run builds first.
 
 from __future__ import annotations
 
-import glob
 import importlib
 import json
 import os
@@ -27,6 +26,8 @@ _events = importlib.import_module(f"{__package__}.test_events" if __package__ el
 CASES, load_event, upload_sample_bucket = _events.CASES, _events.load_event, _events.upload_sample_bucket
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from cold_start import find_python312  # noqa: E402  (one way to find the runtime's interpreter)
 BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR = BUILD / "ImageServingFunction"
 LAYER_DIR = BUILD / "DependenciesLayer" / "python"
@@ -50,19 +51,6 @@ def _unavailable(reason: str):
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def find_python312() -> str | None:
-    """A Python 3.12 that really runs (a pyenv shim may exist without the version selected)."""
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates = [os.environ.get("PYTHON312", ""), shutil.which("python3.12") or "",
-                  *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"],
-                               capture_output=True)
-        if probe.returncode == 0:
-            return candidate
-    return None
 
 
 def runtime_boto3() -> Path:
