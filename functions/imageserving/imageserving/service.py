@@ -23,7 +23,7 @@ from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, tokenize
 from .protocol.values import parse_flag, parse_int
-from .render import codec, pipeline
+from .render import codec, compose, pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, finish, min_ttl
 from .storage import Blob
@@ -85,6 +85,7 @@ class Prepared:
     record: object | None
     blob: Blob | None
     replaced: bool
+    layer_ttls: tuple[float, ...] = ()     # Expiration of every further layer's source (min wins)
 
 
 @dataclass(frozen=True)
@@ -236,10 +237,12 @@ class ImageServer:
                 cmds = _merge([modifier, *parts], ctx, variables)
                 layer_cmds = cmds.decoded_layer("0", "comp")
                 layer_cmds.pop("src", None)
+        further = _further_layers(cmds, parts)
+        compose.check_count(len(further) + 1)
         job = pipeline.RenderJob(
             req_type=req_type,
             source=None,
-            layer=layer_cmds,
+            layer=cmds.decoded_layer("comp") if further else layer_cmds,
             request=cmds.decoded_request(),
             defaults=pipeline.defaults_from_catalog(cats, main, source.catalog if source else main, record),
             max_source_pixels=self.settings.max_source_pixels,
@@ -262,7 +265,50 @@ class ImageServer:
         if blob is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
         job.source = blob.data if blob else None
-        return Prepared(job, options, cmds, source, record, blob, replaced)
+        layer_ttls: list[float] = []
+        if further:
+            job.layers = [compose.Layer(compose.layer0_commands(cmds.decoded_layer("0"), cmds.decoded_layer("comp")),
+                                        job.source)]
+            for layer_cmds_n in further:
+                layer, ttl, used_replacement = self._layer(ctx, cmds, layer_cmds_n, replacement)
+                job.layers.append(layer)
+                layer_ttls += [ttl] if ttl is not None else []
+                replaced = replaced or used_replacement
+        return Prepared(job, options, cmds, source, record, blob, replaced, tuple(layer_ttls))
+
+    def _layer(self, ctx: Context, cmds: Commands, own: dict[str, str],
+               replacement: Source | None) -> tuple[compose.Layer, float | None, bool]:
+        """A layer above layer 0: its ``src=`` resolved and fetched (a record brings its Modifier as
+        the layer's prefix and its Anchor, §3.7), its source's TTL (None without a source), and
+        whether DefaultImageMode 1 replaced its source."""
+        cats, main = ctx.cats, ctx.main
+        own = dict(own)
+        src_value = own.pop("src", None)
+        if not src_value:
+            return compose.Layer(own), None, False
+        if is_nested(src_value):
+            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
+            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
+        source = resolve_object(cats, src_value, main, ctx.locale)
+        record = source.record
+        if record is not None:
+            modifier = self._record_tokens(cats, record, "modifier")
+            if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
+                raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
+            prefix = Commands(variables=dict(cmds.variables))
+            prefix.add(modifier)
+            own = {**prefix.decoded_layer("comp"), **own}       # Modifier < URL; its PostModifier is ignored
+            if record.get("anchor").strip() and "anchor" not in own and "anchorn" not in own:
+                own["anchor"] = record.get("anchor").strip()
+        ttl = self._ttl(cats, source, record, main)
+        if not source.path:
+            return compose.Layer(own), ttl, False
+        try:
+            return compose.Layer(own, self._fetch_source(cats, source).data), ttl, False
+        except ISError as err:
+            if replacement is None or not err.missing_source:
+                raise
+            return compose.Layer(own, self._fetch_source(cats, replacement).data), ttl, True    # DefaultImageMode 1
 
     def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
                       variables: dict[str, str] | None = None, default_image: bool = False,
@@ -274,7 +320,7 @@ class ImageServer:
         if default_image:                      # mode 0: the default object is the whole reply
             ttl = self._default_ttl(cats, main, p.record)
         else:
-            ttl = self._ttl(cats, p.source, p.record, main)
+            ttl = min_ttl(self._ttl(cats, p.source, p.record, main), *p.layer_ttls)
             if p.replaced:
                 ttl = min_ttl(ttl, self._default_ttl(cats, main, replacement.record))
         if _client_cache_off(p.cmds.value("cache")):
@@ -282,7 +328,7 @@ class ImageServer:
         last_modified = None
         if cats.attr(main, "UseLastModified"):
             last_modified = self._timestamp(cats, p.source, p.blob)
-        never = cats.record_ttl(p.record) == -1
+        never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
 
     def describe_image(self, ctx: Context) -> ImageDescription:
@@ -396,7 +442,7 @@ class ImageServer:
             return None
         try:
             source = resolve_object(cats, obj, main, ctx.locale)
-            if cats.attr(main, "DefaultImageMode") == 1 and source.path and not _has_layers(ctx.url):
+            if cats.attr(main, "DefaultImageMode") == 1 and source.path:
                 result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type,
                                             replacement=source)
             else:
@@ -447,9 +493,28 @@ def _path_source(ctx: Context) -> Source | None:
     return ctx.path.source
 
 
-def _has_layers(url: list[Token]) -> bool:
-    """Composite requests fall back to mode 0 until layer composition lands."""
-    return any(t.kind == "command" and t.name == "layer" for t in url)
+def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, str]]:
+    """Decoded commands of the layers above layer 0, by ascending number (z-order, §4.1). Commands
+    addressed by name (``layer=name`` after ``layer=n,name``) join that layer's own."""
+    names: dict[str, str] = {}
+    for part in parts:
+        for tok in part:
+            if tok.kind == "command" and tok.name == "layer":
+                number, _, name = decode_value(tok.value).partition(",")
+                if name.strip():
+                    names[name.strip().lower()] = number.strip()
+    numbered: dict[int, list[str]] = {}
+    for key, layer in cmds.layers.items():
+        if key == "comp" or not layer:
+            continue
+        number = key if key.isdigit() else names.get(key)
+        if number is None or not number.isdigit():
+            raise ISError("bad_request", f"layer={key}: no layer has this name")
+        if int(number) == 0 and not key.isdigit():
+            raise ISError("bad_request", f"layer={key}: names for layer 0 are not supported")
+        numbered.setdefault(int(number), []).append(key)
+    return [cmds.decoded_layer(*sorted(keys, key=lambda k: not k.isdigit()))
+            for number, keys in sorted(numbered.items()) if number > 0]
 
 
 def _client_cache_off(value: str | None) -> bool:

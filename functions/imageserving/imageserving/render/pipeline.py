@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 
 from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, parse_real, round_half_up
-from . import codec, geometry, ops, resample
+from . import codec, compose, geometry, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
@@ -70,6 +70,9 @@ class RenderJob:
     max_response_bytes: int = 4_400_000
     deadline: float = float("inf")
     client_dpr: float | None = None
+    # Every layer, layer 0 first, when the request has more than one; ``layer`` then holds the
+    # commands addressed to ``comp`` (the composite's flip, opac and op_*).
+    layers: list[compose.Layer] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -141,12 +144,17 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     o = options or parse_options(job)
     defaults = job.defaults
     source = None
-    if job.source is not None:
+    layer_request = o.layer
+    if job.layers:
+        # Layer 0's own transforms are drawn by compose; only the composite flip is left here.
+        width, height = compose.canvas_size(job.layers, max_pixels=job.max_source_pixels)
+        layer_request = geometry.LayerRequest(comp_flip=o.layer.comp_flip)
+    elif job.source is not None:
         source = codec.open_source(job.source, max_pixels=job.max_source_pixels)
         width, height = source.size
     else:
         width, height = _solid_size(job.layer)
-    layer = geometry.plan_layer(width, height, o.layer)
+    layer = geometry.plan_layer(width, height, layer_request)
     if layer.width * layer.height > job.max_source_pixels:
         # Margins, overhangs and solid layers are not bounded by the source's own size check.
         raise ISError("size_limit", f"composite of {layer.width}x{layer.height} pixels, more than "
@@ -213,6 +221,11 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     """The composite scaled into ``view`` (stages 2-8), background where uncovered."""
     mode, background = _canvas(job, p)
     layer = p.layer
+    if job.layers:
+        comp = compose.build(job.layers, job.layer, _memory_scale(view), max_pixels=job.max_source_pixels,
+                             deadline=job.deadline)
+        comp = ops.run(_flip(comp, layer.comp_flip), p.operations.composite, ops.OpContext())
+        return _place(comp, view, mode, background, p), None
     if p.source is None:
         comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite,
                        ops.OpContext())

@@ -1,0 +1,361 @@
+"""Multi-layer composites (rendering.md §3 stages 3-4, §4): each layer transformed on its own,
+then drawn in ascending order on a transparent canvas the size of layer 0's rect.
+
+Geometry is planned in full-resolution composite pixels; pixels are drawn at ``scale`` of that
+(the resolution the view needs, rendering.md §16), so a 500-pixel reply of a 4000-pixel template
+never holds 4000-pixel layers. A request with one layer never comes here (pipeline's fast path).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+from PIL import Image
+
+from ..errors import ISError
+from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
+from . import codec, ops
+from .geometry import parse_flip, pillow_rotated_size
+from .text import parse_text, render_text
+
+# Bounds the work of one request: every layer is a decode, a resample and a full-canvas blend.
+MAX_LAYERS = 100
+# comp-addressed commands that act on the composite instead of layer 0 (§4.1 routing).
+_COMPOSITE_ONLY = frozenset(("flip", "opac", "clippath"))
+_LANCZOS = Image.Resampling.LANCZOS
+_REDUCING_GAP = 5.0
+
+
+@dataclass
+class Layer:
+    """One layer of a composite: its decoded commands (``src=`` already resolved) and the encoded
+    source image, ``None`` for solid colour and text layers."""
+
+    cmds: dict[str, str]
+    source: bytes | None = None
+
+
+def layer0_commands(own: dict[str, str], comp: dict[str, str]) -> dict[str, str]:
+    """Layer 0's commands: its own, then those addressed to ``comp`` that §4.1 routes to layer 0
+    (``comp`` wins, as in a simple request); ``flip``, ``opac`` and ``op_*`` stay with the composite."""
+    return {**own, **{n: v for n, v in comp.items() if not _on_composite(n)}}
+
+
+def _on_composite(name: str) -> bool:
+    return name in _COMPOSITE_ONLY or (name.startswith("op_") and not name.startswith("op_growmask"))
+
+
+@dataclass
+class _Plan:
+    """One layer's geometry in full-resolution composite pixels."""
+
+    index: int
+    cmds: dict[str, str]
+    source: codec.SourceImage | None
+    content: Image.Image | None           # text layers: the laid-out text (full size)
+    crop: tuple[int, int, int, int]       # x, y, w, h in source pixels (image layers)
+    fitted: tuple[int, int]               # the content after crop and scale
+    box: tuple[int, int]                  # the content rect (layer 0 size= box, else fitted)
+    flip: str | None
+    rotate: Fraction                      # clockwise degrees in [0, 360)
+    rotated: tuple[int, int]
+    extend: tuple[int, int, int, int]
+    size: tuple[int, int]                 # the layer rect
+    origin: tuple[float, float]           # in layer-rect pixels
+
+
+def check_count(count: int) -> None:
+    if count > MAX_LAYERS:
+        raise ISError("bad_request", f"layer: {count} layers, at most {MAX_LAYERS} are allowed")
+
+
+def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
+    """The composite size: layer 0's rect after its own transforms (§4.5)."""
+    check_count(len(layers))
+    return _plan(0, layers[0], max_pixels, None).size
+
+
+def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels: int,
+          deadline: float = math.inf) -> Image.Image:
+    """The RGBA composite at ``scale`` of its full size, with ``comp``'s ``opac`` applied
+    (``flip`` and ``op_*`` of ``comp`` are left to the pipeline, as for a single layer)."""
+    check_count(len(layers))
+    base = _plan(0, layers[0], max_pixels, None)
+    cw, ch = base.size
+    canvas = Image.new("RGBA", (max(1, round(cw * scale)), max(1, round(ch * scale))), (0, 0, 0, 0))
+    for i, layer in enumerate(layers):
+        if time.monotonic() > deadline:
+            raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
+        p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
+        if _flag(p.cmds, "hide"):
+            continue                    # hide=1 on layer 0 still sizes the canvas (§4.3 hide)
+        if i == 0:
+            x, y = 0.0, 0.0
+        else:
+            px, py = _pos(p.cmds, base.size)
+            x = round_half_up(Fraction(base.origin[0] + px - p.origin[0]))
+            y = round_half_up(Fraction(base.origin[1] + py - p.origin[1]))
+        _draw(canvas, _pixels(p, layer, scale), (round(x * scale), round(y * scale)))
+    if comp.get("opac"):
+        canvas = _opacity(canvas, _opac(comp["opac"]))
+    return canvas
+
+
+# ---------------------------------------------------------------------------------- planning
+def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | None) -> _Plan:
+    c = layer.cmds
+    where = f"layer {index}"
+    if "textps" in c:
+        raise ISError("bad_request", f"{where}: textPs= is not supported")
+    source = content = None
+    crop = (0, 0, 0, 0)
+    if layer.source is not None:
+        source = codec.open_source(layer.source, max_pixels=max_pixels)
+        crop = _crop(c, *source.size)
+        fitted = _fit(c, crop[2], crop[3], index, canvas)
+    elif c.get("text"):
+        box = _size(c, index, canvas)
+        content = render_text(parse_text(c["text"]), box)
+        fitted = content.size
+    else:
+        box = _size(c, index, canvas)
+        if box is None or box[0] <= 0 or box[1] <= 0:
+            raise ISError("bad_request", f"{where}: a solid colour layer needs size=w,h (both > 0)")
+        if index > 0 and not c.get("color"):
+            raise ISError("bad_request", f"{where}: a solid colour layer needs color=")
+        fitted = box
+    boxed = fitted
+    if index == 0 and source is not None and c.get("size"):
+        w, h = parse_ints(c["size"], 2, cmd="size", lo=0)
+        if w > 0 and h > 0:
+            boxed = (w, h)              # layer 0's size= is the canvas; the image is fitted inside
+    flip = parse_flip(c["flip"]) if c.get("flip") else None
+    rotate = parse_real(c["rotate"], cmd="rotate") % 360 if c.get("rotate") else Fraction(0)
+    rotated = pillow_rotated_size(*boxed, -float(rotate))
+    extend = _extend(c, rotated)
+    size = (rotated[0] + extend[0] + extend[2], rotated[1] + extend[1] + extend[3])
+    if size[0] < 1 or size[1] < 1:
+        raise ISError("bad_request", f"{where}: extend leaves a {size[0]}x{size[1]} layer")
+    if size[0] * size[1] > max_pixels:
+        raise ISError("size_limit", f"{where} of {size[0]}x{size[1]} pixels, more than "
+                                    f"IS_MAX_SOURCE_PIXELS {max_pixels}")
+    p = _Plan(index, c, source, content, crop, fitted, boxed, flip, rotate, rotated, extend, size, (0.0, 0.0))
+    p.origin = _origin(p)
+    return p
+
+
+def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
+    if c.get("crop"):
+        x, y, w, h = parse_ints(c["crop"], 4, cmd="crop")
+    elif c.get("cropn"):
+        nx, ny, nw, nh = parse_reals(c["cropn"], 4, cmd="cropN")
+        x, y, w, h = (round_half_up(nx * sw), round_half_up(ny * sh), round_half_up(nw * sw),
+                      round_half_up(nh * sh))
+    else:
+        return 0, 0, sw, sh
+    if w <= 0 or h <= 0:
+        raise ISError("bad_request", f"crop: width and height must be greater than 0 (got {w}x{h})")
+    return x, y, w, h
+
+
+def _size(c: dict[str, str], index: int, canvas: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``size=``/``sizeN=`` as pixels (``sizeN`` relative to layer 0, §4.3)."""
+    if c.get("sizen"):
+        if canvas is None:
+            raise ISError("bad_request", f"sizeN={c['sizen']}: not allowed for layer 0 or comp")
+        nw, nh = parse_reals(c["sizen"], 2, cmd="sizeN", lo=0)
+        return round_half_up(nw * canvas[0]), round_half_up(nh * canvas[1])
+    if c.get("size"):
+        w, h = parse_ints(c["size"], 2, cmd="size", lo=0)
+        return w, h
+    return None
+
+
+def _fit(c: dict[str, str], cw: int, ch: int, index: int, canvas) -> tuple[int, int]:
+    """Crop size times the first of ``size=`` (aspect kept, up or down) → ``scale=`` → 1."""
+    box = _size(c, index, canvas)
+    factors = [Fraction(t, s) for t, s in zip(box, (cw, ch), strict=True) if t > 0] if box else []
+    if factors:
+        s = min(factors)
+    elif c.get("scale"):
+        s = parse_real(c["scale"], cmd="scale")
+        if s <= 0:
+            raise ISError("bad_request", f"scale={c['scale']}: must be greater than 0")
+    else:
+        return cw, ch
+    return max(1, round_half_up(cw * s)), max(1, round_half_up(ch * s))
+
+
+def _extend(c: dict[str, str], rotated: tuple[int, int]) -> tuple[int, int, int, int]:
+    if c.get("extend"):
+        return tuple(parse_ints(c["extend"], 4, cmd="extend"))  # type: ignore[return-value]
+    if c.get("extendn"):
+        nl, nt, nr, nb = parse_reals(c["extendn"], 4, cmd="extendN")
+        w, h = rotated
+        return round_half_up(nl * w), round_half_up(nt * h), round_half_up(nr * w), round_half_up(nb * h)
+    return 0, 0, 0, 0
+
+
+def _origin(p: _Plan) -> tuple[float, float]:
+    """§4.4: origin=, originN=, else the anchor carried through the transforms, else the centre."""
+    c, (lw, lh) = p.cmds, p.size
+    if c.get("origin"):
+        x, y = parse_ints(c["origin"], 2, cmd="origin")
+        return float(x), float(y)
+    if c.get("originn"):
+        nx, ny = parse_reals(c["originn"], 2, cmd="originN")
+        return lw * float(nx + Fraction(1, 2)), lh * float(ny + Fraction(1, 2))
+    anchor = _anchor(p)
+    if anchor is None:
+        return lw / 2, lh / 2
+    ax, ay = anchor
+    bw, bh = p.box
+    if p.flip in ("lr", "lrud"):
+        ax = bw - ax
+    if p.flip in ("ud", "lrud"):
+        ay = bh - ay
+    theta = math.radians(float(p.rotate))
+    dx, dy = ax - bw / 2, ay - bh / 2
+    rw, rh = p.rotated
+    ax = rw / 2 + dx * math.cos(theta) - dy * math.sin(theta)
+    ay = rh / 2 + dx * math.sin(theta) + dy * math.cos(theta)
+    return ax + p.extend[0], ay + p.extend[1]
+
+
+def _anchor(p: _Plan) -> tuple[float, float] | None:
+    """The anchor in content-rect pixels (after crop and scale), or None when none is defined."""
+    c = p.cmds
+    sw, sh = p.source.size if p.source is not None else p.fitted
+    if c.get("anchor"):
+        x, y = (float(v) for v in parse_reals(c["anchor"], 2, cmd="anchor"))
+    elif c.get("anchorn"):
+        nx, ny = parse_reals(c["anchorn"], 2, cmd="anchorN")
+        x, y = sw * float(nx + Fraction(1, 2)), sh * float(ny + Fraction(1, 2))
+    else:
+        return None
+    if p.source is None:
+        return x, y
+    cx, cy, cw, ch = p.crop
+    fx, fy = p.fitted[0] / cw, p.fitted[1] / ch
+    return ((x - cx) * fx + (p.box[0] - p.fitted[0]) / 2,
+            (y - cy) * fy + (p.box[1] - p.fitted[1]) / 2)
+
+
+def _pos(c: dict[str, str], canvas: tuple[int, int]) -> tuple[float, float]:
+    if c.get("pos"):
+        x, y = parse_ints(c["pos"], 2, cmd="pos")
+        return float(x), float(y)
+    if c.get("posn"):
+        nx, ny = parse_reals(c["posn"], 2, cmd="posN")
+        return float(nx * canvas[0]), float(ny * canvas[1])
+    return 0.0, 0.0
+
+
+# ----------------------------------------------------------------------------------- pixels
+def _pixels(p: _Plan, layer: Layer, scale: float) -> Image.Image:
+    """The layer rect at ``scale``: content → op_* → opac → color → flip → rotate → extend → bgColor."""
+    c = p.cmds
+
+    def scaled(wh: tuple[int, int] | tuple[float, float]) -> tuple[int, int]:
+        return max(1, round(wh[0] * scale)), max(1, round(wh[1] * scale))
+
+    fill = parse_color(c["color"], cmd="color").rgba() if c.get("color") else None
+    if p.source is not None:
+        img = _image_content(p, scale)
+    elif p.content is not None:
+        img = p.content if scale == 1 else p.content.resize(scaled(p.content.size), _LANCZOS)
+    else:
+        img, fill = Image.new("RGBA", scaled(p.fitted), fill or (0, 0, 0, 0)), None
+    if p.box != p.fitted:
+        boxed = Image.new("RGBA", scaled(p.box), (0, 0, 0, 0))
+        boxed.paste(img, ((boxed.width - img.width) // 2, (boxed.height - img.height) // 2))
+        img = boxed
+    plan = ops.parse_ops(c)
+    img = ops.run(img, plan.composite + plan.scaled, ops.OpContext(scale=(scale, scale)))
+    if img.mode != "RGBA":
+        img = img.convert("RGBA")
+    if c.get("opac"):
+        img = _opacity(img, _opac(c["opac"]))
+    if fill is not None:
+        img = _behind(img, fill)
+    if p.flip in ("lr", "lrud"):
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if p.flip in ("ud", "lrud"):
+        img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    if p.rotate % 90 == 0 and p.rotate:
+        img = img.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+                             270: Image.Transpose.ROTATE_90}[int(p.rotate)])
+    elif p.rotate:
+        img = img.convert("RGBa").rotate(-float(p.rotate), Image.Resampling.BICUBIC, expand=True).convert("RGBA")
+    left, top, _, _ = p.extend
+    if any(p.extend):
+        rect = Image.new("RGBA", scaled(p.size), (0, 0, 0, 0))
+        rect.paste(img, (round(left * scale), round(top * scale)))
+        img = rect
+    if c.get("bgcolor"):
+        img = _behind(img, parse_color(c["bgcolor"], cmd="bgColor").rgba())
+    return img
+
+
+def _image_content(p: _Plan, scale: float) -> Image.Image:
+    """Crop (overhang transparent) and scale the source to ``fitted × scale`` pixels; only the part
+    of the crop inside the source is decoded and resampled, so a huge overhang costs nothing."""
+    x, y, w, h = p.crop
+    sw, sh = p.source.size
+    fw, fh = p.fitted
+    out_size = (max(1, round(fw * scale)), max(1, round(fh * scale)))
+    kx, ky = out_size[0] / w, out_size[1] / h            # output pixels per source pixel
+    out = Image.new("RGBA", out_size, (0, 0, 0, 0))
+    inner = (max(x, 0), max(y, 0), min(x + w, sw), min(y + h, sh))
+    if inner[0] >= inner[2] or inner[1] >= inner[3]:
+        return out
+    # ``scale`` already has the pipeline's headroom over the view; codec.decode keeps twice its hint.
+    hint = min(kx, ky) / 2 if max(kx, ky) < 1 else None
+    img = codec.decode(p.source, scale_hint=hint).image
+    dx, dy = img.width / sw, img.height / sh
+    at = (round((inner[0] - x) * kx), round((inner[1] - y) * ky))
+    size = (max(1, round((inner[2] - x) * kx) - at[0]), max(1, round((inner[3] - y) * ky) - at[1]))
+    box = (inner[0] * dx, inner[1] * dy, inner[2] * dx, inner[3] * dy)
+    if img.mode in ("RGBA", "LA"):
+        # Premultiplied, so that transparent pixels do not bleed into their neighbours.
+        img = img.convert("RGBA").convert("RGBa")
+    piece = img.resize(size, _LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+    out.paste(piece.convert("RGBA"), at)
+    return out
+
+
+def _opac(value: str) -> float:
+    parts = parse_ints(value, (1, 2), cmd="opac", lo=0, hi=100)
+    return parts[0] * (parts[1] if len(parts) > 1 else 100) / 10000
+
+
+def _opacity(img: Image.Image, factor: float) -> Image.Image:
+    if factor >= 1:
+        return img
+    alpha = img.getchannel("A").point(lambda a: round(a * factor))
+    out = img.copy()
+    out.putalpha(alpha)
+    return out
+
+
+def _behind(img: Image.Image, rgba: tuple[int, int, int, int]) -> Image.Image:
+    under = Image.new("RGBA", img.size, rgba)
+    under.alpha_composite(img)
+    return under
+
+
+def _draw(canvas: Image.Image, img: Image.Image, at: tuple[int, int]) -> None:
+    """Blend ``img`` onto ``canvas`` at ``at`` (may be negative or past the edge: clipped, §4.1)."""
+    x, y = at
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + img.width, canvas.width), min(y + img.height, canvas.height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    canvas.alpha_composite(img, (x0, y0), (x0 - x, y0 - y, x1 - x, y1 - y))
+
+
+def _flag(c: dict[str, str], name: str) -> bool:
+    return parse_flag(c[name], cmd=name) if c.get(name) else False
