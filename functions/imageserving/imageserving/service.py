@@ -6,7 +6,6 @@ place that decides between default image, error image and a formatted error (§1
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import time
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 
 from . import __version__
 from .catalog.model import Catalog, CatalogSet
-from .catalog.resolve import PathObject, Source, main_catalog, resolve_object, resolve_path_object, source_keys
+from .catalog.resolve import PathObject, Source, main_catalog, resolve_object, resolve_path_object
 from .catalog.rules import Header
 from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
@@ -26,6 +25,8 @@ from .protocol.values import parse_flag, parse_int
 from .render import codec, compose, pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, finish, min_ttl
+from .sources import client_cache_off, fetch_source, record_tokens, version_id
+from .sources import last_modified as last_modified_of
 from .storage import Blob
 
 log = logging.getLogger("imageserving")
@@ -105,13 +106,13 @@ class ImageDescription:
 
 
 def image_version(p: Prepared) -> str:
-    """§8.22: 22-character base64url MD5 over the source (key, ETag) and the merged commands."""
-    h = hashlib.md5(usedforsecurity=False)
-    if p.blob is not None:
-        h.update(f"{p.blob.key}\0{p.blob.etag}\0".encode())
-    for name, value in sorted(p.job.request.items()) + sorted(p.job.layer.items()):
-        h.update(f"{name}={value}&".encode())
-    return base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")
+    """§8.22 ``image.version``: over every layer's source (key, ETag) and the merged commands."""
+    parts = [p.blob.key, p.blob.etag] if p.blob is not None else []
+    parts += [f"{n}={v}" for n, v in sorted(p.job.request.items()) + sorted(p.job.layer.items())]
+    for layer in p.job.layers[1:]:
+        parts += [f"{n}={v}" for n, v in sorted(layer.cmds.items())]
+        parts.append(hashlib.md5(layer.source or b"", usedforsecurity=False).hexdigest())
+    return version_id(parts)
 
 
 class ImageServer:
@@ -218,22 +219,15 @@ class ImageServer:
         record = source.record if source else None
         parts = [url]
         if record is not None:
-            parts = [self._record_tokens(cats, record, "modifier"), url,
-                     self._record_tokens(cats, record, "postmodifier")]
+            parts = [record_tokens(cats, record, "modifier"), url,
+                     record_tokens(cats, record, "postmodifier")]
         cmds = _merge(parts, ctx, variables)
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
-        if src_value and is_nested(src_value):
-            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
-            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
         if src_value:
-            source = resolve_object(cats, src_value, main, ctx.locale)
+            source, modifier = self._layer_source(ctx, src_value)
             record = source.record
-            if record is not None and record.get("modifier"):
-                # A record used as a layer source brings its Modifier as that layer's prefix (§3.7).
-                modifier = self._record_tokens(cats, record, "modifier")
-                if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
-                    raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
+            if modifier:
                 cmds = _merge([modifier, *parts], ctx, variables)
                 layer_cmds = cmds.decoded_layer("0", "comp")
                 layer_cmds.pop("src", None)
@@ -252,16 +246,9 @@ class ImageServer:
         options = pipeline.parse_options(job)        # bad values fail before any source is read
         blob, replaced = None, False
         if source is not None and source.path:
-            try:
-                blob = self._fetch_source(cats, source)
-            except ISError as err:
-                if replacement is None or not err.missing_source:
-                    raise
-                blob = self._fetch_source(cats, replacement)     # DefaultImageMode 1: only the source
-                replaced = True
+            blob, replaced = self._fetch_layer(cats, source, replacement)
         elif source is None and replacement is not None:   # the URL object is missing (locale translation)
-            blob = self._fetch_source(cats, replacement)
-            replaced = True
+            blob, replaced = fetch_source(self.storage, self.settings, cats, replacement, layer=True), True
         if blob is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
         job.source = blob.data if blob else None
@@ -286,15 +273,9 @@ class ImageServer:
         src_value = own.pop("src", None)
         if not src_value:
             return compose.Layer(own), None, False
-        if is_nested(src_value):
-            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
-            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
-        source = resolve_object(cats, src_value, main, ctx.locale)
+        source, modifier = self._layer_source(ctx, src_value)
         record = source.record
         if record is not None:
-            modifier = self._record_tokens(cats, record, "modifier")
-            if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
-                raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
             prefix = Commands(variables=dict(cmds.variables))
             prefix.add(modifier)
             own = {**prefix.decoded_layer("comp"), **own}       # Modifier < URL; its PostModifier is ignored
@@ -303,12 +284,30 @@ class ImageServer:
         ttl = self._ttl(cats, source, record, main)
         if not source.path:
             return compose.Layer(own), ttl, False
+        blob, replaced = self._fetch_layer(cats, source, replacement)
+        return compose.Layer(own, blob.data), ttl, replaced
+
+    def _layer_source(self, ctx: Context, src_value: str) -> tuple[Source, list[Token]]:
+        """The object of a ``src=`` and the Modifier its record brings as the layer's prefix (§3.7)."""
+        if is_nested(src_value):
+            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
+            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
+        source = resolve_object(ctx.cats, src_value, ctx.main, ctx.locale)
+        if source.record is None:
+            return source, []
+        modifier = record_tokens(ctx.cats, source.record, "modifier")
+        if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
+            raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
+        return source, modifier
+
+    def _fetch_layer(self, cats: CatalogSet, source: Source, replacement: Source | None) -> tuple[Blob, bool]:
+        """A layer's source file; with DefaultImageMode 1 (``replacement``) a missing one is swapped."""
         try:
-            return compose.Layer(own, self._fetch_source(cats, source).data), ttl, False
+            return fetch_source(self.storage, self.settings, cats, source, layer=True), False
         except ISError as err:
             if replacement is None or not err.missing_source:
                 raise
-            return compose.Layer(own, self._fetch_source(cats, replacement).data), ttl, True    # DefaultImageMode 1
+            return fetch_source(self.storage, self.settings, cats, replacement, layer=True), True
 
     def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
                       variables: dict[str, str] | None = None, default_image: bool = False,
@@ -323,11 +322,9 @@ class ImageServer:
             ttl = min_ttl(self._ttl(cats, p.source, p.record, main), *p.layer_ttls)
             if p.replaced:
                 ttl = min_ttl(ttl, self._default_ttl(cats, main, replacement.record))
-        if _client_cache_off(p.cmds.value("cache")):
+        if client_cache_off(p.cmds.value("cache")):
             ttl = None
-        last_modified = None
-        if cats.attr(main, "UseLastModified"):
-            last_modified = self._timestamp(cats, p.source, p.blob)
+        last_modified = last_modified_of(cats, main, p.record, p.blob)
         never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
 
@@ -345,37 +342,12 @@ class ImageServer:
             icc_profile=planned.source.icc_profile if planned.source else None,
             version=image_version(p))
 
-    def _record_tokens(self, cats: CatalogSet, record, field_name: str) -> list[Token]:
-        text = record.get(field_name)
-        if not text:
-            return []
-        return expand_macros(tokenize(text), lambda n: cats.macro(record.catalog, n))
-
-    def _fetch_source(self, cats: CatalogSet, source: Source) -> Blob:
-        keys = source_keys(cats, source, self.settings)
-        for key in keys:
-            blob = self.storage.fetch(key)
-            if blob is not None:
-                return blob
-        raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=True)
-
     def _ttl(self, cats, source, record, main) -> float:
         return cats.expiration(record, source.catalog if source else main)
 
     def _default_ttl(self, cats, main, record) -> float:
         ttl = cats.record_ttl(record)
         return ttl if ttl is not None else cats.attr(main, "DefaultExpiration")
-
-    def _timestamp(self, cats: CatalogSet, source: Source | None, blob: Blob | None) -> datetime | None:
-        from .catalog.formats import parse_timestamp
-
-        if source is not None and source.record is not None:
-            for raw in (source.record.get("timestamp"), cats.raw_attr(source.catalog, "TimeStamp") or ""):
-                stamp = parse_timestamp(raw) if raw else None
-                if stamp is not None:
-                    return stamp
-            return source.catalog.last_modified
-        return blob.last_modified if blob is not None else None
 
     # ------------------------------------------------------------------ failures (§12.6)
     def _failure(self, ctx: Context, err: ISError) -> Reply:
@@ -517,8 +489,3 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, 
             for number, keys in sorted(numbered.items()) if number > 0]
 
 
-def _client_cache_off(value: str | None) -> bool:
-    if not value:
-        return False
-    first = value.split(",", 1)[0].strip().lower()
-    return first == "off"
