@@ -54,6 +54,16 @@ def noimage() -> Image.Image:
     return img
 
 
+def watermark() -> Image.Image:
+    """200×100 mark: opaque white with a black bar through the middle, transparent 10-px border
+    (placement tests look for its edges)."""
+    img = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((10, 10, 189, 89), fill=(255, 255, 255, 255))
+    draw.rectangle((10, 45, 189, 54), fill=(0, 0, 0, 255))
+    return img
+
+
 def encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     if fmt == "JPEG":
@@ -68,6 +78,7 @@ SAMPLES = {
     "images/sample/shoe.jpg": (shoe, "JPEG"),
     "images/sample/tulip.png": (tulip, "PNG"),
     "images/defaults/noimage.png": (noimage, "PNG"),
+    "images/defaults/watermark.png": (watermark, "PNG"),
 }
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from fractions import Fraction
 
 from . import __version__
 from .catalog.model import Catalog, CatalogSet
@@ -20,8 +21,8 @@ from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
-from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, tokenize
-from .protocol.values import parse_flag, parse_int
+from .protocol.query import Token, _skip_brackets, decode_value, encode_value, expand_macros, is_nested, tokenize
+from .protocol.values import parse_flag, parse_int, parse_reals
 from .render import codec, compose, pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, finish, min_ttl
@@ -36,6 +37,12 @@ IMAGE_TYPES = ("img", "tmb", "mask")
 MAX_QUERY_CHARS = 65536
 # The only commands of the original request kept by the default image (mode 0) and the error image.
 _KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
+# Nested IS requests (protocol.md §3.8): how deep ``src=is{…}`` may nest, and the commands a
+# nested request ignores (its reply is an intermediate image, never encoded for a client).
+MAX_NESTING = 8
+_NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "printres", "quantize", "req", "bgc"))
+# Lossless, with alpha, and the cheapest to write and read back: uncompressed TIFF.
+_NESTED_FMT = "tif-alpha"
 _FALLBACK_CHECKS = {
     "wid": lambda v: parse_int(v, cmd="wid", lo=1),
     "hei": lambda v: parse_int(v, cmd="hei", lo=1),
@@ -60,6 +67,8 @@ class Context:
     locale: str = ""                                  # the effective locale (§5.6)
     context: str = "image"                            # "image" (/is/image) or "content" (/is/content)
     rule_headers: tuple[Header, ...] = ()             # from the matched rule-set rules, added last
+    client_ip: str = ""
+    nesting: int = 0                                  # how many ``src=is{…}`` levels deep this is
 
     @property
     def is_image(self) -> bool:
@@ -108,6 +117,8 @@ class ImageDescription:
 def image_version(p: Prepared) -> str:
     """§8.22 ``image.version``: over every layer's source (key, ETag) and the merged commands."""
     parts = [p.blob.key, p.blob.etag] if p.blob is not None else []
+    if p.blob is None and p.job.source:        # layer 0 is a nested request's image
+        parts.append(hashlib.md5(p.job.source, usedforsecurity=False).hexdigest())
     parts += [f"{n}={v}" for n, v in sorted(p.job.request.items()) + sorted(p.job.layer.items())]
     for layer in p.job.layers[1:]:
         parts += [f"{n}={v}" for n, v in sorted(layer.cmds.items())]
@@ -125,7 +136,8 @@ class ImageServer:
     def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str],
                client_ip: str = "", context: str = "image") -> Reply:
         """Answer one request; ``context`` is ``image`` (``/is/image``) or ``content`` (``/is/content``)."""
-        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s, context=context)
+        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s, context=context,
+                      client_ip=client_ip)
         try:
             reply = self._serve(ctx, raw_object, raw_query, client_ip)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
@@ -213,8 +225,11 @@ class ImageServer:
                       never_expires=result.never_expires)
 
     def _prepare(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
-                 variables: dict[str, str] | None = None, replacement: Source | None = None) -> Prepared:
-        """Merge Modifier < URL < PostModifier, validate every command, then read the source."""
+                 variables: dict[str, str] | None = None, replacement: Source | None = None,
+                 watermark: bool = False, nested: bool = False) -> Prepared:
+        """Merge Modifier < URL < PostModifier, validate every command, then read the source;
+        ``watermark``: merge the main catalog's Watermark into the composite (§12); ``nested``:
+        the job renders a nested request's intermediate image (protocol.md §3.8)."""
         cats, main = ctx.cats, ctx.main
         record = source.record if source else None
         parts = [url]
@@ -224,7 +239,10 @@ class ImageServer:
         cmds = _merge(parts, ctx, variables)
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
-        if src_value:
+        nested_src = src_value if src_value and is_nested(src_value) else None
+        if nested_src:
+            source, record = None, None
+        elif src_value:
             source, modifier = self._layer_source(ctx, src_value)
             record = source.record
             if modifier:
@@ -243,24 +261,38 @@ class ImageServer:
             max_response_bytes=self.settings.max_response_bytes,
             deadline=ctx.deadline,
         )
+        if nested:
+            _as_nested(job)
         options = pipeline.parse_options(job)        # bad values fail before any source is read
         blob, replaced = None, False
-        if source is not None and source.path:
+        layer_ttls: list[float] = []
+        if nested_src:
+            job.source, ttl, replaced = self._nested(ctx, nested_src, cmds.variables, replacement)
+            layer_ttls.append(ttl)
+        elif source is not None and source.path:
             blob, replaced = self._fetch_layer(cats, source, replacement)
         elif source is None and replacement is not None:   # the URL object is missing (locale translation)
             blob, replaced = fetch_source(self.storage, self.settings, cats, replacement, layer=True), True
-        if blob is None and "size" not in layer_cmds:
+        if blob is not None:
+            job.source = blob.data
+        if job.source is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
-        job.source = blob.data if blob else None
-        layer_ttls: list[float] = []
-        if further:
-            job.layers = [compose.Layer(compose.layer0_commands(cmds.decoded_layer("0"), cmds.decoded_layer("comp")),
-                                        job.source)]
+        mark = self._watermark(ctx) if watermark else None
+        if further or mark is not None:
+            # A watermark needs the composite (it is merged before the view transform), so a
+            # single-layer request then takes the composite path too.
+            job.layers = [compose.Layer(_layer0(cmds), job.source)]
+            if not further:
+                job.layer = cmds.decoded_layer("comp")
+                options = pipeline.parse_options(job)
             for layer_cmds_n in further:
                 layer, ttl, used_replacement = self._layer(ctx, cmds, layer_cmds_n, replacement)
                 job.layers.append(layer)
                 layer_ttls += [ttl] if ttl is not None else []
                 replaced = replaced or used_replacement
+        if mark is not None:
+            job.layers.append(mark[0])
+            layer_ttls.append(mark[1])
         return Prepared(job, options, cmds, source, record, blob, replaced, tuple(layer_ttls))
 
     def _layer(self, ctx: Context, cmds: Commands, own: dict[str, str],
@@ -273,6 +305,9 @@ class ImageServer:
         src_value = own.pop("src", None)
         if not src_value:
             return compose.Layer(own), None, False
+        if is_nested(src_value):
+            data, ttl, replaced = self._nested(ctx, src_value, cmds.variables, replacement)
+            return compose.Layer(own, data), ttl, replaced
         source, modifier = self._layer_source(ctx, src_value)
         record = source.record
         if record is not None:
@@ -287,11 +322,37 @@ class ImageServer:
         blob, replaced = self._fetch_layer(cats, source, replacement)
         return compose.Layer(own, blob.data), ttl, replaced
 
+    def _watermark(self, ctx: Context) -> tuple[compose.Layer, float] | None:
+        """The main catalog's Watermark record as a watermark layer, and its TTL (§12): its
+        Modifier/PostModifier layer 0/comp commands, of its request commands only ``align=``.
+        A missing record or image is logged and the reply goes out without a watermark (Scene7
+        does not say; failing every image request of the catalog would be worse)."""
+        cats, main = ctx.cats, ctx.main
+        obj = (cats.raw_attr(main, "Watermark") or "").strip()
+        if not obj:
+            return None
+        try:
+            source = resolve_object(cats, obj, main, ctx.locale)
+            blob = fetch_source(self.storage, self.settings, cats, source, layer=True) if source.path else None
+        except ISError as err:
+            if not err.missing_source:
+                raise
+            log.warning("watermark %r left out: %s", obj, err)
+            return None
+        cmds = Commands()
+        if source.record is not None:
+            cmds.add(record_tokens(cats, source.record, "modifier"))
+            cmds.add(record_tokens(cats, source.record, "postmodifier"))
+        own = cmds.decoded_layer("0", "comp")     # opac= too: it is the watermark's own merge opacity
+        own.pop("src", None)
+        align = cmds.value("align")
+        ax, ay = parse_reals(align, 2, cmd="align", lo=-1, hi=1) if align else (Fraction(0), Fraction(0))
+        layer = compose.Layer(own, blob.data if blob else None, align=(ax, ay))
+        return layer, self._ttl(cats, source, source.record, main)
+
     def _layer_source(self, ctx: Context, src_value: str) -> tuple[Source, list[Token]]:
-        """The object of a ``src=`` and the Modifier its record brings as the layer's prefix (§3.7)."""
-        if is_nested(src_value):
-            kind = src_value.split("{", 1)[0].split("(", 1)[0].lower() or "foreign URL"
-            raise ISError("bad_request", f"src={src_value[:64]}: unsupported embedded request ({kind})")
+        """The object of a ``src=`` (not a nested request) and the Modifier its record brings as the
+        layer's prefix (§3.7)."""
         source = resolve_object(ctx.cats, src_value, ctx.main, ctx.locale)
         if source.record is None:
             return source, []
@@ -299,6 +360,50 @@ class ImageServer:
         if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
             raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
         return source, modifier
+
+    def _nested(self, ctx: Context, value: str, variables: dict[str, str],
+                 replacement: Source | None) -> tuple[bytes, float, bool]:
+        """Render ``src=is{object?query}`` (protocol.md §3.8) as a lossless RGBA image: parsed like a
+        top-level request (rule sets, macros, template=, its records' Modifier/PostModifier), the
+        outer variables forwarded (nested definitions win), the outer locale unless it names one.
+        Returns the encoded image, its TTL and whether DefaultImageMode 1 replaced a source."""
+        kind = value.split("{", 1)[0].split("(", 1)[0]
+        if kind.lower() != "is":
+            raise ISError("bad_request", f"src={value[:64]}: unsupported embedded request "
+                                         f"({kind.lower() or 'foreign URL'})")
+        # The tokenizer kept the group whole; a value may still go on after its closing bracket.
+        if _skip_brackets(value, len(kind)) != len(value):
+            raise ISError("bad_request", f"src={value[:64]}: text after the nested request")
+        if ctx.nesting >= MAX_NESTING:
+            raise ISError("bad_request", f"src={value[:64]}: nested requests go deeper than {MAX_NESTING}")
+        raw_object, _, raw_query = value[len(kind) + 1:-1].partition("?")
+        cats = ctx.cats
+        pre = preprocess(cats, main_catalog(cats, object_elements(raw_object)), raw_object, raw_query,
+                         ctx.client_ip)
+        sub = Context(cats=cats.with_overrides(pre.overrides), main=pre.main, headers=ctx.headers,
+                      deadline=ctx.deadline, client_ip=ctx.client_ip, nesting=ctx.nesting + 1)
+        # Forwarded as definitions in front of the nested URL; $object$ stays the nested object.
+        forwarded = [Token("vardef", n, v) for n, v in variables.items() if n != "object"]
+        url = expand_macros(tokenize(pre.query), lambda n: sub.cats.macro(sub.main, n))
+        sub.url = forwarded + [t for t in url if not (t.kind == "command" and t.name in _NESTED_IGNORED)]
+        probe = Commands()
+        probe.add(sub.url)
+        sub.locale = (probe.value("locale") or "").strip() or ctx.locale
+        sub.path = resolve_path_object(sub.cats, object_elements(pre.object), sub.locale)
+        sub.main = sub.path.main
+        if not self.settings.allow_default_catalog_requests and sub.main.is_default:
+            raise ISError("refused", f"src={value[:64]}: nested requests must name a catalog "
+                                     "(IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)")
+        p = self._prepare(sub, self._template(sub) or _path_source(sub), sub.url, req_type="img",
+                          replacement=replacement, nested=True)
+        planned = pipeline.plan(p.job, p.options)
+        if planned.width * planned.height > self.settings.max_source_pixels:
+            # Without MaxPix, this is what bounds the intermediate image.
+            raise ISError("size_limit", f"src={value[:64]}: nested reply of {planned.width}x{planned.height} "
+                                        f"pixels, more than IS_MAX_SOURCE_PIXELS {self.settings.max_source_pixels}")
+        rendered = pipeline.render(p.job, p.options)
+        ttl = min_ttl(self._ttl(sub.cats, p.source, p.record, sub.main), *p.layer_ttls)
+        return rendered.body, ttl, p.replaced
 
     def _fetch_layer(self, cats: CatalogSet, source: Source, replacement: Source | None) -> tuple[Blob, bool]:
         """A layer's source file; with DefaultImageMode 1 (``replacement``) a missing one is swapped."""
@@ -311,10 +416,12 @@ class ImageServer:
 
     def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
                       variables: dict[str, str] | None = None, default_image: bool = False,
-                      replacement: Source | None = None) -> ImageResult:
-        """Render ``source`` (record or file) with the URL commands."""
+                      replacement: Source | None = None, watermark: bool = True) -> ImageResult:
+        """Render ``source`` (record or file) with the URL commands; ``req=img`` replies get the
+        catalog's watermark unless ``watermark`` is False (error images)."""
         cats, main = ctx.cats, ctx.main
-        p = self._prepare(ctx, source, url, req_type=req_type, variables=variables, replacement=replacement)
+        p = self._prepare(ctx, source, url, req_type=req_type, variables=variables, replacement=replacement,
+                          watermark=watermark and req_type == "img")
         rendered = pipeline.render(p.job, p.options)
         if default_image:                      # mode 0: the default object is the whole reply
             ttl = self._default_ttl(cats, main, p.record)
@@ -438,7 +545,7 @@ class ImageServer:
         try:
             source = resolve_object(cats, obj, main)
             result = self.render_source(ctx, source, self._fallback_url(ctx), req_type=ctx.req.type,
-                                        variables=variables)
+                                        variables=variables, watermark=False)
         except Exception as second:  # noqa: BLE001 - the original error is what the client gets
             log.info("error image %r failed: %s", obj, second)
             return None
@@ -455,6 +562,22 @@ def _merge(parts: list[list[Token]], ctx: Context, variables: dict[str, str] | N
     if variables:
         cmds.variables.update(variables)
     return cmds
+
+
+def _as_nested(job: pipeline.RenderJob) -> None:
+    """A nested request's job (§3.8): its client-facing commands and MaxPix/DefaultPix dropped,
+    encoded losslessly with alpha; IS_MAX_RESPONSE_BYTES is for replies, not intermediates."""
+    job.request = {n: v for n, v in job.request.items() if n not in _NESTED_IGNORED}
+    job.request["fmt"] = _NESTED_FMT
+    job.defaults = replace(job.defaults, default_pix=(0, 0), max_pix=(0, 0))
+    job.max_response_bytes = 2 ** 62
+
+
+def _layer0(cmds: Commands) -> dict[str, str]:
+    """Layer 0's commands in a composite (``src=`` already resolved by the caller)."""
+    own = compose.layer0_commands(cmds.decoded_layer("0"), cmds.decoded_layer("comp"))
+    own.pop("src", None)
+    return own
 
 
 def _path_source(ctx: Context) -> Source | None:

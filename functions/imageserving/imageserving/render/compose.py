@@ -3,7 +3,8 @@ then drawn in ascending order on a transparent canvas the size of layer 0's rect
 
 Geometry is planned in full-resolution composite pixels; pixels are drawn at ``scale`` of that
 (the resolution the view needs, rendering.md §16), so a 500-pixel reply of a 4000-pixel template
-never holds 4000-pixel layers. A request with one layer never comes here (pipeline's fast path).
+never holds 4000-pixel layers. A request with one layer and no watermark never comes here
+(pipeline's fast path).
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ class Layer:
 
     cmds: dict[str, str]
     source: bytes | None = None
+    # Set on the watermark (rendering.md §12): its ``align=``. The watermark is drawn by
+    # :func:`watermark` on the finished composite, placed by the §0 alignment offset instead of
+    # pos/origin, with ``sizeN`` relative to the composite.
+    align: tuple[Fraction, Fraction] | None = None
+
+    @property
+    def is_watermark(self) -> bool:
+        return self.align is not None
 
 
 def layer0_commands(own: dict[str, str], comp: dict[str, str]) -> dict[str, str]:
@@ -74,14 +83,16 @@ def check_count(count: int) -> None:
 
 def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
     """The composite size: layer 0's rect after its own transforms (§4.5)."""
-    check_count(len(layers))
+    check_count(len(_stacked(layers)))
     return _plan(0, layers[0], max_pixels, None).size
 
 
 def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels: int,
           deadline: float = math.inf) -> Image.Image:
     """The RGBA composite at ``scale`` of its full size, with ``comp``'s ``opac`` applied
-    (``flip`` and ``op_*`` of ``comp`` are left to the pipeline, as for a single layer)."""
+    (``flip`` and ``op_*`` of ``comp`` are left to the pipeline, as for a single layer; the
+    watermark to :func:`watermark`)."""
+    layers = _stacked(layers)
     check_count(len(layers))
     base = _plan(0, layers[0], max_pixels, None)
     cw, ch = base.size
@@ -102,6 +113,28 @@ def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels
     if comp.get("opac"):
         canvas = _opacity(canvas, _opac(comp["opac"]))
     return canvas
+
+
+def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pixels: int) -> Image.Image:
+    """``canvas`` (the composite at ``scale``, comp effects applied) with the watermark layers of
+    ``layers`` merged on top (rendering.md §12): fitted by ``sizeN`` to the composite, placed with
+    ``off(C, W, align)`` (§0)."""
+    marks = [layer for layer in layers if layer.is_watermark]
+    if not marks:
+        return canvas
+    size = _plan(0, layers[0], max_pixels, None).size
+    if canvas.mode != "RGBA":
+        canvas = canvas.convert("RGBA")
+    for mark in marks:
+        p = _plan(len(layers), mark, max_pixels, size)
+        at = (math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
+              math.floor((size[1] - p.size[1]) * (mark.align[1] + 1) / 2))
+        _draw(canvas, _pixels(p, mark, scale), (round(at[0] * scale), round(at[1] * scale)))
+    return canvas
+
+
+def _stacked(layers: list[Layer]) -> list[Layer]:
+    return [layer for layer in layers if not layer.is_watermark]
 
 
 # ---------------------------------------------------------------------------------- planning

@@ -225,6 +225,8 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
         comp = compose.build(job.layers, job.layer, _memory_scale(view), max_pixels=job.max_source_pixels,
                              deadline=job.deadline)
         comp = ops.run(_flip(comp, layer.comp_flip), p.operations.composite, ops.OpContext())
+        # After comp's flip and op_*: they are the target's, the watermark is merged onto it (§12).
+        comp = compose.watermark(comp, job.layers, _memory_scale(view), max_pixels=job.max_source_pixels)
         return _place(comp, view, mode, background, p), None
     if p.source is None:
         comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite,
