@@ -203,3 +203,13 @@ def test_single_layer_requests_keep_the_fast_path(client, monkeypatch, url):
     r = client.get(url)
     assert r.status_code == 200
     assert hashlib.sha256(r.content).hexdigest() == SINGLE_LAYER[url]
+
+
+def test_mode1_without_url_object_swaps_only_the_missing_layer(bucket):
+    root, write, make = bucket
+    write({"catalogs/default.ini": (root / "catalogs/default.ini").read_text().replace(
+        "DefaultImageMode=0", "DefaultImageMode=1")})
+    r = make().get("/is/image/sample?size=200,100&color=ff0000&layer=1&src=sample/missing&size=50,50&fmt=png")
+    assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
+    img = Image.open(io.BytesIO(r.content)).convert("RGB")
+    assert img.size == (200, 100) and img.getpixel((2, 2)) == (255, 0, 0)      # layer 0 kept its red fill

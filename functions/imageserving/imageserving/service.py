@@ -271,7 +271,8 @@ class ImageServer:
             layer_ttls.append(ttl)
         elif source is not None and source.path:
             blob, replaced = self._fetch_layer(cats, source, replacement)
-        elif source is None and replacement is not None:   # the URL object is missing (locale translation)
+        elif source is None and replacement is not None and ctx.path is not None and ctx.path.missing:
+            # The URL object itself is missing (locale translation found no record): swap it.
             blob, replaced = fetch_source(self.storage, self.settings, cats, replacement, layer=True), True
         if blob is not None:
             job.source = blob.data
