@@ -398,3 +398,36 @@ def test_plain_solid_layers_scale_without_full_size_buffers(client):
     assert r.status_code == 200
     img = Image.open(io.BytesIO(r.content)).convert("RGB")
     assert img.size == (90, 90) and img.getpixel((45, 45)) == (0, 255, 0)
+
+
+@pytest.mark.parametrize("path", [
+    "sample/rose?wid=100&hei=100&layer=0&crop=0,0,1,99999999&layer=1&src=rose",
+    "sample/rose?wid=2000&hei=2000&layer=1&color=ff0000&size=1,99999999",
+    "marked/rose?wid=2000&hei=2000&crop=0,0,1,99999999",
+])
+def test_thin_giant_layers_stay_cheap(client, path):
+    import resource
+    import time
+
+    start = time.perf_counter()
+    r = client.get(f"/is/image/{path}")
+    assert r.status_code in (200, 403) and time.perf_counter() - start < 3, r.text
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2_000_000
+
+
+def test_render_pixel_cap_holds_whatever_maxpix_says(bucket):
+    root, write, make = bucket
+    write({"catalogs/big.ini": "RootId=big\nRootPath=sample/\nMaxPix=99999,99999\n"})
+    r = make().get("/is/image/big/rose.jpg?wid=20000&hei=20000")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "size_limit"
+
+
+def test_nested_fan_out_is_bounded(client):
+    layers = "&".join(f"layer={i}&src=is{{sample/rose?wid=50}}" for i in range(1, 40))
+    r = client.get(f"/is/image/sample?size=100,100&color=ffffff&{layers}")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "bad_request"
+
+
+def test_content_errors_for_other_types_are_text(client):
+    r = client.get("/is/content/sample/size-chart?req=set")
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/plain")

@@ -26,6 +26,7 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     main, item = (cat, "/".join(elements[1:])) if cat is not None else (cats.default, "/".join(elements))
     ctx.main = main
     if ctx.req.type not in ALLOWED_TYPES:
+        ctx.req = P.ReqSpec()           # the error goes out as text: the type has no format here
         raise ISError("bad_request", f"req={ctx.req.type} is not available for /is/content")
     record = main.statics.get(item) or cats.default.statics.get(item) if item else None
     if ctx.req.type == "exists":

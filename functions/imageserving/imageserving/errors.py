@@ -49,14 +49,6 @@ class ISError(Exception):
         return text
 
 
-def not_found(detail: str = "", **kw) -> ISError:
-    return ISError("not_found", detail, **kw)
-
-
-def bad_request(detail: str = "") -> ISError:
-    return ISError("bad_request", detail)
-
-
 def wrap_unexpected(exc: BaseException) -> ISError:
     """Turn any exception that escaped the pipeline into a ``server_error`` (cause kept for level 3)."""
     if isinstance(exc, ISError):

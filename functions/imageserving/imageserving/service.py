@@ -40,6 +40,7 @@ _KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
 # Nested IS requests (protocol.md §3.8): how deep ``src=is{…}`` may nest, and the commands a
 # nested request ignores (its reply is an intermediate image, never encoded for a client).
 MAX_NESTING = 8
+MAX_NESTED_RENDERS = 32    # nested requests per request, all levels together
 _NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "printres", "quantize", "req", "bgc"))
 # Lossless, with alpha, and the cheapest to write and read back: uncompressed TIFF.
 _NESTED_FMT = "tif-alpha"
@@ -69,6 +70,7 @@ class Context:
     rule_headers: tuple[Header, ...] = ()             # from the matched rule-set rules, added last
     client_ip: str = ""
     nesting: int = 0                                  # how many ``src=is{…}`` levels deep this is
+    nested_renders: list[int] = field(default_factory=lambda: [0])   # shared by all nesting levels
 
     @property
     def is_image(self) -> bool:
@@ -203,7 +205,8 @@ class ImageServer:
     def _image_reply(self, ctx: Context) -> Reply:
         result = self.render_source(ctx, self._template(ctx) or _path_source(ctx), ctx.url, req_type=ctx.req.type)
         reply = Reply(200, result.body, result.media_type)
-        return self._finish_image(ctx, reply, result)
+        return finish(reply, result.ttl, ctx.headers, last_modified=result.last_modified,
+                      never_expires=result.never_expires)
 
     def _template(self, ctx: Context) -> Source | None:
         """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
@@ -218,11 +221,6 @@ class ImageServer:
         if source.record is None:          # a template is a record; not covered by the default image
             raise ISError("not_found", f"template {name}", title="Template not found")
         return source
-
-    def _finish_image(self, ctx: Context, reply: Reply, result: ImageResult) -> Reply:
-        ttl = result.ttl
-        return finish(reply, ttl, ctx.headers, last_modified=result.last_modified,
-                      never_expires=result.never_expires)
 
     def _prepare(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
                  variables: dict[str, str] | None = None, replacement: Source | None = None,
@@ -258,6 +256,7 @@ class ImageServer:
             request=cmds.decoded_request(),
             defaults=pipeline.defaults_from_catalog(cats, main, source.catalog if source else main, record),
             max_source_pixels=self.settings.max_source_pixels,
+            max_render_pixels=self.settings.max_render_pixels,
             max_response_bytes=self.settings.max_response_bytes,
             deadline=ctx.deadline,
         )
@@ -346,8 +345,15 @@ class ImageServer:
             cmds.add(record_tokens(cats, source.record, "postmodifier"))
         own = cmds.decoded_layer("0", "comp")     # opac= too: it is the watermark's own merge opacity
         own.pop("src", None)
-        align = cmds.value("align")
-        ax, ay = parse_reals(align, 2, cmd="align", lo=-1, hi=1) if align else (Fraction(0), Fraction(0))
+        if blob is None and not own.get("text") and not own.get("color"):
+            log.warning("watermark %r left out: it has no image", obj)
+            return None
+        try:
+            align = cmds.value("align")
+            ax, ay = parse_reals(align, 2, cmd="align", lo=-1, hi=1) if align else (Fraction(0), Fraction(0))
+        except ISError as err:            # a catalog mistake, not the client's: serve without it
+            log.warning("watermark %r left out: %s", obj, err.detail)
+            return None
         layer = compose.Layer(own, blob.data if blob else None, align=(ax, ay))
         return layer, self._ttl(cats, source, source.record, main)
 
@@ -377,12 +383,18 @@ class ImageServer:
             raise ISError("bad_request", f"src={value[:64]}: text after the nested request")
         if ctx.nesting >= MAX_NESTING:
             raise ISError("bad_request", f"src={value[:64]}: nested requests go deeper than {MAX_NESTING}")
+        ctx.nested_renders[0] += 1
+        if ctx.nested_renders[0] > MAX_NESTED_RENDERS:
+            raise ISError("bad_request", f"more than {MAX_NESTED_RENDERS} nested requests in one request")
+        if time.monotonic() > ctx.deadline:
+            raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
         raw_object, _, raw_query = value[len(kind) + 1:-1].partition("?")
         cats = ctx.cats
         pre = preprocess(cats, main_catalog(cats, object_elements(raw_object)), raw_object, raw_query,
                          ctx.client_ip)
         sub = Context(cats=cats.with_overrides(pre.overrides), main=pre.main, headers=ctx.headers,
-                      deadline=ctx.deadline, client_ip=ctx.client_ip, nesting=ctx.nesting + 1)
+                      deadline=ctx.deadline, client_ip=ctx.client_ip, nesting=ctx.nesting + 1,
+                      nested_renders=ctx.nested_renders)
         # Forwarded as definitions in front of the nested URL; $object$ stays the nested object.
         forwarded = [Token("vardef", n, v) for n, v in variables.items() if n != "object"]
         url = expand_macros(tokenize(pre.query), lambda n: sub.cats.macro(sub.main, n))
@@ -398,10 +410,10 @@ class ImageServer:
         p = self._prepare(sub, self._template(sub) or _path_source(sub), sub.url, req_type="img",
                           replacement=replacement, nested=True)
         planned = pipeline.plan(p.job, p.options)
-        if planned.width * planned.height > self.settings.max_source_pixels:
+        if planned.width * planned.height > self.settings.max_render_pixels:
             # Without MaxPix, this is what bounds the intermediate image.
             raise ISError("size_limit", f"src={value[:64]}: nested reply of {planned.width}x{planned.height} "
-                                        f"pixels, more than IS_MAX_SOURCE_PIXELS {self.settings.max_source_pixels}")
+                                        f"pixels, more than IS_MAX_RENDER_PIXELS {self.settings.max_render_pixels}")
         rendered = pipeline.render(p.job, p.options)
         ttl = min_ttl(self._ttl(sub.cats, p.source, p.record, sub.main), *p.layer_ttls)
         return rendered.body, ttl, p.replaced
@@ -532,7 +544,8 @@ class ImageServer:
             log.info("default image %r failed: %s", obj, second)
             return None
         reply = Reply(200, result.body, result.media_type, {"X-IS-Default-Image": "1"})
-        return self._finish_image(ctx, reply, result)
+        return finish(reply, result.ttl, ctx.headers, last_modified=result.last_modified,
+                      never_expires=result.never_expires)
 
     def _error_image(self, ctx: Context, err: ISError) -> Reply | None:
         if err.kind not in self.settings.errors.error_image_kinds:

@@ -40,6 +40,7 @@ class Settings:
     max_response_bytes: int = 4_400_000
     request_timeout_s: float = 25.0
     max_source_pixels: int = 100_000_000
+    max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
@@ -73,6 +74,7 @@ class Settings:
             max_response_bytes=int(get("IS_MAX_RESPONSE_BYTES", "4400000")),
             request_timeout_s=float(get("IS_REQUEST_TIMEOUT_S", "25")),
             max_source_pixels=int(get("IS_MAX_SOURCE_PIXELS", "100000000")),
+            max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
             errors=ErrorPolicy(

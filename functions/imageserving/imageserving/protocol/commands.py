@@ -66,8 +66,6 @@ class Commands:
                 out[n] = resolve_value(n, v, self.variables)
         return out
 
-    def layer_keys(self) -> list[str]:
-        return list(self.layers)
 
 
 def resolve_value(name: str, raw: str, variables: dict[str, str]) -> str:

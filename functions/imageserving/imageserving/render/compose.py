@@ -97,12 +97,14 @@ def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels
     base = _plan(0, layers[0], max_pixels, None)
     cw, ch = base.size
     canvas = Image.new("RGBA", (max(1, round(cw * scale)), max(1, round(ch * scale))), (0, 0, 0, 0))
+    spent = 0.0
     for i, layer in enumerate(layers):
         if time.monotonic() > deadline:
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
         p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
         if _flag(p.cmds, "hide"):
             continue                    # hide=1 on layer 0 still sizes the canvas (§4.3 hide)
+        spent = _spend(spent, p, scale)
         if i == 0:
             x, y = 0.0, 0.0
         else:
@@ -127,10 +129,28 @@ def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pix
         canvas = canvas.convert("RGBA")
     for mark in marks:
         p = _plan(len(layers), mark, max_pixels, size)
+        _spend(0.0, p, scale)
         at = (math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
               math.floor((size[1] - p.size[1]) * (mark.align[1] + 1) / 2))
         _draw(canvas, _pixels(p, mark, scale), (round(at[0] * scale), round(at[1] * scale)))
     return canvas
+
+
+# Pixels all layers of one composite may occupy once scaled (256 MB as RGBA): bounds the work of
+# many large layers, or of layers that lie mostly outside the canvas.
+LAYER_PIXEL_BUDGET = 64_000_000
+
+
+def scaled_pixels(size: tuple[int, int], scale: float) -> int:
+    """Pixels of a ``size`` buffer drawn at ``scale`` (each side at least one pixel)."""
+    return max(1, round(size[0] * scale)) * max(1, round(size[1] * scale))
+
+
+def _spend(spent: float, p: "_Plan", scale: float) -> float:
+    spent += scaled_pixels(p.size, scale)
+    if spent > LAYER_PIXEL_BUDGET:
+        raise ISError("size_limit", f"layers cover more than {LAYER_PIXEL_BUDGET} pixels")
+    return spent
 
 
 def _stacked(layers: list[Layer]) -> list[Layer]:

@@ -67,6 +67,7 @@ class RenderJob:
     request: dict[str, str]              # decoded request commands (wid, fmt, qlt …)
     defaults: RenderDefaults = field(default_factory=RenderDefaults)
     max_source_pixels: int = 100_000_000
+    max_render_pixels: int = 25_000_000      # sent pixels, whatever MaxPix (or a rule) allows
     max_response_bytes: int = 4_400_000
     deadline: float = float("inf")
     client_dpr: float | None = None
@@ -162,6 +163,9 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     view_plan = geometry.plan_view(layer.width, layer.height, o.view, default_pix=defaults.default_pix,
                                    max_pix=defaults.max_pix,
                                    thumb=defaults.thumb if job.req_type == "tmb" else None)
+    if view_plan.width * view_plan.height > job.max_render_pixels:
+        raise ISError("size_limit", f"reply of {view_plan.width}x{view_plan.height} pixels, more than "
+                                    f"IS_MAX_RENDER_PIXELS {job.max_render_pixels}")
     print_res = (o.print_res or defaults.print_res or (source.dpi[0] if source and source.dpi else None)
                  or defaults.default_print_res)
     covered = view_plan.content_box == (0, 0, view_plan.width, view_plan.height) and not layer.transparent
@@ -374,11 +378,20 @@ def _resize(pixels: Image.Image | resample.JpegStream, size: tuple[int, int], bo
 
 
 # ------------------------------------------------------------------------- layer 0 in memory
+# Largest composite buffer drawn in memory (64 MB as RGBA); bigger ones are drawn smaller.
+MEMORY_PIXELS = 16_000_000
 def _memory_scale(view: ViewPlan) -> float:
-    """Scale at which a composite built in memory (solid layer, arbitrary rotation) is drawn:
-    DRAFT_HEADROOM times what the view needs, never more than full size. A 4000-pixel source
-    rotated into a 500-pixel reply is rotated at 1250 pixels, not 4000."""
-    return min(1.0, float(max(view.scale)) * DRAFT_HEADROOM)
+    """Scale at which a composite built in memory (solid layer, arbitrary rotation, layers) is
+    drawn: DRAFT_HEADROOM times what the view needs, never more than full size, and never more
+    than MEMORY_PIXELS in all. A 4000-pixel source rotated into a 500-pixel reply is rotated at
+    1250 pixels, not 4000; a 1×10⁸ strip is not allocated at full size because the view is 1 wide."""
+    scale = min(1.0, float(max(view.scale)) * DRAFT_HEADROOM)
+    size = view.comp_size
+    if compose.scaled_pixels(size, scale) > MEMORY_PIXELS:
+        scale = math.sqrt(MEMORY_PIXELS / (size[0] * size[1]))
+        if compose.scaled_pixels(size, scale) > MEMORY_PIXELS:    # a strip: one side stays 1 pixel
+            scale = MEMORY_PIXELS / max(size)
+    return scale
 
 
 def _layer_image(img: Image.Image, layer: LayerPlan, scale: float = 1.0) -> Image.Image:
