@@ -119,7 +119,17 @@ def check_imageset_json(response: dict) -> None:
                            'sample/shoe-blue;{0x1e90ff Dodger blue},sample/rose"},"shoes1");')
 
 
+def check_error_image(response: dict) -> None:
+    """GET /is/image/Shop/SKU123?wid=abc&fmt=png: the Shop catalog's error template, 200 but never cached."""
+    assert response["statusCode"] == 200, _text(response)
+    assert _header(response, "x-is-error") == "bad_request"
+    assert "no-store" in _header(response, "cache-control") and not _header(response, "etag")
+    img = _image(response)
+    assert (img.format, img.size) == ("PNG", (300, 300))     # the template's size: the bad wid is dropped
+
+
 CASES: dict[str, Callable[[dict], None]] = {
+    "error-image.json": check_error_image,
     "exists-json.json": check_exists_json,
     "imageset-json.json": check_imageset_json,
     "image.json": check_image,
