@@ -213,3 +213,18 @@ def test_mode1_without_url_object_swaps_only_the_missing_layer(bucket):
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
     img = Image.open(io.BytesIO(r.content)).convert("RGB")
     assert img.size == (200, 100) and img.getpixel((2, 2)) == (255, 0, 0)      # layer 0 kept its red fill
+
+
+@pytest.mark.parametrize("query, size", [
+    ("size=300,300&fmt=png", (300, 300)),        # layer 0's size= is the canvas (§4.5)
+    ("size=400,0&wid=400", (400, 300)),           # one side given: the image scaled, aspect kept
+    ("scale=0.1&scl=1", (160, 120)),              # scale= of the full-resolution source
+])
+def test_single_layer_scaling_commands(client, query, size):
+    r = client.get(f"/is/image/sample/rose?{query}")
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == size
+
+
+def test_size_n_is_refused_on_layer_0(client):
+    r = client.get("/is/image/sample/rose?sizeN=0.5,0.5")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "bad_request"

@@ -278,9 +278,11 @@ class ImageServer:
         if job.source is None and "size" not in layer_cmds:
             raise ISError("not_found", "the request names no image")
         mark = self._watermark(ctx) if watermark else None
-        if further or mark is not None:
-            # A watermark needs the composite (it is merged before the view transform), so a
-            # single-layer request then takes the composite path too.
+        # Layer scaling of an image (size=, scale=) happens in the compositor (rendering.md §4.3,
+        # §4.5: layer 0's size= is the canvas), and so does a watermark (merged before the view
+        # transform): a single-layer request with either takes the composite path.
+        scaled_layer0 = job.source is not None and any(k in layer_cmds for k in ("size", "sizen", "scale"))
+        if further or mark is not None or scaled_layer0:
             job.layers = [compose.Layer(_layer0(cmds), job.source)]
             if not further:
                 job.layer = cmds.decoded_layer("comp")
