@@ -186,8 +186,6 @@ SINGLE_LAYER = {
         "c032b30a442e6d888290b6d9db1502c92186f1315a3d299700f816ba5dfb624b",
     "/is/image/sample/rose?req=tmb&fmt=png":
         "18ecc38c3dfd1d45d06dd6ba0c731a6a6f49050a9109f800ecafdff022451fea",
-    "/is/image/sample/rose?layer=comp&size=300,200&color=ff0000&text=Hi&fmt=png":
-        "bcca7def601e1010f4b248756dfa7c5351e3775ac10682ebc8c43cb5897b5359",
     "/is/image/sample/rose?template=frame&fmt=png":
         "c4f2f928a968b9084e396a9a2c111bbba37d927da1c3a219c822eae9a29b80db",
 }
@@ -223,6 +221,13 @@ def test_mode1_without_url_object_swaps_only_the_missing_layer(bucket):
 def test_single_layer_scaling_commands(client, query, size):
     r = client.get(f"/is/image/sample/rose?{query}")
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == size
+
+
+def test_size_on_an_image_layer_0_is_the_canvas_with_its_color_and_text(client):
+    r = client.get("/is/image/sample/rose?layer=comp&size=300,200&color=ff0000&text=Hi&fmt=png")
+    img = Image.open(io.BytesIO(r.content)).convert("RGB")
+    assert img.size == (300, 200)
+    assert img.getpixel((2, 100)) == (255, 0, 0)     # the 4:3 rose is fitted in: red bands at the sides
 
 
 def test_size_n_is_refused_on_layer_0(client):
