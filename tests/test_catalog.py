@@ -142,3 +142,16 @@ def test_validate_command_reports_catalogs(capsys):
     assert main(["validate", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "catalogs/sample.ini: RootId=sample" in out and "catalogs/default.ini: RootId=(default)" in out
+
+
+def test_a_catalog_reads_its_data_files_on_first_use(store):
+    cat_store, _, root, _ = store
+    fetched = []
+    real_fetch = cat_store.storage.fetch
+    cat_store.storage.fetch = lambda key: fetched.append(key) or real_fetch(key)
+    cats = cat_store.current()
+    assert "catalogs/default-images.txt" in fetched          # the default catalog: at once
+    assert "catalogs/cat/images.txt" not in fetched          # another catalog: not yet
+    assert "shoe" in cats.catalog("cat").records
+    assert fetched.count("catalogs/cat/images.txt") == 1
+    assert "shoe" in cats.catalog("cat").records and fetched.count("catalogs/cat/images.txt") == 1

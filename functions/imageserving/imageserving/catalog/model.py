@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -31,12 +32,39 @@ class Catalog:
     etag: str
     last_modified: datetime
     attrs: dict[str, str]        # lower-cased name -> raw value ('' = defined-but-empty)
-    records: dict[str, Record] = field(default_factory=dict, repr=False)
-    statics: dict[str, Record] = field(default_factory=dict, repr=False)   # /is/content records
-    macros: dict[str, str] = field(default_factory=dict)
+    records_: dict[str, Record] = field(default_factory=dict, repr=False)
+    statics_: dict[str, Record] = field(default_factory=dict, repr=False)   # /is/content records
+    macros_: dict[str, str] = field(default_factory=dict, repr=False)
     data_etags: dict[str, str] = field(default_factory=dict)   # data-file key -> etag it was parsed from
     rules: tuple[Rule, ...] = ()  # the RuleSetFile's request preprocessing rules (catalogs.md §12)
     error: ISError | None = None  # set when the catalog failed to load: its requests fail, others don't
+
+    # Fills records_/statics_/macros_ on first use (catalogs.md §15.2: a catalog's data files are
+    # read when a request first needs them, so a cold start reads only what it serves).
+    loader: Callable[["Catalog"], None] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def load_tables(self) -> None:
+        if self.loader is not None:
+            with self._lock:
+                loader, self.loader = self.loader, None
+                if loader is not None:
+                    loader(self)
+
+    @property
+    def records(self) -> dict[str, Record]:
+        self.load_tables()
+        return self.records_
+
+    @property
+    def statics(self) -> dict[str, Record]:
+        self.load_tables()
+        return self.statics_
+
+    @property
+    def macros(self) -> dict[str, str]:
+        self.load_tables()
+        return self.macros_
 
     @property
     def is_default(self) -> bool:

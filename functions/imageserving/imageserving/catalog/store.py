@@ -121,25 +121,32 @@ class CatalogStore:
         rule_keys = self._data_keys(attrs.get("rulesetfile", ""))
         if rule_keys:
             self._load_rules(cat, rule_keys[0])
-        for file_key in self._data_keys(attrs.get("catalogfile", "")) + self._data_keys(attrs.get("svgcatalogfile", "")):
+        cat.loader = lambda c: self._load_tables(c, attrs, objects)
+        if is_default:
+            cat.load_tables()            # the default catalog serves every request: read it now
+        return cat
+
+    def _load_tables(self, cat: Catalog, attrs: dict[str, str], objects: dict[str, ObjectInfo]) -> None:
+        """The image, SVG, static content and macro tables of ``cat`` (catalogs.md §4.2-§4.3)."""
+        svg_keys = self._data_keys(attrs.get("svgcatalogfile", ""))
+        for file_key in self._data_keys(attrs.get("catalogfile", "")) + svg_keys:
             table = self._table(file_key, cat, objects)
             if table is None:
                 continue
             for rid, row in table.rows.items():
                 # Image records load before SVG records and win an id clash (AMBIG-7); later image files replace.
-                if rid in cat.records and file_key in self._data_keys(attrs.get("svgcatalogfile", "")):
+                if rid in cat.records_ and file_key in svg_keys:
                     continue
-                cat.records[rid] = Record(rid, row.fields, row.quoted, cat)
+                cat.records_[rid] = Record(rid, row.fields, row.quoted, cat)
         for file_key in self._data_keys(attrs.get("staticcontentcatalogfile", "")):
             table = self._table(file_key, cat, objects)
             for rid, row in (table.rows.items() if table is not None else ()):
-                cat.statics[rid] = Record(rid, row.fields, row.quoted, cat)
+                cat.statics_[rid] = Record(rid, row.fields, row.quoted, cat)
         macro_keys = self._data_keys(attrs.get("macrofile", ""))
         if macro_keys:
             table = self._table(macro_keys[0], cat, objects, key_field="name")
             if table is not None:
-                cat.macros = F.parse_macros(table)
-        return cat
+                cat.macros_ = F.parse_macros(table)
 
     def _load_rules(self, cat: Catalog, key: str) -> None:
         """A rule set that is missing or does not conform fails its catalog closed: it may carry
