@@ -21,7 +21,7 @@ from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
-from .protocol.query import Token, _skip_brackets, decode_value, encode_value, expand_macros, is_nested, tokenize
+from .protocol.query import Token, skip_brackets, decode_value, encode_value, expand_macros, is_nested, tokenize
 from .protocol.values import parse_flag, parse_int, parse_reals
 from .render import codec, compose, pipeline
 from .responses import properties as P
@@ -381,7 +381,7 @@ class ImageServer:
             raise ISError("bad_request", f"src={value[:64]}: unsupported embedded request "
                                          f"({kind.lower() or 'foreign URL'})")
         # The tokenizer kept the group whole; a value may still go on after its closing bracket.
-        if _skip_brackets(value, len(kind)) != len(value):
+        if skip_brackets(value, len(kind)) != len(value):
             raise ISError("bad_request", f"src={value[:64]}: text after the nested request")
         if ctx.nesting >= MAX_NESTING:
             raise ISError("bad_request", f"src={value[:64]}: nested requests go deeper than {MAX_NESTING}")

@@ -9,7 +9,6 @@ the public title.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -202,7 +201,3 @@ def open_storage(settings) -> "LocalStorage | S3Storage":
     if settings.storage == "s3":
         return S3Storage(settings.bucket)
     raise ValueError(f"IS_STORAGE must be 's3' or 'local', not {settings.storage!r}")
-
-
-def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()

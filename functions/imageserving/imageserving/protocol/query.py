@@ -52,14 +52,14 @@ def split_modifiers(raw: str) -> list[str]:
             rest = raw[i + 1:i + 5].lower()
             opener = next((o for o in _BRACKET_OPENERS if rest.startswith(o)), None)
             if opener is not None:
-                i = _skip_brackets(raw, i + len(opener))
+                i = skip_brackets(raw, i + len(opener))
                 continue
         i += 1
     pieces.append(raw[start:])
     return [p for p in pieces if p]
 
 
-def _skip_brackets(raw: str, open_index: int) -> int:
+def skip_brackets(raw: str, open_index: int) -> int:
     """Index just after the bracket matching the one at ``open_index`` (nesting counted)."""
     stack = [_CLOSE[raw[open_index]]]
     i = open_index + 1

@@ -17,9 +17,7 @@ from ..responses.headers import Reply, finish
 from ..responses.properties import Body
 # The property writers' own JSON and XML helpers, so that every body escapes the same way
 # (the handlers use them as C.xml_document and C.xml_escape).
-from ..responses.properties import _json as json_text
-from ..responses.properties import _xml_bytes as xml_document  # noqa: F401
-from ..responses.properties import _xml_escape as xml_escape  # noqa: F401
+from ..responses.properties import json_text, xml_document, xml_escape  # noqa: F401
 from ..storage import Blob
 from .. import sources
 from ..sources import catalog_timestamp, record_timestamp, record_tokens, version_id  # noqa: F401

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 
-from ..storage import md5_hex
 
 ONE_YEAR = 31_536_000
 NOT_CACHEABLE = {
@@ -56,7 +56,7 @@ def finish(reply: Reply, ttl: float | None, request_headers, *, last_modified: d
     reply.headers.update(cache_headers(ttl))
     if ttl is None:
         return reply
-    etag = f'"{md5_hex(_etag_basis(reply.body))}"'
+    etag = f'"{hashlib.md5(_etag_basis(reply.body), usedforsecurity=False).hexdigest()}"'
     reply.headers["ETag"] = etag
     if last_modified is not None:
         reply.headers["Last-Modified"] = http_date(last_modified)

@@ -211,7 +211,7 @@ _XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
 _XML_RE = re.compile('[&<>"\t\n\r]')
 
 
-def _xml_escape(text: str) -> str:
+def xml_escape(text: str) -> str:
     """Attribute-safe (and content-safe) XML text; unrepresentable characters become U+FFFD."""
     text = _XML_ILLEGAL_RE.sub("\ufffd", text)
     return _XML_RE.sub(lambda m: _XML_ESCAPES[m.group()], text)
@@ -221,7 +221,7 @@ _JSON_HARDENING = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\
 _JSON_RE = re.compile("[<>&\u2028\u2029]")
 
 
-def _json(value: object) -> str:
+def json_text(value: object) -> str:
     """Compact JSON with the characters that could end or confuse a <script> written as escapes."""
     # These characters only ever occur inside JSON strings, so replacing them in the text is safe.
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -232,7 +232,7 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-def _xml_bytes(text: str, encoding: str) -> Body:
+def xml_document(text: str, encoding: str) -> Body:
     canonical = canonical_encoding(encoding)
     if canonical is None:
         raise ValueError(f"unsupported xml encoding {encoding!r}")
@@ -274,14 +274,14 @@ def _prop_group(props: Sequence[tuple[str, str]]) -> str:
         groups[group].append((prop, value))
 
     def prop_xml(name: str, value: str) -> str:
-        return f'<property name="{_xml_escape(name)}" value="{_xml_escape(value)}"/>'
+        return f'<property name="{xml_escape(name)}" value="{xml_escape(value)}"/>'
 
     parts = ["<prop-group>"]
     for child in children:
         if isinstance(child, tuple):
             parts.append(prop_xml(*child))
         else:
-            parts.append(f'<prop-group name="{_xml_escape(child)}">')
+            parts.append(f'<prop-group name="{xml_escape(child)}">')
             parts.extend(prop_xml(n, v) for n, v in groups[child])
             parts.append("</prop-group>")
     parts.append("</prop-group>")
@@ -289,7 +289,7 @@ def _prop_group(props: Sequence[tuple[str, str]]) -> str:
 
 
 def _jsonp(callback: str, props: Sequence[tuple[str, str]], req_id: str) -> Body:
-    text = f"/*jsonp*/{callback}({_json(dict(props))},{_json(req_id)});"
+    text = f"/*jsonp*/{callback}({json_text(dict(props))},{json_text(req_id)});"
     return Body(_utf8(text), _UTF8_SCRIPT)
 
 
@@ -303,7 +303,7 @@ def render_properties(props: Sequence[tuple[str, str]], fmt: str, *, handler: st
     if fmt == JAVASCRIPT:
         return _javascript(props)
     if fmt == XML:
-        return _xml_bytes("\n" + _prop_group(props), encoding)
+        return xml_document("\n" + _prop_group(props), encoding)
     if fmt == JSON:
         return _jsonp(validate_handler(handler), props, req_id)
     raise ValueError(f"not a properties format: {fmt!r}")
@@ -318,7 +318,7 @@ def render_error(title: str, message: str, fmt: str | None, *, req_id: str = "")
     if fmt == JAVASCRIPT:
         return _javascript(props)
     if fmt == XML:
-        return _xml_bytes("\n" + _prop_group(props), "UTF-8")
+        return xml_document("\n" + _prop_group(props), "UTF-8")
     if fmt == JSON:
         return _jsonp(ERROR_HANDLER, [("message", message), ("title", title)], req_id)
     raise ValueError(f"not a properties format: {fmt!r}")
@@ -335,7 +335,7 @@ def render_imageset(image_set: str, fmt: str, *, handler: str = DEFAULT_HANDLER,
     if fmt == TEXT:
         return render_raw_text(userdata_text(image_set, quoted=True))
     if fmt == XML:
-        return _xml_bytes(f"<IMAGE_SET>{_xml_escape(image_set)}</IMAGE_SET>", encoding)
+        return xml_document(f"<IMAGE_SET>{xml_escape(image_set)}</IMAGE_SET>", encoding)
     return render_properties([("IMAGE_SET", image_set)], fmt, handler=handler, req_id=req_id)
 
 
