@@ -44,11 +44,8 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
         ttl = None
     if ctx.req.type == "userdata":
         text, quoted = (record.get("userdata"), "userdata" in record.quoted) if record is not None else ("", False)
-        if ctx.req.format == P.TEXT:
-            body = P.render_raw_text(P.userdata_text(text, quoted))
-        else:
-            body = P.render_properties(P.property_data_to_pairs(text, quoted), ctx.req.format,
-                                       handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding)
+        body = P.render_property_data(text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id,
+                                      encoding=ctx.req.encoding)
         return finish(Reply(200, body.content, body.media_type), ttl, ctx.headers)
 
     path = record.get("path") if record is not None else item
@@ -56,7 +53,7 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
         raise ISError("not_found", f"static content {item!r}")
     keys = file_keys(path, cats.raw_attr(owner, "StaticContentRootPath") or "", server.settings,
                      server.settings.static_prefixes)
-    blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)
+    blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)   # first root that has it
     if blob is None:
         raise ISError("not_found", f"static content {item} ({', '.join(keys)})")
     stamp = parse_timestamp(record.get("timestamp")) if record is not None else None

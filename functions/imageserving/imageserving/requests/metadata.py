@@ -37,11 +37,8 @@ def _property_field(ctx, field_name: str, localized: tuple[str, ...] | None) -> 
     text = record.get(field_name) if record is not None else ""
     text = L.localize_properties(text, L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)),
                                  quoted, localized)
-    if ctx.req.format == P.TEXT:
-        body = P.render_raw_text(P.userdata_text(text, quoted))
-    else:
-        body = P.render_properties(P.property_data_to_pairs(text, quoted), ctx.req.format,
-                                   handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding)
+    body = P.render_property_data(text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id,
+                                  encoding=ctx.req.encoding)
     return C.reply(ctx, body, C.record_expiration(ctx.cats, ctx.main, record),
                    modified=C.last_modified(ctx, record), never=C.never_expires(record))
 

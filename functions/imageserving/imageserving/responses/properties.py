@@ -374,3 +374,12 @@ def property_data_to_pairs(text: str, quoted: bool) -> list[tuple[str, str]]:
 def userdata_text(text: str, quoted: bool) -> str:
     """The text-format body of userdata/targets/imageset: ``??`` → CR LF unless quoted, plus CR LF."""
     return (text if quoted else text.replace("??", "\r\n")) + "\r\n"
+
+
+def render_property_data(text: str, quoted: bool, fmt: str, *, handler: str = "s7jsonResponse",
+                         req_id: str = "", encoding: str = "UTF-8") -> Body:
+    """A property-data field (UserData, Targets): raw text with CR LF lines, or properties (§8.10)."""
+    if fmt == TEXT:
+        return render_raw_text(userdata_text(text, quoted))
+    return render_properties(property_data_to_pairs(text, quoted), fmt, handler=handler, req_id=req_id,
+                             encoding=encoding)
