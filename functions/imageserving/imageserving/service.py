@@ -60,6 +60,7 @@ class Context:
     main: Catalog | None = None
     path: PathObject | None = None
     url: list[Token] = field(default_factory=list)
+    commands: Commands | None = None                  # the URL's own commands (request attributes)
     req: P.ReqSpec | None = None
     req_id: str = ""
     handler: str = "s7jsonResponse"
@@ -187,7 +188,7 @@ class ImageServer:
     def _request_type(self, ctx: Context) -> None:
         """Find req=, id= and handler= early so later errors come back in the requested format;
         and the effective locale: ``locale=``, else the main catalog's DefaultLocale."""
-        probe = Commands()          # the URL's own variables already apply (§3.6): req=$type$ works
+        probe = ctx.commands = Commands()   # the URL's own variables apply (§3.6): req=$type$ works
         probe.add(ctx.url)
         default_locale = ctx.cats.raw_attr(ctx.main, "DefaultLocale") or ""
         ctx.locale = (probe.value("locale") or "").strip() or default_locale.strip()
@@ -210,13 +211,9 @@ class ImageServer:
 
     def _template(self, ctx: Context) -> Source | None:
         """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
-        value = None
-        for tok in ctx.url:
-            if tok.kind == "command" and tok.name == "template":
-                value = tok.value
-        if not value:
+        name = ctx.commands.value("template")
+        if not name:
             return None
-        name = decode_value(value)
         source = resolve_object(ctx.cats, name, ctx.main, ctx.locale)
         if source.record is None:          # a template is a record; not covered by the default image
             raise ISError("not_found", f"template {name}", title="Template not found")
@@ -401,7 +398,7 @@ class ImageServer:
         forwarded = [Token("vardef", n, v) for n, v in variables.items() if n != "object"]
         url = expand_macros(tokenize(pre.query), lambda n: sub.cats.macro(sub.main, n))
         sub.url = forwarded + [t for t in url if not (t.kind == "command" and t.name in _NESTED_IGNORED)]
-        probe = Commands()
+        probe = sub.commands = Commands()
         probe.add(sub.url)
         sub.locale = (probe.value("locale") or "").strip() or ctx.locale
         sub.path = resolve_path_object(sub.cats, object_elements(pre.object), sub.locale)
@@ -527,11 +524,8 @@ class ImageServer:
         """§12.5: ``defaultImage=`` (empty disables) else DefaultImage; mode 0 replaces the request,
         mode 1 only the missing source. Any failure gives the original error back (None)."""
         cats, main = ctx.cats, ctx.main or ctx.cats.default
-        override = None
-        for tok in ctx.url:
-            if tok.kind == "command" and tok.name == "defaultimage":
-                override = tok.value
-        obj = decode_value(override) if override is not None else cats.raw_attr(main, "DefaultImage") or ""
+        override = ctx.commands.value("defaultimage") if ctx.commands is not None else None
+        obj = override if override is not None else cats.raw_attr(main, "DefaultImage") or ""
         if not obj:
             return None
         try:

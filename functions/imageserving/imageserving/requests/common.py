@@ -46,7 +46,10 @@ class PathRecord:
 
 
 def url_commands(ctx) -> Commands:
-    """The URL's commands (request attributes like ``locale=``, ``labelkey=``, ``message=``)."""
+    """The URL's commands (request attributes like ``locale=``, ``labelkey=``, ``message=``), as the
+    server merged them when it read the request type."""
+    if ctx.commands is not None:
+        return ctx.commands
     cmds = Commands()
     cmds.add(ctx.url)
     return cmds
