@@ -44,3 +44,22 @@ def bucket(tmp_path):
         return local_client(tmp_path, **overrides)
 
     return tmp_path, write, make
+
+
+@pytest.fixture(scope="session")
+def s3_client():
+    """The app serving a moto S3 copy of the sample bucket (S3Storage through boto3)."""
+    import boto3
+    from moto import mock_aws
+
+    from test_events import upload_sample_bucket
+
+    with pytest.MonkeyPatch.context() as mp, mock_aws():
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="imageserving-tests")
+        upload_sample_bucket(s3, "imageserving-tests")
+        settings = Settings.from_env({}, storage="s3", bucket="imageserving-tests", catalog_settle_seconds=0)
+        yield TestClient(create_app(settings))

@@ -71,10 +71,17 @@ def test_path_object_resolution(store):
     assert po.main.is_default and po.source.record is None
 
 
-def test_absolute_record_paths_are_bucket_relative(store):
+def test_absolute_record_paths_are_bucket_relative_but_stay_in_the_roots(store):
     cats, settings = store[0].current(), store[3]
     src = resolve_object(cats, "logo", cats.catalog("cat"))
-    assert source_keys(cats, src, settings) == ["abs/logo.png"]
+    with pytest.raises(ISError) as e:                   # /abs/logo.png is outside images/
+        source_keys(cats, src, settings)
+    assert e.value.kind == "not_found" and e.value.missing_source
+    moved = Settings.from_env({"IS_PATH_REWRITES": "/abs/=images/moved/"}, storage="local")
+    assert source_keys(cats, src, moved) == ["images/moved/logo.png"]
+    into_catalogs = Settings.from_env({"IS_PATH_REWRITES": "/abs/=catalogs/", "IS_IMAGE_ROOT_PREFIXES": "/"})
+    with pytest.raises(ISError):                        # a root of the whole bucket still leaves catalogs out
+        source_keys(cats, src, into_catalogs)
 
 
 def test_command_objects(store):

@@ -52,7 +52,7 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     if not path:
         raise ISError("not_found", f"static content {item!r}")
     keys = file_keys(path, cats.raw_attr(owner, "StaticContentRootPath") or "", server.settings,
-                     server.settings.static_prefixes)
+                     server.settings.static_prefixes, request=record is None)
     blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)   # first root that has it
     if blob is None:
         raise ISError("not_found", f"static content {item} ({', '.join(keys)})")

@@ -168,9 +168,11 @@ def _from_record(rec: Record, name: str) -> Source:
 
 
 def source_keys(cats: CatalogSet, src: Source, settings) -> list[str]:
-    """Candidate storage keys of a source file, first existing wins (catalogs.md §6.8)."""
+    """Candidate storage keys of a source file, first existing wins (catalogs.md §6.8). Only a
+    record's ``catalog::Path`` may be absolute; a path from the request is always relative."""
     path = with_default_ext(cats, src.catalog, src.path)
-    return file_keys(path, cats.raw_attr(src.catalog, "RootPath") or "", settings)
+    return file_keys(path, cats.raw_attr(src.catalog, "RootPath") or "", settings,
+                     request=src.record is None)
 
 
 def with_default_ext(cats: CatalogSet, cat: Catalog, path: str) -> str:
@@ -182,22 +184,37 @@ def with_default_ext(cats: CatalogSet, cat: Catalog, path: str) -> str:
     return path
 
 
-def file_keys(path: str, root_path: str, settings, roots: tuple[str, ...] | None = None) -> list[str]:
-    """Storage keys for ``path`` under ``root_path`` and each server root (images by default)."""
+def file_keys(path: str, root_path: str, settings, roots: tuple[str, ...] | None = None, *,
+              request: bool = False) -> list[str]:
+    """Storage keys for ``path`` under ``root_path`` and each server root (images by default).
+
+    ``request``: the path comes from the URL (protocol.md §1.6: always relative, so a leading
+    ``/``, an empty element or a ``%2F`` cannot reach the bucket root). Every key, absolute
+    catalog paths after ``IS_PATH_REWRITES`` included, must lie under one of ``roots`` and never
+    under the catalog prefix: catalogs are not content, and nothing else in the bucket is either.
+    """
+    roots = settings.image_prefixes if roots is None else roots
     p = _normalize(path)
-    if p.startswith("/"):
-        return [_rewrite(p, settings)]
+    if request:
+        p = p.lstrip("/")
     rp = _normalize(root_path)
-    if rp.startswith("/"):
-        return [_rewrite(_join(rp, p), settings)]
-    return [_join(root, rp, p) for root in (settings.image_prefixes if roots is None else roots)]
+    if p.startswith("/"):
+        keys = [_rewrite(p, settings)]
+    elif rp.startswith("/"):
+        keys = [_rewrite(_join(rp, p), settings)]
+    else:
+        keys = [_join(root, rp, p) for root in roots]
+    for key in keys:
+        if not any(key.startswith(root) for root in roots) or (settings.catalog_prefix and key.startswith(settings.catalog_prefix)):
+            raise ISError("not_found", f"path {path!r} lies outside the configured roots", missing_source=True)
+    return keys
 
 
 def _normalize(path: str) -> str:
     p = path.replace("\\", "/")
     while "//" in p:
         p = p.replace("//", "/")
-    if "\x00" in p or any(seg == ".." for seg in p.split("/")):
+    if "\x00" in p or any(seg in ("..", ".") for seg in p.split("/")):
         raise ISError("bad_request", f"path {path!r} escapes the image root")
     return p
 
