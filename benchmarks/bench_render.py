@@ -62,9 +62,11 @@ SIZE = (500, 375)
 QUERY = "wid=500&hei=375&qlt=80"
 LANCZOS, BILINEAR = Image.Resampling.LANCZOS, Image.Resampling.BILINEAR
 # The encoder settings of imageserving.render.codec, so that naive Pillow writes the same bytes' worth.
-NAIVE_SAVE = {"jpg": ("JPEG", {"quality": 80, "optimize": True}),
-              "webp": ("WEBP", {"quality": 80, "method": 4}),
-              "avif": ("AVIF", {"quality": 80, "speed": 9})}
+NAIVE_SAVE = {
+    "jpg": ("JPEG", {"quality": 80, "optimize": True}),
+    "webp": ("WEBP", {"quality": 80, "method": 4}),
+    "avif": ("AVIF", {"quality": 80, "speed": 9}),
+}
 CATALOG = "RootId=\nRootPath=\nDefaultExt=.jpg\nMaxPix=2000,2000\nJpegQuality=80,0\nResMode=4\n"
 
 
@@ -76,8 +78,9 @@ def prepare_photo() -> str:
         return note.read_text()
     CACHE.mkdir(parents=True, exist_ok=True)
     try:
-        subprocess.run(["apt-get", "download", "mate-backgrounds"], cwd=CACHE, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            ["apt-get", "download", "mate-backgrounds"], cwd=CACHE, check=True, capture_output=True, timeout=300
+        )
         deb = sorted(CACHE.glob("mate-backgrounds_*.deb"))[-1]
         subprocess.run(["dpkg", "-x", str(deb), str(CACHE / "deb")], check=True, capture_output=True)
         src = Image.open(CACHE / "deb" / MATE_PHOTO).convert("RGB")
@@ -94,9 +97,14 @@ def prepare_photo() -> str:
 def generated() -> Image.Image:
     """Gradients, rings and fine slanted lines, softened like a lens would: a stand-in photo."""
     w, h = 4000, 3000
-    img = Image.merge("RGB", (Image.linear_gradient("L").resize((w, h)),
-                              Image.radial_gradient("L").resize((w, h)),
-                              Image.linear_gradient("L").rotate(90).resize((w, h))))
+    img = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize((w, h)),
+            Image.radial_gradient("L").resize((w, h)),
+            Image.linear_gradient("L").rotate(90).resize((w, h)),
+        ),
+    )
     draw = ImageDraw.Draw(img)
     for i in range(60):
         r = 40 + 23 * i
@@ -149,6 +157,7 @@ def ours(handler, name: str, query: str):
         if reply["statusCode"] != 200:
             raise SystemExit(f"{query}: HTTP {reply['statusCode']}: {reply.get('body', '')[:200]}")
         return base64.b64decode(reply["body"])
+
     return run
 
 
@@ -160,6 +169,7 @@ def naive(data: bytes, fmt: str, resample):
         buf = io.BytesIO()
         img.save(buf, writer, **options)
         return buf.getvalue()
+
     return run
 
 
@@ -211,8 +221,13 @@ class Sharp:
                 return None
         script = NODE / "bench_sharp.js"
         script.write_text(SHARP_SCRIPT)
-        proc = subprocess.Popen(["node", str(script), str(module), str(PHOTO), str(CACHE)], text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ["node", str(script), str(module), str(PHOTO), str(CACHE)],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         line = proc.stdout.readline()
         if not line:
             print(f"sharp: unavailable (node failed: {proc.stderr.read().strip()[-200:]})")
@@ -224,6 +239,7 @@ class Sharp:
             self.proc.stdin.write(name + "\n")
             self.proc.stdin.flush()
             return float(self.proc.stdout.readline())
+
         return run
 
     def stop(self) -> None:
@@ -233,10 +249,12 @@ class Sharp:
 
 def timed(fn):
     """``fn`` as a contender for :func:`medians`, timed from here."""
+
     def run() -> float:
         start = time.perf_counter()
         fn()
         return (time.perf_counter() - start) * 1000
+
     return run
 
 
@@ -258,7 +276,7 @@ def compare(a: Image.Image, b: Image.Image) -> tuple[float, int]:
     hist = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).histogram()
     se = sum(n * (i % 256) ** 2 for i, n in enumerate(hist))
     mse = se / (a.width * a.height * 3)
-    return (10 * math.log10(255 ** 2 / mse) if mse else math.inf), max(i % 256 for i, n in enumerate(hist) if n)
+    return (10 * math.log10(255**2 / mse) if mse else math.inf), max(i % 256 for i, n in enumerate(hist) if n)
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -293,7 +311,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 def peak_rss_mb(code: str, *args: str) -> float:
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
-    return int(done.stdout.split()[-1]) / 1024          # Linux reports KiB
+    return int(done.stdout.split()[-1]) / 1024  # Linux reports KiB
 
 
 # --------------------------------------------------------------------------------------- main
@@ -320,24 +338,33 @@ def main() -> None:
     # Memory first: a child's ru_maxrss starts from its parent's peak at fork, so the parent must
     # still be small.
     ev = json.dumps(event("photo50", QUERY + "&fmt=jpg"))
-    rss = {name: peak_rss_mb(*probe) for name, probe in {
-        "ours": (RSS_OURS, str(BUCKET), ev, "render"), "idle": (RSS_OURS, str(BUCKET), ev, "idle"),
-        "naive": (RSS_NAIVE, str(BIG))}.items()}
+    rss = {
+        name: peak_rss_mb(*probe)
+        for name, probe in {
+            "ours": (RSS_OURS, str(BUCKET), ev, "render"),
+            "idle": (RSS_OURS, str(BUCKET), ev, "idle"),
+            "naive": (RSS_NAIVE, str(BIG)),
+        }.items()
+    }
     with Image.open(BIG) as big:
         megapixels = big.width * big.height / 1e6
 
     data = PHOTO.read_bytes()
     handler = make_handler()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"imageserving render benchmark: {cores} cores, Python {platform.python_version()}, "
-          f"Pillow {Image.__version__}, {runs} runs per figure (medians, contenders interleaved)")
+    print(
+        f"imageserving render benchmark: {cores} cores, Python {platform.python_version()}, "
+        f"Pillow {Image.__version__}, {runs} runs per figure (medians, contenders interleaved)"
+    )
     print(f"source: {origin}; {len(data) / 1e6:.1f} MB")
     if os.getloadavg()[0] > 0.5:
         print(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the cores")
     sharp = Sharp.start()
     if sharp:
-        print(f"peer: sharp {sharp.info['version']} (libvips {sharp.info['vips']}, "
-              f"concurrency {sharp.info['threads']}), timed inside node")
+        print(
+            f"peer: sharp {sharp.info['version']} (libvips {sharp.info['vips']}, "
+            f"concurrency {sharp.info['threads']}), timed inside node"
+        )
 
     full = Image.open(io.BytesIO(data)).convert("RGB")
     references = {LANCZOS: full.resize(SIZE, LANCZOS), BILINEAR: full.resize(SIZE, BILINEAR)}
@@ -355,16 +382,21 @@ def main() -> None:
         if fmt == "jpg":
             ref = references[flt]
             pixels = ours(handler, "photo12", query.replace("fmt=jpg", "fmt=png"))
-            row += [compare(decoded(mine()), ref)[0], compare(decoded(theirs()), ref)[0],
-                    compare(decoded(pixels()), ref)]
+            row += [
+                compare(decoded(mine()), ref)[0],
+                compare(decoded(theirs()), ref)[0],
+                compare(decoded(pixels()), ref),
+            ]
         rows.append(row)
     pipeline.DRAFT_HEADROOM = headroom
     if sharp:
         sharp.stop()
 
     print()
-    print(f"{'whole request, 12 MP → 500x375':34} {'ours ms':>8} {'naive ms':>9} {'ratio':>6} {'sharp ms':>9} "
-          f"{'ratio':>6}  {'target':>12}  met")
+    print(
+        f"{'whole request, 12 MP → 500x375':34} {'ours ms':>8} {'naive ms':>9} {'ratio':>6} {'sharp ms':>9} "
+        f"{'ratio':>6}  {'target':>12}  met"
+    )
     for label, mine, base, peer, goal, vs_sharp, *_ in rows:
         peer_text = f"{peer:9.1f} {mine / peer:5.2f}x" if peer else f"{'n/a':>9} {'':>6}"
         goal_text = ("≤ sharp" if vs_sharp else f"≤ {goal:.0f} ms") if goal else "n/a"
@@ -372,26 +404,35 @@ def main() -> None:
         print(f"{label:34} {mine:8.1f} {base:9.1f} {mine / base:5.2f}x {peer_text}  {goal_text:>12}  {met}")
 
     print()
-    print(f"{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'≥ -0.2':>7}"
-          f"   {'budget: PSNR':>12} {'max|Δ|':>7} {'≥40 dB, ≤8':>11}")
+    print(
+        f"{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'≥ -0.2':>7}"
+        f"   {'budget: PSNR':>12} {'max|Δ|':>7} {'≥40 dB, ≤8':>11}"
+    )
     for label, *_, enc_ours, enc_naive, (psnr, worst) in (r for r in rows if len(r) > 6):
         delta = enc_ours - enc_naive
-        print(f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {'yes' if delta >= -0.2 else 'NO':>7}   "
-              f"{psnr:12.2f} {worst:7d} {'yes' if psnr >= 40 and worst <= 8 else 'NO':>11}")
+        print(
+            f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {'yes' if delta >= -0.2 else 'NO':>7}   "
+            f"{psnr:12.2f} {worst:7d} {'yes' if psnr >= 40 and worst <= 8 else 'NO':>11}"
+        )
     if sharp:
         lanczos = compare(Image.open(CACHE / "sharp-lanczos.png"), references[LANCZOS])
         encoded = compare(Image.open(CACHE / "sharp-q80.jpg"), references[LANCZOS])[0]
         linear = compare(Image.open(CACHE / "sharp-linear.png"), references[BILINEAR])
-        print(f"{'sharp (lanczos3), for comparison':34} {encoded:14.2f} {'':>7} {'':>6} {'':>7}   "
-              f"{lanczos[0]:12.2f} {lanczos[1]:7d}")
-        print(f"{'sharp (linear), for comparison':34} {'':>14} {'':>7} {'':>6} {'':>7}   "
-              f"{linear[0]:12.2f} {linear[1]:7d}")
+        print(
+            f"{'sharp (lanczos3), for comparison':34} {encoded:14.2f} {'':>7} {'':>6} {'':>7}   "
+            f"{lanczos[0]:12.2f} {lanczos[1]:7d}"
+        )
+        print(
+            f"{'sharp (linear), for comparison':34} {'':>14} {'':>7} {'':>6} {'':>7}   {linear[0]:12.2f} {linear[1]:7d}"
+        )
 
     print()
-    print(f"peak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "
-          f"ours {rss['ours']:.0f} MB "
-          f"(app imported, no request: {rss['idle']:.0f} MB), naive Pillow {rss['naive']:.0f} MB; "
-          f"target ≤ 120 MB: {'yes' if rss['ours'] <= 120 else 'NO'}")
+    print(
+        f"peak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "
+        f"ours {rss['ours']:.0f} MB "
+        f"(app imported, no request: {rss['idle']:.0f} MB), naive Pillow {rss['naive']:.0f} MB; "
+        f"target ≤ 120 MB: {'yes' if rss['ours'] <= 120 else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

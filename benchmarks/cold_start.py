@@ -62,11 +62,15 @@ ENV = {
 def find_python312() -> str | None:
     """A Python 3.12 that really runs (a pyenv shim may exist without the version selected)."""
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates = [os.environ.get("PYTHON312", ""), shutil.which("python3.12") or "",
-                  *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12"))]
+    candidates = [
+        os.environ.get("PYTHON312", ""),
+        shutil.which("python3.12") or "",
+        *sorted(glob.glob(f"{pyenv_root}/versions/3.12*/bin/python3.12")),
+    ]
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"],
-                               capture_output=True)
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"], capture_output=True
+        )
         if probe.returncode == 0:
             return candidate
     return None
@@ -76,8 +80,7 @@ def import_once(python: str, build: Path, mode: str = "time") -> tuple[float, li
     path = [build / FUNCTION, build / LAYER / "python"] + ([RUNTIME_BOTO3] if RUNTIME_BOTO3.is_dir() else [])
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **ENV, "PYTHONPATH": os.pathsep.join(map(str, path))}
     # -S: only what Lambda has is importable, not this machine's site-packages.
-    run = subprocess.run([python, "-S", "-c", PROBE, mode], env=env, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run([python, "-S", "-c", PROBE, mode], env=env, capture_output=True, text=True, timeout=120)
     if run.returncode != 0:
         sys.exit(f"import handler failed in {build}:\n{run.stderr}")
     result = json.loads(run.stdout.splitlines()[-1])
@@ -112,11 +115,13 @@ def main() -> None:
         print(f"WARNING: `import handler` touches the network: {', '.join(connections)}", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
-        variants = {"precompiled .pyc (this build)": args.build,
-                    "no .pyc (plain sam build)": without_bytecode(args.build, Path(tmp))}
+        variants = {
+            "precompiled .pyc (this build)": args.build,
+            "no .pyc (plain sam build)": without_bytecode(args.build, Path(tmp)),
+        }
         samples: dict[str, list[float]] = {name: [] for name in variants}
         for build in variants.values():
-            import_once(python, build)                           # warm the page cache, untimed
+            import_once(python, build)  # warm the page cache, untimed
         for _ in range(args.runs):
             for name, build in variants.items():
                 samples[name].append(import_once(python, build)[0])
@@ -127,8 +132,10 @@ def main() -> None:
     print(f"cold `import handler`, python {python}, median of {args.runs} fresh processes")
     print(f"{'variant':<32} {'.pyc files':>10} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'ratio':>6}")
     for name, values in samples.items():
-        print(f"{name:<32} {pyc[name]:>10} {medians[name]:>10.1f} {min(values):>8.1f} {max(values):>8.1f}"
-              f" {medians[name] / fastest:>5.2f}x")
+        print(
+            f"{name:<32} {pyc[name]:>10} {medians[name]:>10.1f} {min(values):>8.1f} {max(values):>8.1f}"
+            f" {medians[name] / fastest:>5.2f}x"
+        )
 
 
 if __name__ == "__main__":

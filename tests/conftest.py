@@ -51,7 +51,6 @@ def s3_client():
     """The app serving a moto S3 copy of the sample bucket (S3Storage through boto3)."""
     import boto3
     from moto import mock_aws
-
     from test_events import upload_sample_bucket
 
     with pytest.MonkeyPatch.context() as mp, mock_aws():

@@ -15,16 +15,19 @@ from PIL import Image, ImageDraw
 def rose() -> Image.Image:
     """1600×1200 'photo': smooth gradients plus concentric petals, so resampling quality shows."""
     w, h = 1600, 1200
-    base = Image.merge("RGB", (
-        Image.linear_gradient("L").resize((w, h)),
-        Image.radial_gradient("L").resize((w, h)),
-        Image.linear_gradient("L").rotate(90).resize((w, h)),
-    ))
+    base = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize((w, h)),
+            Image.radial_gradient("L").resize((w, h)),
+            Image.linear_gradient("L").rotate(90).resize((w, h)),
+        ),
+    )
     draw = ImageDraw.Draw(base)
     for i, r in enumerate(range(500, 40, -40)):
         shade = 120 + (i * 11) % 135
         draw.ellipse((w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r), fill=(shade, 20 + i * 6, 60 + i * 4))
-    draw.rectangle((0, 0, 15, 15), fill=(255, 0, 0))            # markers in the corners, for geometry tests
+    draw.rectangle((0, 0, 15, 15), fill=(255, 0, 0))  # markers in the corners, for geometry tests
     draw.rectangle((w - 16, h - 16, w - 1, h - 1), fill=(0, 0, 255))
     return base
 

@@ -28,14 +28,18 @@ CASES, load_event, upload_sample_bucket = _events.CASES, _events.load_event, _ev
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from cold_start import find_python312  # noqa: E402  (one way to find the runtime's interpreter)
+
 BUILD = ROOT / ".aws-sam" / "build"
 FUNCTION_DIR = BUILD / "ImageServingFunction"
 LAYER_DIR = BUILD / "DependenciesLayer" / "python"
 # Outside .aws-sam/build, which every `sam build` empties.
 RUNTIME_BOTO3 = ROOT / ".aws-sam" / "runtime-boto3"
 BUCKET = "imageserving-built"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                    "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 # Runs in the 3.12 subprocess: events in from a file, Lambda responses out to another, so that
 # anything the app prints cannot corrupt the answer.
@@ -58,10 +62,27 @@ def runtime_boto3() -> Path:
     if not RUNTIME_BOTO3.is_dir():
         staging = RUNTIME_BOTO3.with_name(RUNTIME_BOTO3.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        "--no-warn-conflicts", "--no-compile", "--only-binary=:all:",
-                        "--python-version", "3.12", "--implementation", "cp",
-                        "--target", str(staging), "boto3"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-conflicts",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "--target",
+                str(staging),
+                "boto3",
+            ],
+            check=True,
+        )
         staging.rename(RUNTIME_BOTO3)
     return RUNTIME_BOTO3
 
@@ -79,8 +100,13 @@ def s3_endpoint():
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket=BUCKET)
         assert upload_sample_bucket(s3, BUCKET) > 0
         yield endpoint
@@ -109,8 +135,13 @@ def responses(s3_endpoint, tmp_path_factory) -> dict[str, dict]:
         "IS_BUCKET": BUCKET,
     }
     # -S: no site-packages of the local interpreter; only what Lambda would have is importable.
-    run = subprocess.run([python, "-S", "-c", RUNNER, str(work / "events.json"), str(work / "out.json")],
-                         env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [python, "-S", "-c", RUNNER, str(work / "events.json"), str(work / "out.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     return dict(zip(names, json.loads((work / "out.json").read_text())))

@@ -28,7 +28,7 @@ def write(root: Path, files: dict[str, str]):
 
 BASE = {
     "catalogs/default.ini": "RootId=\nDefaultExt=.jpg\nCatalogFile=default-images.txt\nErrorImage=err\n"
-                            "DefaultImage=noimage\nExpiration=10\nRootPath=\n",
+    "DefaultImage=noimage\nExpiration=10\nRootPath=\n",
     "catalogs/default-images.txt": "Id\tPath\nnoimage\tdefaults/noimage.png\nshared\tshared/pic\n",
     "catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/images.txt\nErrorImage=\nExpiration=\n",
     "catalogs/cat/images.txt": "Id\tPath\tExpiration\nshoe\tshoes/shoe\t2\nlogo\t/abs/logo.png\t\n",
@@ -47,10 +47,10 @@ def store(tmp_path):
 def test_absent_inherits_and_empty_disables(store):
     cats = store[0].current()
     cat = cats.catalog("cat")
-    assert cats.raw_attr(cat, "DefaultImage") == "noimage"      # absent -> default.ini
-    assert cats.raw_attr(cat, "ErrorImage") == ""               # defined-but-empty -> disabled
-    assert cats.attr(cat, "Expiration") == 10.0                 # empty, not in the empty-is-value set -> inherit
-    assert cats.attr(cat, "MaxPix") == (2000, 2000)             # built-in when default.ini lacks it
+    assert cats.raw_attr(cat, "DefaultImage") == "noimage"  # absent -> default.ini
+    assert cats.raw_attr(cat, "ErrorImage") == ""  # defined-but-empty -> disabled
+    assert cats.attr(cat, "Expiration") == 10.0  # empty, not in the empty-is-value set -> inherit
+    assert cats.attr(cat, "MaxPix") == (2000, 2000)  # built-in when default.ini lacks it
 
 
 def test_path_object_resolution(store):
@@ -58,29 +58,29 @@ def test_path_object_resolution(store):
     po = resolve_path_object(cats, ["cat", "shoe"])
     assert po.main.root_id == "cat" and po.source.record.id == "shoe"
     assert source_keys(cats, po.source, settings) == ["images/cat/shoes/shoe.jpg"]
-    po = resolve_path_object(cats, ["cat", "dir", "file.png"])       # no record: rootId replaced by RootPath
+    po = resolve_path_object(cats, ["cat", "dir", "file.png"])  # no record: rootId replaced by RootPath
     assert po.source.record is None and source_keys(cats, po.source, settings) == ["images/cat/dir/file.png"]
-    po = resolve_path_object(cats, ["cat", "shared"])                # record from the default catalog
+    po = resolve_path_object(cats, ["cat", "shared"])  # record from the default catalog
     assert po.source.record.catalog.is_default
     assert source_keys(cats, po.source, settings) == ["images/shared/pic.jpg"]
-    po = resolve_path_object(cats, ["full", "x"])                    # FullMatch: whole object, default catalog
+    po = resolve_path_object(cats, ["full", "x"])  # FullMatch: whole object, default catalog
     assert po.main.is_default and source_keys(cats, po.source, settings) == ["images/full/x.jpg"]
     po = resolve_path_object(cats, ["nocat", "x.png"])
     assert po.main.is_default and source_keys(cats, po.source, settings) == ["images/nocat/x.png"]
-    po = resolve_path_object(cats, ["", "cat", "shoe"])              # leading '/' = default catalog explicitly
+    po = resolve_path_object(cats, ["", "cat", "shoe"])  # leading '/' = default catalog explicitly
     assert po.main.is_default and po.source.record is None
 
 
 def test_absolute_record_paths_are_bucket_relative_but_stay_in_the_roots(store):
     cats, settings = store[0].current(), store[3]
     src = resolve_object(cats, "logo", cats.catalog("cat"))
-    with pytest.raises(ISError) as e:                   # /abs/logo.png is outside images/
+    with pytest.raises(ISError) as e:  # /abs/logo.png is outside images/
         source_keys(cats, src, settings)
     assert e.value.kind == "not_found" and e.value.missing_source
     moved = Settings.from_env({"IS_PATH_REWRITES": "/abs/=images/moved/"}, storage="local")
     assert source_keys(cats, src, moved) == ["images/moved/logo.png"]
     into_catalogs = Settings.from_env({"IS_PATH_REWRITES": "/abs/=catalogs/", "IS_IMAGE_ROOT_PREFIXES": "/"})
-    with pytest.raises(ISError):                        # a root of the whole bucket still leaves catalogs out
+    with pytest.raises(ISError):  # a root of the whole bucket still leaves catalogs out
         source_keys(cats, src, into_catalogs)
 
 
@@ -89,7 +89,7 @@ def test_command_objects(store):
     main = cats.catalog("cat")
     assert resolve_object(cats, "cat/shoe", cats.default).record.id == "shoe"
     assert resolve_object(cats, "noimage", main).record.catalog.is_default
-    assert resolve_object(cats, "/shoe", main).record is None           # '/' skips the main catalog
+    assert resolve_object(cats, "/shoe", main).record is None  # '/' skips the main catalog
     with pytest.raises(ISError):
         resolve_object(cats, "a,b", main)
 
@@ -106,15 +106,20 @@ def test_bad_objects_are_rejected(store, obj):
 def test_revalidation_picks_up_changes_and_survives_broken_files(store):
     cat_store, clock, root, _ = store
     assert "shoe" in cat_store.current().catalog("cat").records
-    write(root, {"catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/other.txt\n",
-                 "catalogs/cat/other.txt": "Id\tPath\nboot\tboot.jpg\n"})
-    assert "shoe" in cat_store.current().catalog("cat").records      # not yet: refresh interval
+    write(
+        root,
+        {
+            "catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/other.txt\n",
+            "catalogs/cat/other.txt": "Id\tPath\nboot\tboot.jpg\n",
+        },
+    )
+    assert "shoe" in cat_store.current().catalog("cat").records  # not yet: refresh interval
     clock.now += 11
     cats = cat_store.current()
     assert set(cats.catalog("cat").records) == {"boot"}
     (root / "catalogs/default.ini").unlink()
     clock.now += 11
-    with pytest.raises(ISError) as e:                 # a missing default.ini is a server error, clearly worded
+    with pytest.raises(ISError) as e:  # a missing default.ini is a server error, clearly worded
         cat_store.current()
     assert e.value.kind == "server_error" and "default.ini" in e.value.detail
 
@@ -157,8 +162,8 @@ def test_a_catalog_reads_its_data_files_on_first_use(store):
     real_fetch = cat_store.storage.fetch
     cat_store.storage.fetch = lambda key: fetched.append(key) or real_fetch(key)
     cats = cat_store.current()
-    assert "catalogs/default-images.txt" in fetched          # the default catalog: at once
-    assert "catalogs/cat/images.txt" not in fetched          # another catalog: not yet
+    assert "catalogs/default-images.txt" in fetched  # the default catalog: at once
+    assert "catalogs/cat/images.txt" not in fetched  # another catalog: not yet
     assert "shoe" in cats.catalog("cat").records
     assert fetched.count("catalogs/cat/images.txt") == 1
     assert "shoe" in cats.catalog("cat").records and fetched.count("catalogs/cat/images.txt") == 1

@@ -53,16 +53,29 @@ def close(actual, expected, tolerance: int = 12) -> bool:
 # fmt=
 
 ENCODABLE = [name for name, info in FORMATS.items() if info.pillow_format]
-NOT_ENCODABLE = ["jpegxr", "jpegxr-alpha", "heic", "swf", "swf3", "swf-alpha", "swf3-alpha",
-                 "f4m", "m3u8"]
+NOT_ENCODABLE = ["jpegxr", "jpegxr-alpha", "heic", "swf", "swf3", "swf-alpha", "swf3-alpha", "f4m", "m3u8"]
 
 MIME = {  # protocol.md §9
-    "jpeg": "image/jpeg", "jpg": "image/jpeg", "pjpeg": "image/jpeg", "pjpg": "image/jpeg",
-    "png": "image/png", "png-alpha": "image/png", "png8": "image/png", "png8-alpha": "image/png",
-    "gif": "image/gif", "gif-alpha": "image/gif", "tif": "image/tiff", "tif-alpha": "image/tiff",
-    "webp": "image/webp", "webp-alpha": "image/webp", "avif": "image/avif",
-    "avif-alpha": "image/avif", "jpeg2000": "image/jp2", "jpeg2000-alpha": "image/jp2",
-    "pdf": "application/pdf", "eps": "image/eps",
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "pjpeg": "image/jpeg",
+    "pjpg": "image/jpeg",
+    "png": "image/png",
+    "png-alpha": "image/png",
+    "png8": "image/png",
+    "png8-alpha": "image/png",
+    "gif": "image/gif",
+    "gif-alpha": "image/gif",
+    "tif": "image/tiff",
+    "tif-alpha": "image/tiff",
+    "webp": "image/webp",
+    "webp-alpha": "image/webp",
+    "avif": "image/avif",
+    "avif-alpha": "image/avif",
+    "jpeg2000": "image/jp2",
+    "jpeg2000-alpha": "image/jp2",
+    "pdf": "application/pdf",
+    "eps": "image/eps",
 }
 
 
@@ -75,33 +88,51 @@ def test_mime_types(value, mime):
     assert parse_fmt(value).mime == mime
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("jpeg", ("jpeg", "rgb", "none", False, "JPEG")),
-    ("JPG", ("jpeg", "rgb", "none", False, "JPEG")),
-    ("pjpg", ("pjpeg", "rgb", "none", False, "JPEG")),
-    ("jpeg,gray", ("jpeg", "gray", "none", False, "JPEG")),
-    ("jpeg,cmyk,none", ("jpeg", "cmyk", "none", False, "JPEG")),
-    ("png-alpha,gray", ("png-alpha", "gray", "none", True, "PNG")),
-    ("tif,,lzw", ("tif", "rgb", "lzw", False, "TIFF")),
-    ("tif", ("tif", "rgb", "none", False, "TIFF")),
-    ("TIF-Alpha,Gray,ZIP", ("tif-alpha", "gray", "zip", True, "TIFF")),
-    ("webp-alpha,,lossless", ("webp-alpha", "rgb", "lossless", True, "WEBP")),
-    ("webp", ("webp", "rgb", "lossy", False, "WEBP")),
-    ("avif,rgb,lossless", ("avif", "rgb", "lossless", False, "AVIF")),
-    ("jpeg2000-alpha", ("jpeg2000-alpha", "rgb", "lossy", True, "JPEG2000")),
-    ("pdf,cmyk,jpeg", ("pdf", "cmyk", "jpeg", False, "PDF")),
-    ("eps,gray", ("eps", "gray", "none", False, "EPS")),
-    ("gif-alpha,gray", ("gif-alpha", "gray", "none", True, "GIF")),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("jpeg", ("jpeg", "rgb", "none", False, "JPEG")),
+        ("JPG", ("jpeg", "rgb", "none", False, "JPEG")),
+        ("pjpg", ("pjpeg", "rgb", "none", False, "JPEG")),
+        ("jpeg,gray", ("jpeg", "gray", "none", False, "JPEG")),
+        ("jpeg,cmyk,none", ("jpeg", "cmyk", "none", False, "JPEG")),
+        ("png-alpha,gray", ("png-alpha", "gray", "none", True, "PNG")),
+        ("tif,,lzw", ("tif", "rgb", "lzw", False, "TIFF")),
+        ("tif", ("tif", "rgb", "none", False, "TIFF")),
+        ("TIF-Alpha,Gray,ZIP", ("tif-alpha", "gray", "zip", True, "TIFF")),
+        ("webp-alpha,,lossless", ("webp-alpha", "rgb", "lossless", True, "WEBP")),
+        ("webp", ("webp", "rgb", "lossy", False, "WEBP")),
+        ("avif,rgb,lossless", ("avif", "rgb", "lossless", False, "AVIF")),
+        ("jpeg2000-alpha", ("jpeg2000-alpha", "rgb", "lossy", True, "JPEG2000")),
+        ("pdf,cmyk,jpeg", ("pdf", "cmyk", "jpeg", False, "PDF")),
+        ("eps,gray", ("eps", "gray", "none", False, "EPS")),
+        ("gif-alpha,gray", ("gif-alpha", "gray", "none", True, "GIF")),
+    ],
+)
 def test_parse_fmt(value, expected):
     out = parse_fmt(value)
     assert (out.name, out.pixel_type, out.compression, out.alpha, out.pillow_format) == expected
 
 
-@pytest.mark.parametrize("value", [
-    "png,cmyk", "jpeg,,lzw", "tif-alpha,,jpeg", "webp,gray", "webp,,zip", "png8,gray",
-    "jpeg,lab", "tiff", "web-alpha", "swf-alpha3", "", ",gray", "jpeg,rgb,none,x", "gif,,lossy",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "png,cmyk",
+        "jpeg,,lzw",
+        "tif-alpha,,jpeg",
+        "webp,gray",
+        "webp,,zip",
+        "png8,gray",
+        "jpeg,lab",
+        "tiff",
+        "web-alpha",
+        "swf-alpha3",
+        "",
+        ",gray",
+        "jpeg,rgb,none,x",
+        "gif,,lossy",
+    ],
+)
 def test_parse_fmt_rejects(value):
     raises("bad_request", parse_fmt, value)
 
@@ -127,10 +158,19 @@ def test_icc_pixel_type_override_is_checked():
 # --------------------------------------------------------------------------------------------
 # qlt=, pscan=, jpegSize=, printRes=, quantize=
 
-@pytest.mark.parametrize("value, expected", [
-    ("80", (80, False)), ("1", (1, False)), ("100,1", (100, True)), ("+90,0", (90, False)),
-    ("75,true", (75, True)), ("75,Off", (75, False)), ("60,", (60, False)),
-])
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("80", (80, False)),
+        ("1", (1, False)),
+        ("100,1", (100, True)),
+        ("+90,0", (90, False)),
+        ("75,true", (75, True)),
+        ("75,Off", (75, False)),
+        ("60,", (60, False)),
+    ],
+)
 def test_parse_qlt(value, expected):
     assert parse_qlt(value) == expected
 
@@ -155,22 +195,34 @@ def test_parse_jpeg_size_and_print_res():
         raises("bad_request", parse_print_res, bad)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("adaptive", Quantize()),
-    ("WEB,off", Quantize("web", False)),
-    ("adaptive,diffuse,16", Quantize("adaptive", True, 16)),
-    ("adaptive,off,2,000000,FFFFFF", Quantize("adaptive", False, 2, ((0, 0, 0), (255, 255, 255)))),
-    (",,8", Quantize("adaptive", True, 8)),
-    ("mac", Quantize("mac")),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("adaptive", Quantize()),
+        ("WEB,off", Quantize("web", False)),
+        ("adaptive,diffuse,16", Quantize("adaptive", True, 16)),
+        ("adaptive,off,2,000000,FFFFFF", Quantize("adaptive", False, 2, ((0, 0, 0), (255, 255, 255)))),
+        (",,8", Quantize("adaptive", True, 8)),
+        ("mac", Quantize("mac")),
+    ],
+)
 def test_parse_quantize(value, expected):
     assert parse_quantize(value) == expected
 
 
-@pytest.mark.parametrize("value", [
-    "median", "adaptive,floyd", "adaptive,off,1", "adaptive,off,257", "adaptive,off,16.5",
-    "adaptive,off,2,000000,ffffff,ff0000", "adaptive,off,4,0xffffff", "adaptive,off,4,fff",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "median",
+        "adaptive,floyd",
+        "adaptive,off,1",
+        "adaptive,off,257",
+        "adaptive,off,16.5",
+        "adaptive,off,2,000000,ffffff,ff0000",
+        "adaptive,off,4,0xffffff",
+        "adaptive,off,4,fff",
+    ],
+)
 def test_parse_quantize_rejects(value):
     raises("bad_request", parse_quantize, value)
 
@@ -182,6 +234,7 @@ def test_mac_palette_is_refused_with_alpha_formats():
 
 # --------------------------------------------------------------------------------------------
 # Encoding
+
 
 def rgb_image() -> Image.Image:
     """Left half red, right half blue."""
@@ -243,27 +296,43 @@ def test_every_format_round_trips_rgba(name):
         assert close(back.getpixel((56, 24)), (*GREEN_BGC, 255)), "flattened over bgc"
 
 
-@pytest.mark.parametrize("value, mode", [
-    ("jpeg,gray", "L"), ("png,gray", "L"), ("png-alpha,gray", "LA"), ("tif,cmyk", "CMYK"),
-    ("jpeg,cmyk", "CMYK"), ("tif-alpha,gray,lzw", "LA"), ("jpeg2000,gray", "L"),
-    ("png-alpha", "RGBA"), ("png", "RGB"), ("gif", "P"), ("png8-alpha", "P"),
-])
+@pytest.mark.parametrize(
+    "value, mode",
+    [
+        ("jpeg,gray", "L"),
+        ("png,gray", "L"),
+        ("png-alpha,gray", "LA"),
+        ("tif,cmyk", "CMYK"),
+        ("jpeg,cmyk", "CMYK"),
+        ("tif-alpha,gray,lzw", "LA"),
+        ("jpeg2000,gray", "L"),
+        ("png-alpha", "RGBA"),
+        ("png", "RGB"),
+        ("gif", "P"),
+        ("png8-alpha", "P"),
+    ],
+)
 def test_pixel_types_decide_the_stored_mode(value, mode):
     back = Image.open(io.BytesIO(encode(rgba_image(), parse_fmt(value))))
     assert back.mode == mode
 
 
-@pytest.mark.parametrize("compression, tiff_name", [
-    ("none", "raw"), ("lzw", "tiff_lzw"), ("zip", "tiff_adobe_deflate"), ("jpeg", "jpeg"),
-])
+@pytest.mark.parametrize(
+    "compression, tiff_name",
+    [
+        ("none", "raw"),
+        ("lzw", "tiff_lzw"),
+        ("zip", "tiff_adobe_deflate"),
+        ("jpeg", "jpeg"),
+    ],
+)
 def test_tiff_compression(compression, tiff_name):
     back = Image.open(io.BytesIO(encode(rgb_image(), parse_fmt(f"tif,,{compression}"))))
     assert back.info["compression"] == tiff_name
     assert close(back.convert("RGB").getpixel((8, 8)), RED)
 
 
-@pytest.mark.parametrize("compression, filter_", [("none", None), ("zip", b"FlateDecode"),
-                                                  ("jpeg", b"DCTDecode")])
+@pytest.mark.parametrize("compression, filter_", [("none", None), ("zip", b"FlateDecode"), ("jpeg", b"DCTDecode")])
 def test_pdf_compression_and_page_size(compression, filter_):
     data = encode(rgb_image(), parse_fmt(f"pdf,,{compression}"), print_res=144)
     pdf = PdfParser.PdfParser(buf=data)
@@ -327,8 +396,9 @@ def test_print_res_writes_dpi():
 
 def test_icc_embed_only_when_asked_and_when_the_space_fits():
     out = parse_fmt("jpeg")
-    assert Image.open(io.BytesIO(encode(rgb_image(), out, icc_profile=SRGB, icc_embed=True))
-                      ).info["icc_profile"] == SRGB
+    assert (
+        Image.open(io.BytesIO(encode(rgb_image(), out, icc_profile=SRGB, icc_embed=True))).info["icc_profile"] == SRGB
+    )
     assert "icc_profile" not in reply_info("jpeg", icc_profile=SRGB)
     gray = encode(rgb_image(), parse_fmt("jpeg,gray"), icc_profile=SRGB, icc_embed=True)
     assert "icc_profile" not in Image.open(io.BytesIO(gray)).info
@@ -357,6 +427,7 @@ def test_xmp_embed_for_jpeg_and_tiff():
 
 
 # --- palettes
+
 
 def palette_colours(data: bytes) -> set[tuple[int, ...]]:
     im = Image.open(io.BytesIO(data)).convert("RGBA")
@@ -389,16 +460,17 @@ def test_quantize_web_and_mac_palettes():
     web = palette_colours(encode(im, parse_fmt("png8"), quantize=Quantize("web", False)))
     assert all(v % 51 == 0 for c in web for v in c[:3])
     mac = codec._mac_palette()
-    assert len(mac) == 768 and len({tuple(mac[i:i + 3]) for i in range(0, 768, 3)}) == 256
-    mac_colours = {(*mac[i:i + 3], 255) for i in range(0, 768, 3)}
+    assert len(mac) == 768 and len({tuple(mac[i : i + 3]) for i in range(0, 768, 3)}) == 256
+    mac_colours = {(*mac[i : i + 3], 255) for i in range(0, 768, 3)}
     assert palette_colours(encode(im, parse_fmt("gif"), quantize=Quantize("mac"))) <= mac_colours
 
 
 def test_dither_changes_the_mapping():
     gradient = Image.linear_gradient("L").resize((64, 64)).convert("RGB")
     out = parse_fmt("png8")
-    assert encode(gradient, out, quantize=Quantize("adaptive", True, 4)) != \
-        encode(gradient, out, quantize=Quantize("adaptive", False, 4))
+    assert encode(gradient, out, quantize=Quantize("adaptive", True, 4)) != encode(
+        gradient, out, quantize=Quantize("adaptive", False, 4)
+    )
 
 
 def test_palette_alpha_threshold_is_128():
@@ -413,6 +485,7 @@ def test_palette_alpha_threshold_is_128():
 
 # --- encoder failures
 
+
 def test_encoder_failures_become_iserrors():
     too_wide = Image.new("RGB", (20000, 1))  # WebP's limit is 16383 pixels
     raises("content_error", encode, too_wide, parse_fmt("webp"))
@@ -420,6 +493,7 @@ def test_encoder_failures_become_iserrors():
 
 # --------------------------------------------------------------------------------------------
 # Sources
+
 
 def test_open_source_reads_the_header():
     im = Image.new("RGB", (40, 20), RED)
@@ -444,8 +518,9 @@ def test_header_over_max_pixels_is_refused_without_decoding():
     assert "3000x3000" in err.detail
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image", b"\xff\xd8\xff\xe0garbage",
-                                  b"P6\n4 4\n255\n" + bytes(48)])  # PPM: not a source format
+@pytest.mark.parametrize(
+    "data", [b"", b"not an image", b"\xff\xd8\xff\xe0garbage", b"P6\n4 4\n255\n" + bytes(48)]
+)  # PPM: not a source format
 def test_unreadable_sources_are_content_errors(data):
     raises("content_error", open_source, data, max_pixels=10**6)
 
@@ -461,14 +536,26 @@ def test_truncated_source_fails_at_decode():
 @pytest.fixture(scope="module")
 def big_jpeg() -> bytes:
     gradient = Image.linear_gradient("L").resize((4000, 3000), Image.Resampling.NEAREST)
-    return save(Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_180),
-                                    gradient)), "JPEG", quality=75)
+    return save(
+        Image.merge("RGB", (gradient, gradient.transpose(Image.Transpose.ROTATE_180), gradient)), "JPEG", quality=75
+    )
 
 
-@pytest.mark.parametrize("scale_hint, reduction", [
-    (None, 1), (1.0, 1), (0.6, 1), (0.5, 1), (0.3, 1), (0.25, 2), (0.2, 2), (0.1, 4), (0.05, 8),
-    (0.01, 8),
-])
+@pytest.mark.parametrize(
+    "scale_hint, reduction",
+    [
+        (None, 1),
+        (1.0, 1),
+        (0.6, 1),
+        (0.5, 1),
+        (0.3, 1),
+        (0.25, 2),
+        (0.2, 2),
+        (0.1, 4),
+        (0.05, 8),
+        (0.01, 8),
+    ],
+)
 def test_draft_keeps_at_least_twice_the_needed_pixels(big_jpeg, scale_hint, reduction):
     src = open_source(big_jpeg, max_pixels=20_000_000)
     decoded = decode(src, scale_hint=scale_hint)
@@ -494,12 +581,15 @@ def exif_jpeg(orientation: int) -> bytes:
     return save(im, "JPEG", exif=exif, quality=95)
 
 
-@pytest.mark.parametrize("orientation, size, marker", [
-    (1, (40, 20), (2, 2)),
-    (6, (20, 40), (17, 2)),  # displayed rotated 90° clockwise: marker top-right
-    (8, (20, 40), (2, 37)),  # displayed rotated 90° counter-clockwise: marker bottom-left
-    (3, (40, 20), (37, 17)),
-])
+@pytest.mark.parametrize(
+    "orientation, size, marker",
+    [
+        (1, (40, 20), (2, 2)),
+        (6, (20, 40), (17, 2)),  # displayed rotated 90° clockwise: marker top-right
+        (8, (20, 40), (2, 37)),  # displayed rotated 90° counter-clockwise: marker bottom-left
+        (3, (40, 20), (37, 17)),
+    ],
+)
 def test_exif_orientation(orientation, size, marker):
     src = open_source(exif_jpeg(orientation), max_pixels=10**6)
     assert src.orientation == orientation and src.stored_size == (40, 20) and src.size == size
@@ -521,14 +611,22 @@ def _s15(v: float) -> bytes:
 def cmyk_profile() -> bytes:
     """A minimal ICC v2 CMYK input profile: white paper, any K = black, pure cyan = mid gray
     (nothing like the naive conversion, which makes cyan (0, 255, 255))."""
+
     def lab(c, m, y, k):
         lightness = 0 if k else 100 - 50 * c - 20 * m - 10 * y
         return bytes((round(lightness * 255 / 100), 128, 128))
+
     clut = b"".join(lab(c, m, y, k) for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1))
     identity = bytes(range(256))
-    a2b0 = (b"mft1" + bytes(4) + bytes((4, 3, 2, 0))
-            + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
-            + identity * 4 + clut + identity * 3)
+    a2b0 = (
+        b"mft1"
+        + bytes(4)
+        + bytes((4, 3, 2, 0))
+        + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        + identity * 4
+        + clut
+        + identity * 3
+    )
     wtpt = b"XYZ " + bytes(4) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
     text = b"test CMYK\0"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
@@ -540,9 +638,20 @@ def cmyk_profile() -> bytes:
         table += sig + struct.pack(">II", offset + len(body), len(payload))
         body += payload
     size = offset + len(body)
-    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"scnrCMYKLab "
-              + bytes(12) + b"acsp" + bytes(24) + struct.pack(">I", 0)
-              + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(48))
+    header = (
+        struct.pack(">I", size)
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"scnrCMYKLab "
+        + bytes(12)
+        + b"acsp"
+        + bytes(24)
+        + struct.pack(">I", 0)
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
+        + bytes(48)
+    )
     assert len(header) == 128
     return header + table + body
 
@@ -589,19 +698,22 @@ def palette_png_with_transparency() -> bytes:
     return save(p, "PNG", transparency=p.getpixel((60, 0)))
 
 
-@pytest.mark.parametrize("make, mode, pixel", [
-    (lambda: save(Image.new("1", (4, 4), 1), "PNG"), "L", 255),
-    (lambda: save(Image.new("L", (4, 4), 77), "PNG"), "L", 77),
-    (lambda: save(Image.new("LA", (4, 4), (77, 10)), "PNG"), "LA", (77, 10)),
-    (gray16_png, "L", 0),
-    (lambda: save(Image.new("F", (4, 4), 300.0), "TIFF"), "L", 255),
-    (lambda: save(rgba_image(), "PNG"), "RGBA", (*RED, 255)),
-    (lambda: save(rgb_image(), "PNG"), "RGB", RED),
-    (palette_png_with_transparency, "RGBA", (*RED, 255)),
-    (lambda: save(rgb_image().convert("P", palette=Image.Palette.ADAPTIVE), "GIF"), "RGB", RED),
-    (lambda: save(Image.new("LAB", (4, 4), (128, 128, 128)), "TIFF"), "RGB", (119, 119, 119)),
-    (lambda: save(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "TIFF"), "RGB", (255, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "make, mode, pixel",
+    [
+        (lambda: save(Image.new("1", (4, 4), 1), "PNG"), "L", 255),
+        (lambda: save(Image.new("L", (4, 4), 77), "PNG"), "L", 77),
+        (lambda: save(Image.new("LA", (4, 4), (77, 10)), "PNG"), "LA", (77, 10)),
+        (gray16_png, "L", 0),
+        (lambda: save(Image.new("F", (4, 4), 300.0), "TIFF"), "L", 255),
+        (lambda: save(rgba_image(), "PNG"), "RGBA", (*RED, 255)),
+        (lambda: save(rgb_image(), "PNG"), "RGB", RED),
+        (palette_png_with_transparency, "RGBA", (*RED, 255)),
+        (lambda: save(rgb_image().convert("P", palette=Image.Palette.ADAPTIVE), "GIF"), "RGB", RED),
+        (lambda: save(Image.new("LAB", (4, 4), (128, 128, 128)), "TIFF"), "RGB", (119, 119, 119)),
+        (lambda: save(Image.new("CMYK", (4, 4), (0, 255, 255, 0)), "TIFF"), "RGB", (255, 0, 0)),
+    ],
+)
 def test_decode_normalises_modes(make, mode, pixel):
     decoded = decode(open_source(make(), max_pixels=10**6), scale_hint=None)
     assert decoded.image.mode == mode
@@ -615,8 +727,7 @@ def test_sixteen_bit_gray_is_scaled_not_clipped():
 
 
 def test_palette_transparency_becomes_alpha():
-    image = decode(open_source(palette_png_with_transparency(), max_pixels=10**6),
-                   scale_hint=None).image
+    image = decode(open_source(palette_png_with_transparency(), max_pixels=10**6), scale_hint=None).image
     assert image.mode == "RGBA" and image.getpixel((60, 0))[3] == 0
 
 
@@ -625,5 +736,4 @@ def test_decoded_source_encodes_end_to_end(big_jpeg):
     reply = decoded.image.resize((500, 375), Image.Resampling.LANCZOS)
     data = encode(reply, parse_fmt("webp"), quality=80)
     assert Image.open(io.BytesIO(data)).size == (500, 375)
-    assert zlib.crc32(data) == zlib.crc32(encode(reply, parse_fmt("webp"), quality=80)), \
-        "encoding is deterministic"
+    assert zlib.crc32(data) == zlib.crc32(encode(reply, parse_fmt("webp"), quality=80)), "encoding is deterministic"

@@ -22,9 +22,13 @@ from imageserving.storage import LocalStorage
 
 SECRETS = ("s3cr3t", "secretRecord42", "hidden-root", "missing-file-q9", "corrupt-q9", "kaboom", "bucket-x")
 TITLES = {
-    "not_found": "Image not found", "bad_request": "Invalid request", "refused": "Request refused",
-    "size_limit": "Image size limit exceeded", "content_error": "Unable to process image",
-    "server_error": "Internal server error", "overload": "Server busy",
+    "not_found": "Image not found",
+    "bad_request": "Invalid request",
+    "refused": "Request refused",
+    "size_limit": "Image size limit exceeded",
+    "content_error": "Unable to process image",
+    "server_error": "Internal server error",
+    "overload": "Server busy",
 }
 STATUS = {"server_error": 500, "overload": 503}
 
@@ -55,21 +59,22 @@ class FaultyStorage(LocalStorage):
 @pytest.fixture
 def secret_app(bucket):
     root, write, _ = bucket
-    write({
-        "catalogs/s3cr3t.ini": "RootId=s3cr3tCat\nRootPath=hidden-root/\nCatalogFile=s3cr3t/images.txt\n"
-                               "DefaultImage=\nErrorImage=\nErrorDetail=0\n",
-        "catalogs/s3cr3t/images.txt": "Id\tPath\nsecretRecord42\tmissing-file-q9.jpg\ncorruptRec\tcorrupt-q9.jpg\n"
-                                      "hugeRec\thuge.png\nboomRec\tboom.jpg\nslowRec\tslow.jpg\ngoodRec\tgood.jpg\n",
-        "images/hidden-root/corrupt-q9.jpg": b"\xff\xd8\xff\xe0 s3cr3t garbage, not a JPEG",
-        "images/hidden-root/huge.png": huge_png(20000, 20000),
-        "images/hidden-root/good.jpg": (root / "images/sample/shoe.jpg").read_bytes(),
-    })
+    write(
+        {
+            "catalogs/s3cr3t.ini": "RootId=s3cr3tCat\nRootPath=hidden-root/\nCatalogFile=s3cr3t/images.txt\n"
+            "DefaultImage=\nErrorImage=\nErrorDetail=0\n",
+            "catalogs/s3cr3t/images.txt": "Id\tPath\nsecretRecord42\tmissing-file-q9.jpg\ncorruptRec\tcorrupt-q9.jpg\n"
+            "hugeRec\thuge.png\nboomRec\tboom.jpg\nslowRec\tslow.jpg\ngoodRec\tgood.jpg\n",
+            "images/hidden-root/corrupt-q9.jpg": b"\xff\xd8\xff\xe0 s3cr3t garbage, not a JPEG",
+            "images/hidden-root/huge.png": huge_png(20000, 20000),
+            "images/hidden-root/good.jpg": (root / "images/sample/shoe.jpg").read_bytes(),
+        }
+    )
 
     def make(level: int, **overrides) -> TestClient:
         ini = (root / "catalogs/s3cr3t.ini").read_text().replace("ErrorDetail=0", f"ErrorDetail={level}")
         (root / "catalogs/s3cr3t.ini").write_text(ini.split("ErrorDetail=")[0] + f"ErrorDetail={level}\n")
-        settings = Settings.from_env({}, storage="local", local_root=str(root), catalog_settle_seconds=0,
-                                     **overrides)
+        settings = Settings.from_env({}, storage="local", local_root=str(root), catalog_settle_seconds=0, **overrides)
         return TestClient(create_app(settings, FaultyStorage(root)))
 
     return make
@@ -100,9 +105,8 @@ def requests_for(kind: str):
     if prop_query:
         for fmt in FORMATS:
             if kind == "refused" and fmt != "text":
-                continue                       # saveToFile answers in text only
-            q = prop_query.replace("req=imageprops", f"req=imageprops,{fmt}").replace(
-                "req=exists", f"req=exists,{fmt}")
+                continue  # saveToFile answers in text only
+            q = prop_query.replace("req=imageprops", f"req=imageprops,{fmt}").replace("req=exists", f"req=exists,{fmt}")
             yield fmt, f"/is/image/{path}?{q}&id=r1", fmt
 
 
@@ -126,7 +130,7 @@ def parse_error(body: str, fmt: str) -> tuple[str, str]:
         return unescape(lines[0][12:]), unescape("\n".join(lines[1:]).rstrip("\n")[14:])
     if fmt == "javascript":
         title, message = body.split("\n", 1)
-        return title[len("error.title='"):-1], message.rstrip("\n")[len("error.message='"):-1]
+        return title[len("error.title='") : -1], message.rstrip("\n")[len("error.message='") : -1]
     if fmt == "xml":
         import xml.etree.ElementTree as ET
 
@@ -134,7 +138,7 @@ def parse_error(body: str, fmt: str) -> tuple[str, str]:
         props = {p.get("name"): p.get("value") for p in root.iter("property")}
         return props["title"], props["message"]
     assert body.startswith("/*jsonp*/s7jsonError(") and body.endswith(',"r1");')
-    payload = json.loads(body[len("/*jsonp*/s7jsonError("):-len(',"r1");')])
+    payload = json.loads(body[len("/*jsonp*/s7jsonError(") : -len(',"r1");')])
     assert list(payload) == ["message", "title"]
     return payload["title"], payload["message"]
 
@@ -164,7 +168,8 @@ def test_error_kind_format_level(secret_app, kind, level):
 
 def test_not_found_status_is_configurable(secret_app):
     r = secret_app(0, errors=Settings().errors.__class__(not_found_status=404)).get(
-        "/is/image/s3cr3tCat/secretRecord42")
+        "/is/image/s3cr3tCat/secretRecord42"
+    )
     assert r.status_code == 404
 
 
@@ -180,7 +185,7 @@ def test_error_image_success_is_200_not_cacheable(client):
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.headers["x-is-error"] == "bad_request"
     assert r.headers["cache-control"] == "no-cache, no-store, must-revalidate" and "etag" not in r.headers
-    assert Image.open(io.BytesIO(r.content)).size == (300, 300)    # the template's size; bad wid dropped
+    assert Image.open(io.BytesIO(r.content)).size == (300, 300)  # the template's size; bad wid dropped
 
 
 def test_error_image_keeps_valid_wid_hei_fmt(client):
@@ -220,16 +225,22 @@ def test_error_image_kinds_can_be_limited(bucket):
     _, _, make = bucket
     client = make(errors=Settings().errors.__class__(error_image_kinds=frozenset({"not_found"})))
     r = client.get("/is/image/Shop/SKU123?wid=abc")
-    assert r.status_code == 403            # processing errors keep <img onerror> working
+    assert r.status_code == 403  # processing errors keep <img onerror> working
 
 
 def test_error_image_absent_inherits_empty_disables(bucket):
     root, write, make = bucket
-    write({"catalogs/default.ini": (root / "catalogs/default.ini").read_text().replace("ErrorImage=", "ErrorImage=onError")})
+    write(
+        {
+            "catalogs/default.ini": (root / "catalogs/default.ini")
+            .read_text()
+            .replace("ErrorImage=", "ErrorImage=onError")
+        }
+    )
     client = make()
-    assert client.get("/is/image/sample/rose?wid=abc").status_code == 200      # sample.ini: absent -> inherits
+    assert client.get("/is/image/sample/rose?wid=abc").status_code == 200  # sample.ini: absent -> inherits
     write({"catalogs/sample.ini": (root / "catalogs/sample.ini").read_text() + "ErrorImage=\n"})
-    assert make().get("/is/image/sample/rose?wid=abc").status_code == 403      # defined-but-empty disables
+    assert make().get("/is/image/sample/rose?wid=abc").status_code == 403  # defined-but-empty disables
 
 
 def test_error_image_not_for_property_requests(client):
@@ -243,7 +254,7 @@ def test_default_image_mode0_keeps_only_wid_hei_fmt_qlt(client):
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
     img = Image.open(io.BytesIO(r.content))
     assert img.format == "PNG" and img.size == (120, 120)
-    assert "max-age=1800" in r.headers["cache-control"]      # noimage record: Expiration=0.5 h
+    assert "max-age=1800" in r.headers["cache-control"]  # noimage record: Expiration=0.5 h
     assert "etag" in r.headers
 
 
@@ -255,7 +266,7 @@ def test_default_image_is_byte_stable(client):
 
 def test_default_image_override_and_disable(client):
     r = client.get("/is/image/sample/nothing?wid=100&defaultImage=sample/tulip")
-    assert r.status_code == 200 and "max-age=3600" in r.headers["cache-control"]   # DefaultExpiration 1 h
+    assert r.status_code == 200 and "max-age=3600" in r.headers["cache-control"]  # DefaultExpiration 1 h
     assert Image.open(io.BytesIO(r.content)).size == (100, 150)
     r = client.get("/is/image/sample/nothing?wid=100&defaultImage=")
     assert r.status_code == 403 and r.headers["x-is-error"] == "not_found"
@@ -273,11 +284,16 @@ def test_missing_default_image_gives_original_not_found(client):
 
 def test_default_image_mode1_keeps_layer_commands(bucket):
     root, write, make = bucket
-    write({"catalogs/default.ini": (root / "catalogs/default.ini").read_text().replace(
-        "DefaultImageMode=0", "DefaultImageMode=1")})
+    write(
+        {
+            "catalogs/default.ini": (root / "catalogs/default.ini")
+            .read_text()
+            .replace("DefaultImageMode=0", "DefaultImageMode=1")
+        }
+    )
     r = make().get("/is/image/sample/nothing?wid=100&crop=0,0,300,150&fmt=png")
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
-    assert Image.open(io.BytesIO(r.content)).size == (100, 50)       # the crop still applied
+    assert Image.open(io.BytesIO(r.content)).size == (100, 50)  # the crop still applied
 
 
 def test_default_image_absent_inherits_empty_disables(bucket):
@@ -328,19 +344,22 @@ def test_other_paths_answer_plain_text(client):
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
 
 
-@pytest.mark.parametrize("url, kind", [
-    ("/is/image/sample/rose?src=ir{cat/scene?obj=a}", "bad_request"),       # no Image Rendering here
-    ("/is/image/sample/rose?src=fxg{x}", "bad_request"),
-    ("/is/image/sample?size=200,200&text={\\rtf1\\fs999999 W}", "bad_request"),
-    ("/is/image/sample/" + "a/" * 600 + "rose?defaultImage=", "bad_request"),   # key longer than S3 allows
-])
+@pytest.mark.parametrize(
+    "url, kind",
+    [
+        ("/is/image/sample/rose?src=ir{cat/scene?obj=a}", "bad_request"),  # no Image Rendering here
+        ("/is/image/sample/rose?src=fxg{x}", "bad_request"),
+        ("/is/image/sample?size=200,200&text={\\rtf1\\fs999999 W}", "bad_request"),
+        ("/is/image/sample/" + "a/" * 600 + "rose?defaultImage=", "bad_request"),  # key longer than S3 allows
+    ],
+)
 def test_hostile_requests_get_clean_errors(client, url, kind):
     r = client.get(url)
     assert r.status_code == 403 and r.headers["x-is-error"] == kind, r.text
 
 
 def test_huge_query_strings_are_refused(client):
-    server = client.app.state.server     # the HTTP client itself refuses URLs this long
+    server = client.app.state.server  # the HTTP client itself refuses URLs this long
     reply = server.handle("GET", "sample/rose", "wid=1&" + "x" * 70000, {})
     assert reply.status == 403 and reply.headers["X-IS-Error"] == "bad_request"
 
@@ -365,17 +384,24 @@ def test_unsafe_rule_header_values_are_dropped(client):
 
 def test_absurd_catalog_expirations_stay_valid_http(bucket):
     root, write, make = bucket
-    write({"catalogs/sample/images.txt": (root / "catalogs/sample/images.txt").read_text(encoding="latin-1")
-           + "forever\trose.jpg\t\t\t1e300\t\t\t\t\t\t\t\n"})
+    write(
+        {
+            "catalogs/sample/images.txt": (root / "catalogs/sample/images.txt").read_text(encoding="latin-1")
+            + "forever\trose.jpg\t\t\t1e300\t\t\t\t\t\t\t\n"
+        }
+    )
     r = make().get("/is/image/sample/forever?wid=20")
     assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000"
 
 
-@pytest.mark.parametrize("path", [
-    "sample?size=30000,30000&color=ff0000&wid=100",                  # a 900 MP solid layer
-    "sample/rose?crop=-50000,-50000,100000,100000&rotate=3&wid=100",  # overhang beyond any source
-    "sample/rose?rotate=1&extend=0,0,50000,50000&wid=100",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "sample?size=30000,30000&color=ff0000&wid=100",  # a 900 MP solid layer
+        "sample/rose?crop=-50000,-50000,100000,100000&rotate=3&wid=100",  # overhang beyond any source
+        "sample/rose?rotate=1&extend=0,0,50000,50000&wid=100",
+    ],
+)
 def test_huge_composites_are_refused_before_allocation(client, path):
     r = client.get(f"/is/image/{path}")
     assert r.status_code == 403 and r.headers["x-is-error"] == "size_limit", r.text
@@ -390,7 +416,7 @@ def test_arbitrary_rotation_is_drawn_at_view_resolution(client):
     assert r.status_code == 200 and time.perf_counter() - start < 1.5
     img = Image.open(io.BytesIO(r.content))
     assert img.width == 200
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2_000_000     # KB: nothing exploded
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2_000_000  # KB: nothing exploded
 
 
 def test_plain_solid_layers_scale_without_full_size_buffers(client):
@@ -400,11 +426,14 @@ def test_plain_solid_layers_scale_without_full_size_buffers(client):
     assert img.size == (90, 90) and img.getpixel((45, 45)) == (0, 255, 0)
 
 
-@pytest.mark.parametrize("path", [
-    "sample/rose?wid=100&hei=100&layer=0&crop=0,0,1,99999999&layer=1&src=rose",
-    "sample/rose?wid=2000&hei=2000&layer=1&color=ff0000&size=1,99999999",
-    "marked/rose?wid=2000&hei=2000&crop=0,0,1,99999999",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "sample/rose?wid=100&hei=100&layer=0&crop=0,0,1,99999999&layer=1&src=rose",
+        "sample/rose?wid=2000&hei=2000&layer=1&color=ff0000&size=1,99999999",
+        "marked/rose?wid=2000&hei=2000&crop=0,0,1,99999999",
+    ],
+)
 def test_thin_giant_layers_stay_cheap(client, path):
     import resource
     import time

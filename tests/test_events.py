@@ -76,7 +76,7 @@ def check_missing(response: dict) -> None:
     if status == 403:
         assert _header(response, "content-type").startswith("text/plain")
         body = _text(response)
-        assert "Traceback" not in body and "no-such-image" not in body    # ErrorDetail=0 names nothing
+        assert "Traceback" not in body and "no-such-image" not in body  # ErrorDetail=0 names nothing
         assert "no-store" in _header(response, "cache-control")
     else:
         assert _header(response, "content-type").startswith("image/")
@@ -115,8 +115,11 @@ def check_exists_json(response: dict) -> None:
 
 def check_imageset_json(response: dict) -> None:
     """GET /is/image/sample/shoes?req=imageset,json&id=shoes1: the record's ImageSet field, verbatim."""
-    _check_jsonp(response, '/*jsonp*/s7jsonResponse({"IMAGE_SET":"sample/shoe-red;sample/tulip,'
-                           'sample/shoe-blue;{0x1e90ff Dodger blue},sample/rose"},"shoes1");')
+    _check_jsonp(
+        response,
+        '/*jsonp*/s7jsonResponse({"IMAGE_SET":"sample/shoe-red;sample/tulip,'
+        'sample/shoe-blue;{0x1e90ff Dodger blue},sample/rose"},"shoes1");',
+    )
 
 
 def check_error_image(response: dict) -> None:
@@ -125,7 +128,7 @@ def check_error_image(response: dict) -> None:
     assert _header(response, "x-is-error") == "bad_request"
     assert "no-store" in _header(response, "cache-control") and not _header(response, "etag")
     img = _image(response)
-    assert (img.format, img.size) == ("PNG", (300, 300))     # the template's size: the bad wid is dropped
+    assert (img.format, img.size) == ("PNG", (300, 300))  # the template's size: the bad wid is dropped
 
 
 CASES: dict[str, Callable[[dict], None]] = {

@@ -9,9 +9,19 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from imageserving.errors import ISError
-from imageserving.render.geometry import (LayerRequest, ThumbRules, ViewRequest, draft_scale, draft_size,
-                                          parse_flip, parse_layer, parse_view, pillow_rotated_size, plan_layer,
-                                          plan_view)
+from imageserving.render.geometry import (
+    LayerRequest,
+    ThumbRules,
+    ViewRequest,
+    draft_scale,
+    draft_size,
+    parse_flip,
+    parse_layer,
+    parse_view,
+    pillow_rotated_size,
+    plan_layer,
+    plan_view,
+)
 
 BIG, SMALL = (2000, 1000), (100, 50)
 
@@ -20,8 +30,17 @@ def q(query: str) -> dict[str, str]:
     return {n.lower(): v for n, v in (part.split("=", 1) for part in query.split("&"))} if query else {}
 
 
-def view(query: str, comp=BIG, *, default_pix=(300, 300), max_pix=(2000, 2000), req_type="img",
-         thumb=None, upscale=True, client_dpr=None):
+def view(
+    query: str,
+    comp=BIG,
+    *,
+    default_pix=(300, 300),
+    max_pix=(2000, 2000),
+    req_type="img",
+    thumb=None,
+    upscale=True,
+    client_dpr=None,
+):
     v = parse_view(q(query), "tmb" if thumb else req_type, client_dpr=client_dpr)
     return plan_view(*comp, v, default_pix=default_pix, max_pix=max_pix, thumb=thumb, upscale=upscale)
 
@@ -40,21 +59,25 @@ def raises(kind, call, *args, **kw) -> ISError:
 
 # ------------------------------------------------------------------------- §5.2 worked examples
 
-@pytest.mark.parametrize("request_, reply, scaled, offset, content", [
-    # composite 2000x1000, DefaultPix 300,300
-    ("", (300, 150), (300, 150), (0, 0), (0, 0, 300, 150)),
-    ("wid=200", (200, 100), (200, 100), (0, 0), (0, 0, 200, 100)),
-    ("hei=200", (400, 200), (400, 200), (0, 0), (0, 0, 400, 200)),
-    ("wid=200&hei=200", (200, 200), (200, 100), (0, 50), (0, 50, 200, 150)),            # image rows 50-149
-    ("wid=200&hei=200&align=0,-1", (200, 200), (200, 100), (0, 0), (0, 0, 200, 100)),   # image rows 0-99
-    ("wid=200&hei=200&fit=crop", (200, 200), (400, 200), (-100, 0), (0, 0, 200, 200)),  # columns 100-299 kept
-    ("wid=200&hei=200&fit=constrain", (200, 100), (200, 100), (0, 0), (0, 0, 200, 100)),
-    ("wid=200&hei=200&fit=wrap", (400, 200), (400, 200), (0, 0), (0, 0, 400, 200)),
-    ("scl=2&wid=600&hei=600", (600, 600), (1000, 500), (-200, 50), (0, 50, 600, 550)),  # cols 200-799, 50-px bands
-    ("scl=1", (2000, 1000), (2000, 1000), (0, 0), (0, 0, 2000, 1000)),                 # equals MaxPix: allowed
-    ("wid=333", (333, 167), (333, 167), (0, 0), (0, 0, 333, 167)),                     # 166.5 rounds up
-    ("rgn=0,0,1000,500&wid=200&hei=200", (200, 200), (200, 100), (0, 50), (0, 50, 200, 200)),
-])
+
+@pytest.mark.parametrize(
+    "request_, reply, scaled, offset, content",
+    [
+        # composite 2000x1000, DefaultPix 300,300
+        ("", (300, 150), (300, 150), (0, 0), (0, 0, 300, 150)),
+        ("wid=200", (200, 100), (200, 100), (0, 0), (0, 0, 200, 100)),
+        ("hei=200", (400, 200), (400, 200), (0, 0), (0, 0, 400, 200)),
+        ("wid=200&hei=200", (200, 200), (200, 100), (0, 50), (0, 50, 200, 150)),  # image rows 50-149
+        ("wid=200&hei=200&align=0,-1", (200, 200), (200, 100), (0, 0), (0, 0, 200, 100)),  # image rows 0-99
+        ("wid=200&hei=200&fit=crop", (200, 200), (400, 200), (-100, 0), (0, 0, 200, 200)),  # columns 100-299 kept
+        ("wid=200&hei=200&fit=constrain", (200, 100), (200, 100), (0, 0), (0, 0, 200, 100)),
+        ("wid=200&hei=200&fit=wrap", (400, 200), (400, 200), (0, 0), (0, 0, 400, 200)),
+        ("scl=2&wid=600&hei=600", (600, 600), (1000, 500), (-200, 50), (0, 50, 600, 550)),  # cols 200-799, 50-px bands
+        ("scl=1", (2000, 1000), (2000, 1000), (0, 0), (0, 0, 2000, 1000)),  # equals MaxPix: allowed
+        ("wid=333", (333, 167), (333, 167), (0, 0), (0, 0, 333, 167)),  # 166.5 rounds up
+        ("rgn=0,0,1000,500&wid=200&hei=200", (200, 200), (200, 100), (0, 50), (0, 50, 200, 200)),
+    ],
+)
 def test_worked_examples(request_, reply, scaled, offset, content):
     p = view(request_)
     assert geometry(p) == (reply, scaled, offset)
@@ -78,26 +101,53 @@ _EXACT_PAD_SMALL = {"reply": (400, 400), "scaled": (100, 50), "offset": (150, 17
 
 # mode -> {(composite, upscale): (reply, scaled, offset)} for wid=400&hei=400
 FIT_BOTH = {
-    "fit": {(BIG, 0): ((400, 400), (400, 200), (0, 100)), (SMALL, 1): ((400, 400), (400, 200), (0, 100)),
-            (SMALL, 0): ((400, 400), (100, 50), (150, 175))},
-    "constrain": {(BIG, 0): ((400, 200), (400, 200), (0, 0)), (SMALL, 1): ((400, 200), (400, 200), (0, 0)),
-                  (SMALL, 0): ((100, 50), (100, 50), (0, 0))},
-    "crop": {(BIG, 0): ((400, 400), (800, 400), (-200, 0)), (SMALL, 1): ((400, 400), (800, 400), (-200, 0)),
-             (SMALL, 0): ((400, 400), (100, 50), (150, 175))},
-    "wrap": {(BIG, 0): ((800, 400), (800, 400), (0, 0)), (SMALL, 1): ((800, 400), (800, 400), (0, 0)),
-             (SMALL, 0): ((100, 50), (100, 50), (0, 0))},
-    "stretch": {(BIG, 0): ((400, 400), (400, 400), (0, 0)), (SMALL, 1): ((400, 400), (400, 400), (0, 0)),
-                (SMALL, 0): ((400, 400), (100, 50), (150, 175))},
-    "hfit": {(BIG, 0): ((400, 400), (400, 200), (0, 100)), (SMALL, 1): ((400, 400), (400, 200), (0, 100)),
-             (SMALL, 0): ((400, 400), (100, 50), (150, 175))},
-    "vfit": {(BIG, 0): ((400, 400), (800, 400), (-200, 0)), (SMALL, 1): ((400, 400), (800, 400), (-200, 0)),
-             (SMALL, 0): ((400, 400), (100, 50), (150, 175))},
+    "fit": {
+        (BIG, 0): ((400, 400), (400, 200), (0, 100)),
+        (SMALL, 1): ((400, 400), (400, 200), (0, 100)),
+        (SMALL, 0): ((400, 400), (100, 50), (150, 175)),
+    },
+    "constrain": {
+        (BIG, 0): ((400, 200), (400, 200), (0, 0)),
+        (SMALL, 1): ((400, 200), (400, 200), (0, 0)),
+        (SMALL, 0): ((100, 50), (100, 50), (0, 0)),
+    },
+    "crop": {
+        (BIG, 0): ((400, 400), (800, 400), (-200, 0)),
+        (SMALL, 1): ((400, 400), (800, 400), (-200, 0)),
+        (SMALL, 0): ((400, 400), (100, 50), (150, 175)),
+    },
+    "wrap": {
+        (BIG, 0): ((800, 400), (800, 400), (0, 0)),
+        (SMALL, 1): ((800, 400), (800, 400), (0, 0)),
+        (SMALL, 0): ((100, 50), (100, 50), (0, 0)),
+    },
+    "stretch": {
+        (BIG, 0): ((400, 400), (400, 400), (0, 0)),
+        (SMALL, 1): ((400, 400), (400, 400), (0, 0)),
+        (SMALL, 0): ((400, 400), (100, 50), (150, 175)),
+    },
+    "hfit": {
+        (BIG, 0): ((400, 400), (400, 200), (0, 100)),
+        (SMALL, 1): ((400, 400), (400, 200), (0, 100)),
+        (SMALL, 0): ((400, 400), (100, 50), (150, 175)),
+    },
+    "vfit": {
+        (BIG, 0): ((400, 400), (800, 400), (-200, 0)),
+        (SMALL, 1): ((400, 400), (800, 400), (-200, 0)),
+        (SMALL, 0): ((400, 400), (100, 50), (150, 175)),
+    },
 }
 # wid=400 only / hei=400 only: the given side decides; exact modes keep it, constrain/wrap return the image.
-FIT_WID = {(BIG, 0): ((400, 200), (400, 200), (0, 0)), (SMALL, 1): ((400, 200), (400, 200), (0, 0)),
-           (SMALL, 0): ((400, 200), (100, 50), (150, 75))}
-FIT_HEI = {(BIG, 0): ((800, 400), (800, 400), (0, 0)), (SMALL, 1): ((800, 400), (800, 400), (0, 0)),
-           (SMALL, 0): ((800, 400), (100, 50), (350, 175))}
+FIT_WID = {
+    (BIG, 0): ((400, 200), (400, 200), (0, 0)),
+    (SMALL, 1): ((400, 200), (400, 200), (0, 0)),
+    (SMALL, 0): ((400, 200), (100, 50), (150, 75)),
+}
+FIT_HEI = {
+    (BIG, 0): ((800, 400), (800, 400), (0, 0)),
+    (SMALL, 1): ((800, 400), (800, 400), (0, 0)),
+    (SMALL, 0): ((800, 400), (100, 50), (350, 175)),
+}
 UNSCALED_SMALL = ((100, 50), (100, 50), (0, 0))
 
 
@@ -105,7 +155,7 @@ UNSCALED_SMALL = ((100, 50), (100, 50), (0, 0))
 @pytest.mark.parametrize("comp, up", [(BIG, 0), (BIG, 1), (SMALL, 0), (SMALL, 1)])
 @pytest.mark.parametrize("dims", ["wid=400&hei=400", "wid=400", "hei=400"])
 def test_fit_modes(mode, comp, up, dims):
-    key = (BIG, 0) if comp == BIG else (comp, up)        # a big composite is never enlarged
+    key = (BIG, 0) if comp == BIG else (comp, up)  # a big composite is never enlarged
     if dims == "wid=400&hei=400":
         expected = FIT_BOTH[mode][key]
     else:
@@ -121,13 +171,16 @@ def test_fit_default_upscale_is_off():
     assert geometry(view("wid=400&hei=400&fit=Crop,TRUE", SMALL)) == FIT_BOTH["crop"][(SMALL, 1)]
 
 
-@pytest.mark.parametrize("query, offset", [
-    ("wid=400&hei=400&fit=fit&align=-1,-1", (0, 0)),
-    ("wid=400&hei=400&fit=fit&align=1,1", (300, 350)),
-    ("wid=400&hei=400&fit=stretch&align=1,1", (150, 175)),      # stretch ignores align: centred
-    ("wid=400&fit=crop&align=1,-1", (300, 0)),
-    ("wid=400&hei=400&fit=constrain&align=1,1", (0, 0)),         # view == image: nothing to align
-])
+@pytest.mark.parametrize(
+    "query, offset",
+    [
+        ("wid=400&hei=400&fit=fit&align=-1,-1", (0, 0)),
+        ("wid=400&hei=400&fit=fit&align=1,1", (300, 350)),
+        ("wid=400&hei=400&fit=stretch&align=1,1", (150, 175)),  # stretch ignores align: centred
+        ("wid=400&fit=crop&align=1,-1", (300, 0)),
+        ("wid=400&hei=400&fit=constrain&align=1,1", (0, 0)),  # view == image: nothing to align
+    ],
+)
 def test_fit_padding_alignment_small_composite(query, offset):
     assert view(query, SMALL).offset == offset
 
@@ -145,6 +198,7 @@ def test_fit_ignored_under_scl():
 
 # ------------------------------------------------------------------------------ legacy wid/hei, align
 
+
 def test_legacy_upscaling_and_catalog_switch():
     assert geometry(view("wid=400", SMALL)) == ((400, 200), (400, 200), (0, 0))
     # Switched off: not enlarged, centred whatever align= says (the view equals the image on one axis).
@@ -153,28 +207,39 @@ def test_legacy_upscaling_and_catalog_switch():
     assert geometry(view("wid=400&hei=400&align=-1,-1", SMALL, upscale=False)) == ((400, 400), (100, 50), (0, 0))
 
 
-@pytest.mark.parametrize("align, offset", [
-    ("-1,-1", (0, 0)), ("0,0", (0, 50)), ("1,1", (0, 100)), ("0,1", (0, 100)), ("0,0.5", (0, 75)),
-    ("0,-0.5", (0, 25)), ("1,-1", (0, 0)),
-])
+@pytest.mark.parametrize(
+    "align, offset",
+    [
+        ("-1,-1", (0, 0)),
+        ("0,0", (0, 50)),
+        ("1,1", (0, 100)),
+        ("0,1", (0, 100)),
+        ("0,0.5", (0, 75)),
+        ("0,-0.5", (0, 25)),
+        ("1,-1", (0, 0)),
+    ],
+)
 def test_align_sides(align, offset):
     assert view(f"wid=200&hei=200&align={align}").offset == offset
 
 
-@pytest.mark.parametrize("query, offset", [
-    ("wid=200&hei=200&fit=crop&align=-1,0", (0, 0)),
-    ("wid=200&hei=200&fit=crop&align=1,0", (-200, 0)),
-    ("scl=2&wid=600", (-200, 0)),                        # scl + wid only: horizontal align picks the crop
-    ("scl=2&wid=600&align=-1,1", (0, 0)),
-    ("scl=2&wid=600&align=1,1", (-400, 0)),
-])
+@pytest.mark.parametrize(
+    "query, offset",
+    [
+        ("wid=200&hei=200&fit=crop&align=-1,0", (0, 0)),
+        ("wid=200&hei=200&fit=crop&align=1,0", (-200, 0)),
+        ("scl=2&wid=600", (-200, 0)),  # scl + wid only: horizontal align picks the crop
+        ("scl=2&wid=600&align=-1,1", (0, 0)),
+        ("scl=2&wid=600&align=1,1", (-400, 0)),
+    ],
+)
 def test_align_chooses_the_crop(query, offset):
     assert view(query).offset == offset
 
 
 def test_odd_surplus_goes_to_the_bottom():
     p = view("wid=200&hei=200", (2000, 990))
-    assert (p.scaled_height, p.offset) == (99, (0, 50))      # 50 rows above, 51 below
+    assert (p.scaled_height, p.offset) == (99, (0, 50))  # 50 rows above, 51 below
     assert p.content_box == (0, 50, 200, 149)
 
 
@@ -185,39 +250,49 @@ def test_scl_enlarges_and_pads():
 
 # ------------------------------------------------------------------------------ DefaultPix / MaxPix
 
-@pytest.mark.parametrize("comp, default_pix, reply", [
-    (SMALL, (300, 300), (100, 50)),          # never upscales
-    (BIG, (300, 300), (300, 150)),
-    (BIG, (300, 0), (300, 150)),
-    (BIG, (0, 100), (200, 100)),
-    (BIG, (0, 0), (2000, 1000)),             # full size
-    ((300, 300), (300, 300), (300, 300)),
-    ((1001, 3), (500, 500), (500, 1)),       # 1.498 -> 1; dimensions never below 1
-    ((3000, 1), (300, 300), (300, 1)),
-])
+
+@pytest.mark.parametrize(
+    "comp, default_pix, reply",
+    [
+        (SMALL, (300, 300), (100, 50)),  # never upscales
+        (BIG, (300, 300), (300, 150)),
+        (BIG, (300, 0), (300, 150)),
+        (BIG, (0, 100), (200, 100)),
+        (BIG, (0, 0), (2000, 1000)),  # full size
+        ((300, 300), (300, 300), (300, 300)),
+        ((1001, 3), (500, 500), (500, 1)),  # 1.498 -> 1; dimensions never below 1
+        ((3000, 1), (300, 300), (300, 1)),
+    ],
+)
 def test_default_pix(comp, default_pix, reply):
     p = view("", comp, default_pix=default_pix)
     assert (p.width, p.height) == reply and p.offset == (0, 0)
 
 
-@pytest.mark.parametrize("query, comp, max_pix", [
-    ("scl=1", BIG, (2000, 2000)),            # equality is allowed
-    ("wid=2000&hei=2000", BIG, (2000, 2000)),
-    ("hei=5000", (1, 1000), (0, 5000)),      # 0 leaves that axis unlimited
-    ("scl=0.1", BIG, (0, 0)),                # 0,0 disables the check
-    ("wid=500", (100000, 100000), (2000, 2000)),   # intermediate sizes are not limited
-])
+@pytest.mark.parametrize(
+    "query, comp, max_pix",
+    [
+        ("scl=1", BIG, (2000, 2000)),  # equality is allowed
+        ("wid=2000&hei=2000", BIG, (2000, 2000)),
+        ("hei=5000", (1, 1000), (0, 5000)),  # 0 leaves that axis unlimited
+        ("scl=0.1", BIG, (0, 0)),  # 0,0 disables the check
+        ("wid=500", (100000, 100000), (2000, 2000)),  # intermediate sizes are not limited
+    ],
+)
 def test_max_pix_allows(query, comp, max_pix):
     view(query, comp, max_pix=max_pix)
 
 
-@pytest.mark.parametrize("query, comp, max_pix", [
-    ("wid=2001", BIG, (2000, 2000)),
-    ("hei=2001", (1, 1000), (2000, 2000)),   # width 2 but height over: axes checked independently
-    ("wid=3000", (1, 1000), (5000, 2000)),
-    ("", (3000, 1000), (2000, 2000)),        # DefaultPix 0,0 returns the composite, too big
-    ("scl=0.5", BIG, (2000, 2000)),
-])
+@pytest.mark.parametrize(
+    "query, comp, max_pix",
+    [
+        ("wid=2001", BIG, (2000, 2000)),
+        ("hei=2001", (1, 1000), (2000, 2000)),  # width 2 but height over: axes checked independently
+        ("wid=3000", (1, 1000), (5000, 2000)),
+        ("", (3000, 1000), (2000, 2000)),  # DefaultPix 0,0 returns the composite, too big
+        ("scl=0.5", BIG, (2000, 2000)),
+    ],
+)
 def test_max_pix_rejects(query, comp, max_pix):
     err = raises("size_limit", view, query, comp, max_pix=max_pix, default_pix=(0, 0))
     assert "MaxPix" in err.detail
@@ -225,10 +300,11 @@ def test_max_pix_rejects(query, comp, max_pix):
 
 # ------------------------------------------------------------------------------ rgn=, rect=
 
+
 def test_rgn_reaching_outside_the_composite():
     p = view("rgn=-500,0,1000,1000&wid=100&hei=100")
     assert geometry(p) == ((100, 100), (100, 100), (50, 0))
-    assert p.content_box == (50, 0, 100, 100)                 # columns 0-49 are background
+    assert p.content_box == (50, 0, 100, 100)  # columns 0-49 are background
     assert p.source_box((50, 0, 100, 100)) == (0.0, 0.0, 500.0, 1000.0)
 
 
@@ -242,12 +318,15 @@ def test_rgn_drives_default_pix_and_scl():
     assert view("rgn=100,100,600,600&scl=1").content_box == (0, 0, 600, 600)
 
 
-@pytest.mark.parametrize("query, strips, k, axis", [
-    ("wid=500", [(0, y, 500, 100) for y in (0, 100, 200)], 1, 1),            # view 500x250, last strip overhangs
-    ("wid=500", [(0, y, 1000, 128) for y in (0, 128, 256, 384)], 2, 1),     # rect-scaled view 1000x500
-    ("wid=300&hei=300&fit=crop", [(x, 0, 64, 450) for x in range(0, 450, 64)], Fraction(3, 2), 0),
-    ("wid=200&hei=200&rgn=-100,0,2000,1000", [(x, 0, 48, 200) for x in range(0, 200, 48)], 1, 0),
-])
+@pytest.mark.parametrize(
+    "query, strips, k, axis",
+    [
+        ("wid=500", [(0, y, 500, 100) for y in (0, 100, 200)], 1, 1),  # view 500x250, last strip overhangs
+        ("wid=500", [(0, y, 1000, 128) for y in (0, 128, 256, 384)], 2, 1),  # rect-scaled view 1000x500
+        ("wid=300&hei=300&fit=crop", [(x, 0, 64, 450) for x in range(0, 450, 64)], Fraction(3, 2), 0),
+        ("wid=200&hei=200&rgn=-100,0,2000,1000", [(x, 0, 48, 200) for x in range(0, 200, 48)], 1, 0),
+    ],
+)
 def test_rect_strips_tile_the_view_exactly(query, strips, k, axis):
     whole = view(f"{query}&rect=0,0,99999,99999,{float(k)}", max_pix=(0, 0))
     assert whole.view_box == (0, 0, *whole.rect_view_size)
@@ -267,7 +346,7 @@ def test_rect_strips_tile_the_view_exactly(query, strips, k, axis):
             sources.append(p.source_box(box))
             assert sources[-1] == whole.source_box((box[0] + x, box[1] + y, box[2] + x, box[3] + y))
     assert covered == whole.rect_view_size[axis]
-    for a, b in zip(sources, sources[1:]):          # neighbours join without gap or overlap
+    for a, b in zip(sources, sources[1:]):  # neighbours join without gap or overlap
         assert a[axis + 2] == b[axis]
 
 
@@ -279,8 +358,8 @@ def _clip_box(box, w, h):
 def test_rect_scaling_and_overhang():
     p = view("wid=200&hei=200&rect=-10,-10,50,50,2")
     assert p.rect_view_size == (400, 400) and p.rect_scale == (2, 2)
-    assert p.view_box == (10, 10, 50, 50)            # the window's first 10 rows/columns are outside the view
-    assert p.content_box is None                      # image rows start at 2*50 = 100
+    assert p.view_box == (10, 10, 50, 50)  # the window's first 10 rows/columns are outside the view
+    assert p.content_box is None  # image rows start at 2*50 = 100
     p = view("wid=200&hei=200&rect=0,90,10,20,2")
     assert p.content_box == (0, 10, 10, 20)
 
@@ -298,10 +377,19 @@ def test_rect_with_k_keeps_whole_pixel_view():
 
 # ------------------------------------------------------------------------------ dpr=
 
-@pytest.mark.parametrize("dpr, reply", [
-    ("on,2", (1632, 1000)), ("on,3", (2448, 1500)), ("on,4", (3264, 2000)), ("ON,1", (816, 500)),
-    ("off,3", (816, 500)), ("true,2", (1632, 1000)), ("on,0.5", (408, 250)),
-])
+
+@pytest.mark.parametrize(
+    "dpr, reply",
+    [
+        ("on,2", (1632, 1000)),
+        ("on,3", (2448, 1500)),
+        ("on,4", (3264, 2000)),
+        ("ON,1", (816, 500)),
+        ("off,3", (816, 500)),
+        ("true,2", (1632, 1000)),
+        ("on,0.5", (408, 250)),
+    ],
+)
 def test_dpr_reference_table(dpr, reply):
     p = view(f"wid=816&hei=500&dpr={dpr}", (8160, 5000), max_pix=(0, 0))
     assert (p.width, p.height) == reply
@@ -324,10 +412,17 @@ def test_dpr_clamp_when_a_derived_side_rounds_over():
 
 
 @settings(max_examples=80, deadline=None)
-@given(cw=st.integers(1, 60), ch=st.integers(1, 60), wid=st.one_of(st.none(), st.integers(1, 40)),
-       hei=st.integers(1, 40), only_wid=st.booleans(), mode=st.sampled_from([None, "fit", "constrain", "crop", "wrap",
-                                                                              "stretch", "hfit", "vfit"]),
-       d=st.fractions(Fraction(101, 100), 5, max_denominator=100), mw=st.integers(1, 80), mh=st.integers(1, 80))
+@given(
+    cw=st.integers(1, 60),
+    ch=st.integers(1, 60),
+    wid=st.one_of(st.none(), st.integers(1, 40)),
+    hei=st.integers(1, 40),
+    only_wid=st.booleans(),
+    mode=st.sampled_from([None, "fit", "constrain", "crop", "wrap", "stretch", "hfit", "vfit"]),
+    d=st.fractions(Fraction(101, 100), 5, max_denominator=100),
+    mw=st.integers(1, 80),
+    mh=st.integers(1, 80),
+)
 def test_dpr_clamp_is_the_largest_fit(cw, ch, wid, hei, only_wid, mode, d, mw, mh):
     v = ViewRequest(wid=wid, hei=None if only_wid and wid else hei, fit=mode, upscale=True, dpr=d)
     kw = dict(default_pix=(0, 0), max_pix=(mw, mh))
@@ -338,9 +433,14 @@ def test_dpr_clamp_is_the_largest_fit(cw, ch, wid, hei, only_wid, mode, d, mw, m
         raises("size_limit", plan_view, cw, ch, ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True), **kw)
         return
     assert p.width <= mw and p.height <= mh and 1 <= p.dpr <= d
-    for i in range(1, 41):       # no multiplier in [1, d] gives a bigger reply that still fits
-        probe = plan_view(cw, ch, ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True,
-                                              dpr=1 + (d - 1) * i / 40), default_pix=(0, 0), max_pix=(0, 0))
+    for i in range(1, 41):  # no multiplier in [1, d] gives a bigger reply that still fits
+        probe = plan_view(
+            cw,
+            ch,
+            ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True, dpr=1 + (d - 1) * i / 40),
+            default_pix=(0, 0),
+            max_pix=(0, 0),
+        )
         if probe.width <= mw and probe.height <= mh:
             assert probe.width <= p.width and probe.height <= p.height
 
@@ -350,10 +450,10 @@ def test_dpr_details():
     assert (view("wid=816&hei=500&dpr=on", max_pix=(0, 0)).width) == 816
     assert (view("wid=816&hei=500&dpr=on,3", max_pix=(0, 0), client_dpr=2).width) == 2448
     assert (view("wid=816&hei=500&dpr=off", max_pix=(0, 0), client_dpr=2).width) == 816
-    assert geometry(view("dpr=on,2")) == geometry(view(""))                       # no wid/hei/scl: no effect
-    assert (view("scl=4&dpr=on,2").width, view("scl=4&dpr=on,2").dpr) == (1000, 2)   # scl divided by d
-    raises("size_limit", view, "wid=3000&dpr=on,2")                              # too big without dpr
-    assert view("wid=3000&dpr=on,0.5").width == 1500                           # d < 1 shrinks
+    assert geometry(view("dpr=on,2")) == geometry(view(""))  # no wid/hei/scl: no effect
+    assert (view("scl=4&dpr=on,2").width, view("scl=4&dpr=on,2").dpr) == (1000, 2)  # scl divided by d
+    raises("size_limit", view, "wid=3000&dpr=on,2")  # too big without dpr
+    assert view("wid=3000&dpr=on,0.5").width == 1500  # d < 1 shrinks
     raises("size_limit", view, "wid=6000&dpr=on,0.5")
     # rect= window does not depend on dpr
     p = view("wid=1000&dpr=on,3&rect=0,0,500,500")
@@ -365,26 +465,29 @@ def test_dpr_details():
 TMB = ThumbRules()
 
 
-@pytest.mark.parametrize("rules, query, comp, geom", [
-    (TMB, "", BIG, ((100, 100), (100, 50), (0, 25))),                                    # §7.2 example, fit
-    (ThumbRules(thumb_type=1), "", BIG, ((100, 100), (200, 100), (-50, 0))),             # crop: columns 50-149
-    (ThumbRules(thumb_type=1, halign=1), "", BIG, ((100, 100), (200, 100), (0, 0))),
-    (ThumbRules(thumb_type=1, halign=3), "", BIG, ((100, 100), (200, 100), (-100, 0))),
-    (ThumbRules(valign=1), "", BIG, ((100, 100), (100, 50), (0, 0))),
-    (ThumbRules(valign=3), "", BIG, ((100, 100), (100, 50), (0, 50))),
-    (TMB, "align=-1,-1", BIG, ((100, 100), (100, 50), (0, 25))),                           # align= ignored
-    (TMB, "wid=200", BIG, ((200, 100), (200, 100), (0, 0))),
-    (TMB, "hei=300", BIG, ((100, 300), (100, 50), (0, 125))),
-    (ThumbRules(thumb_type=1), "hei=300", BIG, ((100, 300), (600, 300), (-250, 0))),
-    (TMB, "", (50, 25), ((100, 100), (100, 50), (0, 25))),                                # may enlarge
-    (ThumbRules(default_thumb_pix=(100, 0)), "", BIG, ((100, 50), (100, 50), (0, 0))),     # height derived
-    (ThumbRules(default_thumb_pix=(0, 100)), "", BIG, ((200, 100), (200, 100), (0, 0))),
-    (ThumbRules(default_thumb_pix=(0, 0)), "", (300, 200), ((300, 200), (300, 200), (0, 0))),
-    (ThumbRules(thumb_type=3, texture_scale=Fraction(1, 2)), "", BIG, ((100, 100), (1000, 500), (-450, -200))),
-    (ThumbRules(thumb_type=3, texture_scale=Fraction(1, 40), valign=1), "", BIG, ((100, 100), (50, 25), (25, 0))),
-    (TMB, "scl=10", BIG, ((100, 100), (200, 100), (-50, 0))),
-    (ThumbRules(halign=1), "scl=10", BIG, ((100, 100), (200, 100), (0, 0))),
-])
+@pytest.mark.parametrize(
+    "rules, query, comp, geom",
+    [
+        (TMB, "", BIG, ((100, 100), (100, 50), (0, 25))),  # §7.2 example, fit
+        (ThumbRules(thumb_type=1), "", BIG, ((100, 100), (200, 100), (-50, 0))),  # crop: columns 50-149
+        (ThumbRules(thumb_type=1, halign=1), "", BIG, ((100, 100), (200, 100), (0, 0))),
+        (ThumbRules(thumb_type=1, halign=3), "", BIG, ((100, 100), (200, 100), (-100, 0))),
+        (ThumbRules(valign=1), "", BIG, ((100, 100), (100, 50), (0, 0))),
+        (ThumbRules(valign=3), "", BIG, ((100, 100), (100, 50), (0, 50))),
+        (TMB, "align=-1,-1", BIG, ((100, 100), (100, 50), (0, 25))),  # align= ignored
+        (TMB, "wid=200", BIG, ((200, 100), (200, 100), (0, 0))),
+        (TMB, "hei=300", BIG, ((100, 300), (100, 50), (0, 125))),
+        (ThumbRules(thumb_type=1), "hei=300", BIG, ((100, 300), (600, 300), (-250, 0))),
+        (TMB, "", (50, 25), ((100, 100), (100, 50), (0, 25))),  # may enlarge
+        (ThumbRules(default_thumb_pix=(100, 0)), "", BIG, ((100, 50), (100, 50), (0, 0))),  # height derived
+        (ThumbRules(default_thumb_pix=(0, 100)), "", BIG, ((200, 100), (200, 100), (0, 0))),
+        (ThumbRules(default_thumb_pix=(0, 0)), "", (300, 200), ((300, 200), (300, 200), (0, 0))),
+        (ThumbRules(thumb_type=3, texture_scale=Fraction(1, 2)), "", BIG, ((100, 100), (1000, 500), (-450, -200))),
+        (ThumbRules(thumb_type=3, texture_scale=Fraction(1, 40), valign=1), "", BIG, ((100, 100), (50, 25), (25, 0))),
+        (TMB, "scl=10", BIG, ((100, 100), (200, 100), (-50, 0))),
+        (ThumbRules(halign=1), "scl=10", BIG, ((100, 100), (200, 100), (0, 0))),
+    ],
+)
 def test_thumbnails(rules, query, comp, geom):
     assert geometry(view(query, comp, thumb=rules)) == geom
 
@@ -392,38 +495,83 @@ def test_thumbnails(rules, query, comp, geom):
 def test_thumbnail_errors():
     raises("bad_request", parse_view, q("wid=100&fit=crop"), "tmb")
     raises("size_limit", view, "wid=3000", thumb=TMB)
-    for bad_rules in (dict(thumb_type=0), dict(halign=4), dict(valign=0), dict(default_thumb_pix=(-1, 0)),
-                      dict(texture_scale=Fraction(0))):
+    for bad_rules in (
+        dict(thumb_type=0),
+        dict(halign=4),
+        dict(valign=0),
+        dict(default_thumb_pix=(-1, 0)),
+        dict(texture_scale=Fraction(0)),
+    ):
         with pytest.raises(ValueError):
             ThumbRules(**bad_rules)
 
 
 # ------------------------------------------------------------------------------ parse_view
 
+
 def test_parse_view_values():
-    v = parse_view(q("wid=200.0&hei=+100&scl=1.5&fit=Crop,on&align=-1,.5&bgc=ff0000&rgn=-5,0,10,20"
-                     "&rect=0,-16,16,16,2.5&dpr=ON,1.5&network=off"))
+    v = parse_view(
+        q(
+            "wid=200.0&hei=+100&scl=1.5&fit=Crop,on&align=-1,.5&bgc=ff0000&rgn=-5,0,10,20"
+            "&rect=0,-16,16,16,2.5&dpr=ON,1.5&network=off"
+        )
+    )
     assert (v.wid, v.hei, v.scl, v.fit, v.upscale) == (200, 100, Fraction(3, 2), "crop", True)
     assert v.align == (-1, Fraction(1, 2)) and v.bgc.rgb() == (255, 0, 0)
     assert (v.rgn, v.rect, v.rect_scale, v.dpr) == ((-5, 0, 10, 20), (0, -16, 16, 16), Fraction(5, 2), Fraction(3, 2))
     assert parse_view({}) == ViewRequest()
-    assert parse_view(q("scl=2&fit=wrap")).fit == "wrap"                # fit with scl only: accepted, ignored
+    assert parse_view(q("scl=2&fit=wrap")).fit == "wrap"  # fit with scl only: accepted, ignored
 
 
-@pytest.mark.parametrize("query", [
-    "wid=0", "wid=-5", "wid=abc", "wid=1.5", "wid=", "hei=0", "hei=1e3", "scl=0", "scl=-1", "scl=x",
-    "wid=1&fit=bogus", "wid=1&fit=fit,2", "wid=1&fit=fit,1,0", "fit=fit", "fit=crop,1", "wid=1&fit=",
-    "align=2,0", "align=0", "align=-1.5,0", "align=0,0,0", "align=a,b",
-    "rgn=0,0,0,10", "rgn=1,2,3", "rgn=0,0,10,-1", "rgn=0.5,0,10,10",
-    "rect=0,0,10,0", "rect=0,0,10,10,0", "rect=0,0,10,10,-1", "rect=0,0,10", "rect=0,0,10,10,1,1",
-    "dpr=maybe", "dpr=on,0", "dpr=on,-1", "dpr=on,1,2", "dpr=2", "bgc=xyz", "network=maybe",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "wid=0",
+        "wid=-5",
+        "wid=abc",
+        "wid=1.5",
+        "wid=",
+        "hei=0",
+        "hei=1e3",
+        "scl=0",
+        "scl=-1",
+        "scl=x",
+        "wid=1&fit=bogus",
+        "wid=1&fit=fit,2",
+        "wid=1&fit=fit,1,0",
+        "fit=fit",
+        "fit=crop,1",
+        "wid=1&fit=",
+        "align=2,0",
+        "align=0",
+        "align=-1.5,0",
+        "align=0,0,0",
+        "align=a,b",
+        "rgn=0,0,0,10",
+        "rgn=1,2,3",
+        "rgn=0,0,10,-1",
+        "rgn=0.5,0,10,10",
+        "rect=0,0,10,0",
+        "rect=0,0,10,10,0",
+        "rect=0,0,10,10,-1",
+        "rect=0,0,10",
+        "rect=0,0,10,10,1,1",
+        "dpr=maybe",
+        "dpr=on,0",
+        "dpr=on,-1",
+        "dpr=on,1,2",
+        "dpr=2",
+        "bgc=xyz",
+        "network=maybe",
+    ],
+)
 def test_parse_view_errors(query):
     cmd = query.split("=", 1)[0] if "fit" not in query else "fit"
     assert raises("bad_request", parse_view, q(query)).detail.startswith(cmd + "=")
 
 
 # ------------------------------------------------------------------------------ layer 0 (§4.2-§4.3)
+
 
 def layer(query: str, src=(300, 200), comp=False):
     return plan_layer(*src, parse_layer(q(query), comp=comp))
@@ -432,10 +580,10 @@ def layer(query: str, src=(300, 200), comp=False):
 def test_crop_and_crop_n():
     p = layer("crop=10,20,100,50")
     assert (p.crop_box, p.width, p.height, p.overhang, p.transparent) == ((10, 20, 110, 70), 100, 50, False, False)
-    assert layer("cropN=0.1,0,0.8,1", BIG).crop_box == (200, 0, 1800, 1000)        # 10 % off left and right
-    assert layer("cropN=0,0,1,0.8", BIG).crop_box == (0, 0, 2000, 800)             # 20 % off the bottom
-    assert layer("cropN=0.5,0.5,0.0001,0.0001").crop_box == (150, 100, 151, 101)   # never below 1 px
-    assert layer("cropn=0.0025,0,0.5,1", (200, 10)).crop_box == (1, 0, 101, 10)    # 0.5 rounds up
+    assert layer("cropN=0.1,0,0.8,1", BIG).crop_box == (200, 0, 1800, 1000)  # 10 % off left and right
+    assert layer("cropN=0,0,1,0.8", BIG).crop_box == (0, 0, 2000, 800)  # 20 % off the bottom
+    assert layer("cropN=0.5,0.5,0.0001,0.0001").crop_box == (150, 100, 151, 101)  # never below 1 px
+    assert layer("cropn=0.0025,0,0.5,1", (200, 10)).crop_box == (1, 0, 101, 10)  # 0.5 rounds up
     assert layer("").crop_box == (0, 0, 300, 200) and not layer("").transparent
 
 
@@ -454,11 +602,18 @@ def test_later_of_crop_and_crop_n_wins():
     assert parse_layer({"extendn": "0,0,1,1", "extend": "1,2,3,4"}).extend_n is None
 
 
-@pytest.mark.parametrize("rotate, size, orientation", [
-    ("90", (200, 300), "ROTATE_270"), ("-90", (200, 300), "ROTATE_90"), ("270", (200, 300), "ROTATE_90"),
-    ("450", (200, 300), "ROTATE_270"), ("180", (300, 200), "ROTATE_180"), ("-360", (300, 200), None),
-    ("90.0", (200, 300), "ROTATE_270"),
-])
+@pytest.mark.parametrize(
+    "rotate, size, orientation",
+    [
+        ("90", (200, 300), "ROTATE_270"),
+        ("-90", (200, 300), "ROTATE_90"),
+        ("270", (200, 300), "ROTATE_90"),
+        ("450", (200, 300), "ROTATE_270"),
+        ("180", (300, 200), "ROTATE_180"),
+        ("-360", (300, 200), None),
+        ("90.0", (200, 300), "ROTATE_270"),
+    ],
+)
 def test_quarter_turns_swap_sizes(rotate, size, orientation):
     p = layer(f"rotate={rotate}")
     assert ((p.width, p.height), p.mapping.orientation, p.transparent) == (size, orientation, False)
@@ -467,7 +622,7 @@ def test_quarter_turns_swap_sizes(rotate, size, orientation):
 def test_extend():
     p = layer("crop=0,0,50,50&extend=5,5,5,5")
     assert (p.width, p.height, p.mapping.content_box, p.transparent) == (60, 60, (5, 5, 55, 55), True)
-    p = layer("rotate=90&extendN=0.1,0,0.1,0.05")                  # relative to the rotated 200x300
+    p = layer("rotate=90&extendN=0.1,0,0.1,0.05")  # relative to the rotated 200x300
     assert (p.extend, p.width, p.height) == ((20, 0, 20, 15), 240, 315)
     p = layer("extend=-10,0,-20,-1")
     assert (p.width, p.height, p.mapping.content_box, p.transparent) == (270, 199, (0, 0, 270, 199), False)
@@ -506,8 +661,11 @@ def _numbered(w, h):
     return im
 
 
-_TRANSPOSE = {"lr": Image.Transpose.FLIP_LEFT_RIGHT, "ud": Image.Transpose.FLIP_TOP_BOTTOM,
-              "lrud": Image.Transpose.ROTATE_180}
+_TRANSPOSE = {
+    "lr": Image.Transpose.FLIP_LEFT_RIGHT,
+    "ud": Image.Transpose.FLIP_TOP_BOTTOM,
+    "lrud": Image.Transpose.ROTATE_180,
+}
 
 
 def _explicit(src, p):
@@ -524,8 +682,9 @@ def _explicit(src, p):
 @pytest.mark.parametrize("crop", ["", "crop=1,1,4,3", "crop=-2,-1,6,4", "crop=3,2,8,8"])
 @pytest.mark.parametrize("flip", ["", "flip=lr", "flip=ud", "flip=lrud"])
 @pytest.mark.parametrize("rotate", ["", "rotate=90", "rotate=180", "rotate=270"])
-@pytest.mark.parametrize("extend, comp", [("", False), ("extend=2,0,1,3", False), ("extend=-1,1,0,-1", True),
-                                          ("", True)])
+@pytest.mark.parametrize(
+    "extend, comp", [("", False), ("extend=2,0,1,3", False), ("extend=-1,1,0,-1", True), ("", True)]
+)
 def test_source_map_matches_step_by_step_rendering(crop, flip, rotate, extend, comp):
     src = _numbered(7, 5)
     p = layer("&".join(filter(None, [crop, flip, rotate, extend])), (7, 5), comp=comp)
@@ -554,8 +713,11 @@ def test_view_and_layer_maps_compose_for_the_fast_path():
     expected.paste(comp.resize((v.scaled_width, v.scaled_height), Image.Resampling.BOX), (0, 0))
     region = v.project(p.mapping.content_box)
     box = p.mapping.source_box(v.source_box(region))
-    size = (region[3] - region[1], region[2] - region[0]) if p.mapping.swaps_axes else (region[2] - region[0],
-                                                                                         region[3] - region[1])
+    size = (
+        (region[3] - region[1], region[2] - region[0])
+        if p.mapping.swaps_axes
+        else (region[2] - region[0], region[3] - region[1])
+    )
     piece = src.resize(size, Image.Resampling.BOX, box=box).transpose(Image.Transpose[p.mapping.orientation])
     fast = Image.new("RGBA", (v.width, v.height))
     fast.paste(piece, region[:2])
@@ -563,12 +725,26 @@ def test_view_and_layer_maps_compose_for_the_fast_path():
     assert fast.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("cmds", [
-    {"crop": "0,0,0,10"}, {"crop": "1,2,3"}, {"crop": "a,b,c,d"}, {"crop": "0,0,10.5,10"},
-    {"cropn": "0,0,0,1"}, {"cropn": "0,0,1,-1"}, {"cropn": "0,0,1"},
-    {"flip": "xy"}, {"flip": ""}, {"flip": "lr,ud"}, {"rotate": "abc"}, {"rotate": "1e2"},
-    {"extend": "1,2,3"}, {"extend": "1,2,3,4.5"}, {"extendn": "a,0,0,0"},
-])
+@pytest.mark.parametrize(
+    "cmds",
+    [
+        {"crop": "0,0,0,10"},
+        {"crop": "1,2,3"},
+        {"crop": "a,b,c,d"},
+        {"crop": "0,0,10.5,10"},
+        {"cropn": "0,0,0,1"},
+        {"cropn": "0,0,1,-1"},
+        {"cropn": "0,0,1"},
+        {"flip": "xy"},
+        {"flip": ""},
+        {"flip": "lr,ud"},
+        {"rotate": "abc"},
+        {"rotate": "1e2"},
+        {"extend": "1,2,3"},
+        {"extend": "1,2,3,4.5"},
+        {"extendn": "a,0,0,0"},
+    ],
+)
 def test_parse_layer_errors(cmds):
     name = next(iter(cmds))
     err = raises("bad_request", parse_layer, cmds)
@@ -578,30 +754,53 @@ def test_parse_layer_errors(cmds):
 def test_parse_layer_accepts():
     assert parse_layer({"flip": "LRUD", "rotate": "-45.5"}) == LayerRequest(flip="lrud", rotate=Fraction(629, 2))
     assert parse_layer({"flip": "Ud"}, comp=True) == LayerRequest(comp_flip="ud")
-    assert parse_layer({"crop": "-5.0,0,10,10", "wid": "x"}).crop == (-5, 0, 10, 10)      # other commands not read
+    assert parse_layer({"crop": "-5.0,0,10,10", "wid": "x"}).crop == (-5, 0, 10, 10)  # other commands not read
     assert parse_flip("UD") == "ud"
 
 
 # ------------------------------------------------------------------------------ draft (§16 item 2)
 
-@pytest.mark.parametrize("scale, k", [
-    (1, 1), (2, 1), (Fraction(6, 10), 1), (0.5, 1), (0.26, 1), (0.25, 2), (0.2, 2), (Fraction(1, 8), 4), (0.1, 4),
-    (0.0625, 8), (0.01, 8), (Fraction(1, 16), 8), (Fraction(1, 15), 4),
-])
+
+@pytest.mark.parametrize(
+    "scale, k",
+    [
+        (1, 1),
+        (2, 1),
+        (Fraction(6, 10), 1),
+        (0.5, 1),
+        (0.26, 1),
+        (0.25, 2),
+        (0.2, 2),
+        (Fraction(1, 8), 4),
+        (0.1, 4),
+        (0.0625, 8),
+        (0.01, 8),
+        (Fraction(1, 16), 8),
+        (Fraction(1, 15), 4),
+    ],
+)
 def test_draft_scale(scale, k):
     assert draft_scale(scale) == k
 
 
-@pytest.mark.parametrize("src, scale, size", [
-    ((4000, 3000), 0.05, (500, 375)), ((1001, 601), 0.06, (125, 75)), ((10, 4), 0.01, (2, 1)),
-    ((1, 1), 0.01, None), ((100, 100), 0.6, None), ((3, 100), 0.01, (1, 50)),
-])
+@pytest.mark.parametrize(
+    "src, scale, size",
+    [
+        ((4000, 3000), 0.05, (500, 375)),
+        ((1001, 601), 0.06, (125, 75)),
+        ((10, 4), 0.01, (2, 1)),
+        ((1, 1), 0.01, None),
+        ((100, 100), 0.6, None),
+        ((3, 100), 0.01, (1, 50)),
+    ],
+)
 def test_draft_size(src, scale, size):
     assert draft_size(*src, scale) == size
 
 
-@pytest.mark.parametrize("src, scale, k", [((1001, 601), 0.06, 8), ((1001, 601), 0.2, 2), ((515, 300), 0.1, 4),
-                                          ((64, 9), 0.01, 8)])
+@pytest.mark.parametrize(
+    "src, scale, k", [((1001, 601), 0.06, 8), ((1001, 601), 0.2, 2), ((515, 300), 0.1, 4), ((64, 9), 0.01, 8)]
+)
 def test_draft_size_makes_pillow_pick_the_planned_factor(src, scale, k):
     buf = io.BytesIO()
     Image.new("RGB", src, (10, 20, 30)).save(buf, "JPEG")

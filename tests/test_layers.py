@@ -34,25 +34,30 @@ def noimage_gray(pixel) -> bool:
 def test_example_a_places_layer_1_left_centre_on_a_1000_canvas(client):
     # rendering.md §4.8: rose (1600x1200) fitted to 800x800 is 800x600; its left-centre lands on
     # the canvas's left-centre, so it covers x 0-800, y 200-800 of the 1000x1000 shoe canvas.
-    r = client.get("/is/image/sample?src=shoe&size=1000,1000&originN=0,0"
-                   "&layer=1&src=rose&size=800,800&originN=-0.5,0&posN=-0.5,0&scl=1&fmt=png")
+    r = client.get(
+        "/is/image/sample?src=shoe&size=1000,1000&originN=0,0"
+        "&layer=1&src=rose&size=800,800&originN=-0.5,0&posN=-0.5,0&scl=1&fmt=png"
+    )
     img = rgb(r)
     assert img.size == (1000, 1000)
-    assert near(img.getpixel((3, 203)), RED)                 # rose's top-left corner
-    assert near(img.getpixel((796, 796)), BLUE)              # rose's bottom-right corner
-    assert near(img.getpixel((3, 196)), (249, 250, 244))     # shoe background above the rose
-    assert near(img.getpixel((803, 500)), (249, 250, 244))   # and to its right
+    assert near(img.getpixel((3, 203)), RED)  # rose's top-left corner
+    assert near(img.getpixel((796, 796)), BLUE)  # rose's bottom-right corner
+    assert near(img.getpixel((3, 196)), (249, 250, 244))  # shoe background above the rose
+    assert near(img.getpixel((803, 500)), (249, 250, 244))  # and to its right
 
 
-@pytest.mark.parametrize("placement, top_left", [
-    ("", (40, 45)),                                   # origins coincide: centred
-    ("&pos=10,-5", (50, 40)),
-    ("&posN=0.3,0.3", (70, 75)),
-    ("&originN=-0.5,-0.5", (50, 50)),                 # the layer's top-left on layer 0's centre
-    ("&origin=20,10&pos=-30,-20", (0, 20)),           # bottom-right corner as origin
-    ("&anchorN=0.5,0.5&posN=0.5,0.5", (80, 90)),      # anchor = bottom-right becomes the origin
-    ("&anchorN=0.5,0.5&originN=0,0", (40, 45)),       # origin overrides the anchor
-])
+@pytest.mark.parametrize(
+    "placement, top_left",
+    [
+        ("", (40, 45)),  # origins coincide: centred
+        ("&pos=10,-5", (50, 40)),
+        ("&posN=0.3,0.3", (70, 75)),
+        ("&originN=-0.5,-0.5", (50, 50)),  # the layer's top-left on layer 0's centre
+        ("&origin=20,10&pos=-30,-20", (0, 20)),  # bottom-right corner as origin
+        ("&anchorN=0.5,0.5&posN=0.5,0.5", (80, 90)),  # anchor = bottom-right becomes the origin
+        ("&anchorN=0.5,0.5&originN=0,0", (40, 45)),  # origin overrides the anchor
+    ],
+)
 def test_pos_origin_and_anchor_place_the_layer(client, placement, top_left):
     img = rgb(client.get(CANVAS + placement))
     x, y = top_left
@@ -76,7 +81,7 @@ def test_anchor_is_carried_through_flip(client):
         assert img.getpixel(outside) == BLUE and img.getpixel(inside) != BLUE
     assert plain.getpixel((358, 318)) != BLUE and plain.getpixel((362, 318)) == BLUE
     assert flipped.getpixel((42, 318)) != BLUE and flipped.getpixel((38, 318)) == BLUE
-    assert near(plain.getpixel((203, 260)), flipped.getpixel((196, 260)), 40)     # mirrored content
+    assert near(plain.getpixel((203, 260)), flipped.getpixel((196, 260)), 40)  # mirrored content
 
 
 def test_opac_blends_the_layer(client):
@@ -108,16 +113,18 @@ def test_rotate_extend_and_bgcolor_of_a_layer(client):
 
 
 def test_text_layer_draws_text_in_its_box(client):
-    img = rgb(client.get("/is/image/sample?size=200,100&color=0000ff"
-                         "&layer=1&text=Hello&size=120,40&color=ffffff&scl=1&fmt=png"))
+    img = rgb(
+        client.get(
+            "/is/image/sample?size=200,100&color=0000ff&layer=1&text=Hello&size=120,40&color=ffffff&scl=1&fmt=png"
+        )
+    )
     box = img.crop((40, 30, 160, 70))
     colours = box.getcolors(10000)
     assert any(c == WHITE for _, c in colours) and any(sum(c) < 200 for _, c in colours)
     assert img.getpixel((39, 50)) == BLUE and img.getpixel((40, 50)) != BLUE
 
 
-@pytest.mark.parametrize("layer", ["&layer=1&color=ff0000", "&layer=1&size=20,0&color=ff0000",
-                                   "&layer=1&size=20,10"])
+@pytest.mark.parametrize("layer", ["&layer=1&color=ff0000", "&layer=1&size=20,0&color=ff0000", "&layer=1&size=20,10"])
 def test_solid_colour_layer_needs_size_and_color(client, layer):
     r = client.get("/is/image/sample?size=100,100&color=0000ff" + layer)
     assert r.status_code == 403 and r.headers["x-is-error"] == "bad_request"
@@ -127,20 +134,25 @@ def test_missing_layer_source_gives_the_default_image(client):
     r = client.get("/is/image/sample/rose?layer=1&src=nothing&fmt=png")
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
     img = rgb(r)
-    assert img.size == (300, 300) and noimage_gray(img.getpixel((5, 5)))   # mode 0: the whole reply
+    assert img.size == (300, 300) and noimage_gray(img.getpixel((5, 5)))  # mode 0: the whole reply
 
 
 def test_default_image_mode_1_replaces_only_the_missing_layer_source(bucket):
     root, write, make = bucket
-    write({"catalogs/default.ini": (root / "catalogs/default.ini").read_text().replace(
-        "DefaultImageMode=0", "DefaultImageMode=1")})
+    write(
+        {
+            "catalogs/default.ini": (root / "catalogs/default.ini")
+            .read_text()
+            .replace("DefaultImageMode=0", "DefaultImageMode=1")
+        }
+    )
     r = make().get("/is/image/sample/rose?layer=1&src=nothing&size=100,100&wid=400&fmt=png")
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
     img = rgb(r)
     assert img.size == (400, 300)
     assert near(img.getpixel((2, 2)), RED)
     assert noimage_gray(img.getpixel((190, 140))) and noimage_gray(img.getpixel((207, 157)))
-    assert not noimage_gray(img.getpixel((180, 150)))                 # the rose around the 25x25 layer
+    assert not noimage_gray(img.getpixel((180, 150)))  # the rose around the 25x25 layer
 
 
 def test_template_with_layers(client):
@@ -178,16 +190,11 @@ def test_named_layers_join_their_numbered_layer(client):
 
 # Replies recorded before composites existed: single-layer requests must not change by a byte.
 SINGLE_LAYER = {
-    "/is/image/sample/rose?wid=200&fmt=png":
-        "82398a03f879b425ffb873353132bfbea88c459d42f17003ca1a09ae0f6be22f",
-    "/is/image/sample/rose?wid=300&hei=120&fit=crop&fmt=jpeg&qlt=90":
-        "c07ae46384a151355728d76bf8e55ad5b7f200a3e89fee9d82dfe5d350cc67c0",
-    "/is/image/sample/tulip?rotate=30&extend=10,0,0,5&bgc=ff0000&fmt=png":
-        "c032b30a442e6d888290b6d9db1502c92186f1315a3d299700f816ba5dfb624b",
-    "/is/image/sample/rose?req=tmb&fmt=png":
-        "18ecc38c3dfd1d45d06dd6ba0c731a6a6f49050a9109f800ecafdff022451fea",
-    "/is/image/sample/rose?template=frame&fmt=png":
-        "c4f2f928a968b9084e396a9a2c111bbba37d927da1c3a219c822eae9a29b80db",
+    "/is/image/sample/rose?wid=200&fmt=png": "82398a03f879b425ffb873353132bfbea88c459d42f17003ca1a09ae0f6be22f",
+    "/is/image/sample/rose?wid=300&hei=120&fit=crop&fmt=jpeg&qlt=90": "c07ae46384a151355728d76bf8e55ad5b7f200a3e89fee9d82dfe5d350cc67c0",  # noqa: E501
+    "/is/image/sample/tulip?rotate=30&extend=10,0,0,5&bgc=ff0000&fmt=png": "c032b30a442e6d888290b6d9db1502c92186f1315a3d299700f816ba5dfb624b",  # noqa: E501
+    "/is/image/sample/rose?req=tmb&fmt=png": "18ecc38c3dfd1d45d06dd6ba0c731a6a6f49050a9109f800ecafdff022451fea",
+    "/is/image/sample/rose?template=frame&fmt=png": "c4f2f928a968b9084e396a9a2c111bbba37d927da1c3a219c822eae9a29b80db",
 }
 
 
@@ -205,19 +212,27 @@ def test_single_layer_requests_keep_the_fast_path(client, monkeypatch, url):
 
 def test_mode1_without_url_object_swaps_only_the_missing_layer(bucket):
     root, write, make = bucket
-    write({"catalogs/default.ini": (root / "catalogs/default.ini").read_text().replace(
-        "DefaultImageMode=0", "DefaultImageMode=1")})
+    write(
+        {
+            "catalogs/default.ini": (root / "catalogs/default.ini")
+            .read_text()
+            .replace("DefaultImageMode=0", "DefaultImageMode=1")
+        }
+    )
     r = make().get("/is/image/sample?size=200,100&color=ff0000&layer=1&src=sample/missing&size=50,50&fmt=png")
     assert r.status_code == 200 and r.headers["x-is-default-image"] == "1"
     img = Image.open(io.BytesIO(r.content)).convert("RGB")
-    assert img.size == (200, 100) and img.getpixel((2, 2)) == (255, 0, 0)      # layer 0 kept its red fill
+    assert img.size == (200, 100) and img.getpixel((2, 2)) == (255, 0, 0)  # layer 0 kept its red fill
 
 
-@pytest.mark.parametrize("query, size", [
-    ("size=300,300&fmt=png", (300, 300)),        # layer 0's size= is the canvas (§4.5)
-    ("size=400,0&wid=400", (400, 300)),           # one side given: the image scaled, aspect kept
-    ("scale=0.1&scl=1", (160, 120)),              # scale= of the full-resolution source
-])
+@pytest.mark.parametrize(
+    "query, size",
+    [
+        ("size=300,300&fmt=png", (300, 300)),  # layer 0's size= is the canvas (§4.5)
+        ("size=400,0&wid=400", (400, 300)),  # one side given: the image scaled, aspect kept
+        ("scale=0.1&scl=1", (160, 120)),  # scale= of the full-resolution source
+    ],
+)
 def test_single_layer_scaling_commands(client, query, size):
     r = client.get(f"/is/image/sample/rose?{query}")
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == size
@@ -227,7 +242,7 @@ def test_size_on_an_image_layer_0_is_the_canvas_with_its_color_and_text(client):
     r = client.get("/is/image/sample/rose?layer=comp&size=300,200&color=ff0000&text=Hi&fmt=png")
     img = Image.open(io.BytesIO(r.content)).convert("RGB")
     assert img.size == (300, 200)
-    assert img.getpixel((2, 100)) == (255, 0, 0)     # the 4:3 rose is fitted in: red bands at the sides
+    assert img.getpixel((2, 100)) == (255, 0, 0)  # the 4:3 rose is fitted in: red bands at the sides
 
 
 def test_size_n_is_refused_on_layer_0(client):

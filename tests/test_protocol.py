@@ -4,26 +4,36 @@ import pytest
 
 from imageserving.errors import ISError
 from imageserving.protocol.commands import Commands
-from imageserving.protocol.query import (decode_path_element, decode_value, encode_value, expand_macros,
-                                         split_modifiers, substitute, tokenize)
+from imageserving.protocol.query import (
+    decode_path_element,
+    decode_value,
+    encode_value,
+    expand_macros,
+    split_modifiers,
+    substitute,
+    tokenize,
+)
 
 
-@pytest.mark.parametrize("raw, pieces", [
-    ("wid=1&hei=2", ["wid=1", "hei=2"]),
-    ("&&wid=100&", ["wid=100"]),
-    ("src=is{cat/img?wid=200&hei=100}&wid=5", ["src=is{cat/img?wid=200&hei=100}", "wid=5"]),
-    ("src=is(a?b=(1)&c=2)&x=1", ["src=is(a?b=(1)&c=2)", "x=1"]),
-    ("src=my(file&wid=3", ["src=my(file", "wid=3"]),          # a stray bracket has no grouping meaning
-    (".note=a=b&wid=1", [".note=a=b", "wid=1"]),
-    ("text={\\rtf1 a&b}&wid=1", ["text={\\rtf1 a&b}", "wid=1"]),
-])
+@pytest.mark.parametrize(
+    "raw, pieces",
+    [
+        ("wid=1&hei=2", ["wid=1", "hei=2"]),
+        ("&&wid=100&", ["wid=100"]),
+        ("src=is{cat/img?wid=200&hei=100}&wid=5", ["src=is{cat/img?wid=200&hei=100}", "wid=5"]),
+        ("src=is(a?b=(1)&c=2)&x=1", ["src=is(a?b=(1)&c=2)", "x=1"]),
+        ("src=my(file&wid=3", ["src=my(file", "wid=3"]),  # a stray bracket has no grouping meaning
+        (".note=a=b&wid=1", [".note=a=b", "wid=1"]),
+        ("text={\\rtf1 a&b}&wid=1", ["text={\\rtf1 a&b}", "wid=1"]),
+    ],
+)
 def test_split_modifiers(raw, pieces):
     assert split_modifiers(raw) == pieces
 
 
 @pytest.mark.parametrize("raw", ["src=is{a&b", "src={a)", "src=is{a}}"])
 def test_unbalanced_brackets_are_bad_requests(raw):
-    if raw == "src=is{a}}":      # the extra '}' after the group is an ordinary character
+    if raw == "src=is{a}}":  # the extra '}' after the group is an ordinary character
         assert split_modifiers(raw) == ["src=is{a}}"]
         return
     with pytest.raises(ISError) as e:
@@ -34,7 +44,11 @@ def test_unbalanced_brackets_are_bad_requests(raw):
 def test_tokenize_classifies_and_lowercases_names():
     toks = tokenize("WID=100&.comment&$Var=A&$Preset$&Op_Usm=1,2&bad name=1")
     assert [(t.kind, t.name, t.value) for t in toks] == [
-        ("command", "wid", "100"), ("vardef", "var", "A"), ("macro", "preset", ""), ("command", "op_usm", "1,2")]
+        ("command", "wid", "100"),
+        ("vardef", "var", "A"),
+        ("macro", "preset", ""),
+        ("command", "op_usm", "1,2"),
+    ]
 
 
 @pytest.mark.parametrize("raw", ["$=1", "$a b$", "$$", "$x"])
@@ -63,9 +77,9 @@ def test_unknown_and_recursive_macros():
 
 def test_modifier_url_postmodifier_precedence():
     cmds = Commands()
-    cmds.add(tokenize("wid=100&qlt=50&bgc=ff0000"))      # catalog::Modifier
-    cmds.add(tokenize("qlt=70&wid=300"))                  # URL
-    cmds.add(tokenize("qlt=90"))                          # catalog::PostModifier
+    cmds.add(tokenize("wid=100&qlt=50&bgc=ff0000"))  # catalog::Modifier
+    cmds.add(tokenize("qlt=70&wid=300"))  # URL
+    cmds.add(tokenize("qlt=90"))  # catalog::PostModifier
     assert (cmds.value("wid"), cmds.value("qlt"), cmds.value("bgc")) == ("300", "90", "ff0000")
 
 
@@ -93,10 +107,17 @@ def test_layers_and_request_commands():
     assert cmds.request == {"wid": "200", "fmt": "png"}
 
 
-@pytest.mark.parametrize("raw, text", [
-    ("a%20b+c", "a b c"), ("%C3%A9", "é"), ("%E9", "é"), ("100%", "100%"), ("%zz", "%zz"),
-    ("rate%26weight%3D85%25%2027%23", "rate&weight=85% 27#"),
-])
+@pytest.mark.parametrize(
+    "raw, text",
+    [
+        ("a%20b+c", "a b c"),
+        ("%C3%A9", "é"),
+        ("%E9", "é"),
+        ("100%", "100%"),
+        ("%zz", "%zz"),
+        ("rate%26weight%3D85%25%2027%23", "rate&weight=85% 27#"),
+    ],
+)
 def test_decode_value(raw, text):
     assert decode_value(raw) == text
 

@@ -34,14 +34,20 @@ def quads(w: int = 200, h: int = 100) -> Image.Image:
 
 def photo(w: int = 400, h: int = 300) -> Image.Image:
     """Gradients, discs and thin lines: detail at every scale, like a photograph."""
-    img = Image.merge("RGB", (Image.linear_gradient("L").resize((w, h)),
-                              Image.radial_gradient("L").resize((w, h)),
-                              Image.linear_gradient("L").rotate(90).resize((w, h))))
+    img = Image.merge(
+        "RGB",
+        (
+            Image.linear_gradient("L").resize((w, h)),
+            Image.radial_gradient("L").resize((w, h)),
+            Image.linear_gradient("L").rotate(90).resize((w, h)),
+        ),
+    )
     draw = ImageDraw.Draw(img)
     for i in range(12):
         r = 10 + 9 * i
-        draw.ellipse((w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r),
-                     outline=(30 * i % 256, 90, 200 - 12 * i), width=3)
+        draw.ellipse(
+            (w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r), outline=(30 * i % 256, 90, 200 - 12 * i), width=3
+        )
     for x in range(0, w, 7):
         draw.line((x, 0, x + 40, h), fill=(255 - x % 256, x % 256, 128), width=1)
     return img
@@ -88,7 +94,7 @@ def diff_stats(a: Image.Image, b: Image.Image) -> tuple[float, int]:
     levels = [i % 256 for i, n in enumerate(hist) if n]
     se = sum(n * (i % 256) ** 2 for i, n in enumerate(hist))
     mse = se / (a.width * a.height * len(a.getbands()))
-    return (10 * math.log10(255 ** 2 / mse) if mse else math.inf), max(levels)
+    return (10 * math.log10(255**2 / mse) if mse else math.inf), max(levels)
 
 
 # ------------------------------------------------------------------------ view geometry (§5)
@@ -96,7 +102,7 @@ GEOMETRY = [
     # query, reply size, {point: colour}
     ("wid=100", (100, 50), {(25, 12): TL, (75, 12): TR, (25, 37): BL, (75, 37): BR}),
     ("hei=50", (100, 50), {(25, 12): TL, (75, 37): BR}),
-    ("wid=400", (400, 200), {(100, 50): TL, (300, 150): BR}),                  # D1: enlarges
+    ("wid=400", (400, 200), {(100, 50): TL, (300, 150): BR}),  # D1: enlarges
     ("wid=100&hei=100", (100, 100), {(50, 10): WHITE, (25, 37): TL, (75, 62): BR, (50, 90): WHITE}),
     ("wid=100&hei=100&align=0,-1", (100, 100), {(25, 12): TL, (75, 37): BR, (50, 75): WHITE}),
     ("wid=100&hei=100&align=0,1", (100, 100), {(50, 25): WHITE, (25, 62): TL, (75, 87): BR}),
@@ -118,7 +124,7 @@ GEOMETRY = [
     ("scl=2&wid=150&hei=100", (150, 100), {(10, 10): WHITE, (50, 40): TL, (100, 60): BR, (140, 90): WHITE}),
     ("crop=100,0,100,100&scl=1", (100, 100), {(50, 25): TR, (50, 75): BR}),
     ("crop=0,0,100,50&scl=0.5", (200, 100), {(100, 50): TL}),
-    ("crop=150,50,100,100&scl=1", (100, 100), {(25, 25): BR, (75, 75): WHITE}),   # overhang → bgc
+    ("crop=150,50,100,100&scl=1", (100, 100), {(25, 25): BR, (75, 75): WHITE}),  # overhang → bgc
     ("cropN=0.5,0.5,0.5,0.5&wid=50", (50, 25), {(25, 12): BR}),
     ("rgn=0,0,100,50&wid=100", (100, 50), {(50, 25): TL}),
     ("rgn=0,0,100,50&wid=50&hei=50", (50, 50), {(25, 5): WHITE, (25, 24): TL, (25, 45): BL}),  # ROI, not a crop
@@ -149,14 +155,17 @@ def test_default_pix_and_max_pix():
     assert err.value.kind == "size_limit"
 
 
-@pytest.mark.parametrize("query,client_dpr,size", [
-    ("wid=100&dpr=on,2", None, (200, 100)),
-    ("wid=100&dpr=off,2", None, (100, 50)),
-    ("wid=100&dpr=on", 3.0, (300, 150)),
-    ("wid=100&dpr=on", None, (100, 50)),
-    ("wid=200&dpr=on,2", None, (300, 150)),          # 400x200 exceeds MaxPix 300: d shrinks to fit
-    ("wid=100&hei=100&dpr=on,4", None, (300, 300)),
-])
+@pytest.mark.parametrize(
+    "query,client_dpr,size",
+    [
+        ("wid=100&dpr=on,2", None, (200, 100)),
+        ("wid=100&dpr=off,2", None, (100, 50)),
+        ("wid=100&dpr=on", 3.0, (300, 150)),
+        ("wid=100&dpr=on", None, (100, 50)),
+        ("wid=200&dpr=on,2", None, (300, 150)),  # 400x200 exceeds MaxPix 300: d shrinks to fit
+        ("wid=100&hei=100&dpr=on,4", None, (300, 300)),
+    ],
+)
 def test_dpr_with_max_pix(query, client_dpr, size):
     img = render(query + "&fmt=png", client_dpr=client_dpr, defaults=RenderDefaults(max_pix=(300, 300)))
     assert img.size == size
@@ -164,18 +173,28 @@ def test_dpr_with_max_pix(query, client_dpr, size):
 
 
 # Stored pixels that EXIF orientation n turns into the quadrants: the inverse of the display turn.
-_STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
-           7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+_STORED = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 
 
 @pytest.mark.parametrize("orientation", sorted(_STORED))
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
-@pytest.mark.parametrize("query,size,points", [          # in display coordinates of a 400x200 image
-    ("wid=100", (100, 50), {(25, 12): TL, (75, 12): TR, (25, 37): BL, (75, 37): BR}),
-    ("crop=200,0,200,100&scl=1", (200, 100), {(10, 10): TR, (190, 90): TR}),
-    ("crop=0,100,200,100&wid=50", (50, 25), {(25, 12): BL}),
-])
+@pytest.mark.parametrize(
+    "query,size,points",
+    [  # in display coordinates of a 400x200 image
+        ("wid=100", (100, 50), {(25, 12): TL, (75, 12): TR, (25, 37): BL, (75, 37): BR}),
+        ("crop=200,0,200,100&scl=1", (200, 100), {(10, 10): TR, (190, 90): TR}),
+        ("crop=0,100,200,100&wid=50", (50, 25), {(25, 12): BL}),
+    ],
+)
 def test_exif_orientation_before_crop_and_scale(orientation, fmt, query, size, points):
     stored = quads(400, 200)
     if _STORED[orientation] is not None:
@@ -200,16 +219,19 @@ def _tile() -> bytes:
 TILE = _tile()
 
 
-@pytest.mark.parametrize("query,mode,corner,centre,tolerance", [
-    ("scl=1&fmt=png-alpha", "RGBA", None, (0, 0, 255, 255), 0),
-    ("scl=1&fmt=png", "RGB", WHITE, (0, 0, 255), 0),
-    ("scl=1&fmt=png&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 0),
-    ("scl=1&fmt=jpeg&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 12),
-    ("scl=1&fmt=webp-alpha,,lossless", "RGBA", None, (0, 0, 255, 255), 0),
-    ("scl=1&fmt=webp&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 12),
-    ("scl=1&fmt=gif-alpha", "RGBA", None, (0, 0, 255, 255), 0),
-    ("wid=100&fmt=tif-alpha", "RGBA", None, (0, 0, 255, 255), 0),
-])
+@pytest.mark.parametrize(
+    "query,mode,corner,centre,tolerance",
+    [
+        ("scl=1&fmt=png-alpha", "RGBA", None, (0, 0, 255, 255), 0),
+        ("scl=1&fmt=png", "RGB", WHITE, (0, 0, 255), 0),
+        ("scl=1&fmt=png&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 0),
+        ("scl=1&fmt=jpeg&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 12),
+        ("scl=1&fmt=webp-alpha,,lossless", "RGBA", None, (0, 0, 255, 255), 0),
+        ("scl=1&fmt=webp&bgc=00ff00", "RGB", GREEN, (0, 0, 255), 12),
+        ("scl=1&fmt=gif-alpha", "RGBA", None, (0, 0, 255, 255), 0),
+        ("wid=100&fmt=tif-alpha", "RGBA", None, (0, 0, 255, 255), 0),
+    ],
+)
 def test_alpha_kept_or_flattened(query, mode, corner, centre, tolerance):
     """``corner`` None: a transparent pixel (its hidden colour does not matter)."""
     img = render(query, TILE)
@@ -243,21 +265,21 @@ def test_req_mask_returns_the_alpha():
 
 # ---------------------------------------------------------------------------------- op_* (§8)
 POINT_OPS = [
-    ("op_brightness=50", lambda c: c == (228, 255, 255)),           # + R(127.5) = 128
+    ("op_brightness=50", lambda c: c == (228, 255, 255)),  # + R(127.5) = 128
     ("op_brightness=-20", lambda c: c == (49, 99, 149)),
     ("op_brightness=0", lambda c: c == UNIFORM),
-    ("op_contrast=50", lambda c: c == (72, 172, 255)),              # f = 2 around 128
-    ("op_contrast=-50", lambda c: c == (114, 139, 164)),            # f = 0.5
-    ("op_contrast=100", lambda c: c == (0, 255, 255)),              # threshold at 128
-    ("op_colorbalance=10,0,-10", lambda c: c == (126, 150, 175)),     # R(-25.5) = -25
+    ("op_contrast=50", lambda c: c == (72, 172, 255)),  # f = 2 around 128
+    ("op_contrast=-50", lambda c: c == (114, 139, 164)),  # f = 0.5
+    ("op_contrast=100", lambda c: c == (0, 255, 255)),  # threshold at 128
+    ("op_colorbalance=10,0,-10", lambda c: c == (126, 150, 175)),  # R(-25.5) = -25
     ("op_invert=1", lambda c: c == (155, 105, 55)),
     ("op_invert=0", lambda c: c == UNIFORM),
-    ("op_saturation=-100", lambda c: c == (141, 141, 141)),         # Pillow's luminance of UNIFORM
+    ("op_saturation=-100", lambda c: c == (141, 141, 141)),  # Pillow's luminance of UNIFORM
     ("op_saturation=60", lambda c: c[2] - c[0] > 150 and c[0] < 100),
-    ("op_hue=180", lambda c: c[0] > c[1] > c[2]),                    # blue-ish turns orange-ish
-    ("op_hue=-120", lambda c: c[1] > c[0] > c[2]),                   # ... and yellow-green
-    ("op_colorize=ff0000", lambda c: c == RED),                     # norm: the median lands on 128
-    ("op_colorize=0,0,255,norm,50", lambda c: c == (0, 0, 255)),    # a decimal colour
+    ("op_hue=180", lambda c: c[0] > c[1] > c[2]),  # blue-ish turns orange-ish
+    ("op_hue=-120", lambda c: c[1] > c[0] > c[2]),  # ... and yellow-green
+    ("op_colorize=ff0000", lambda c: c == RED),  # norm: the median lands on 128
+    ("op_colorize=0,0,255,norm,50", lambda c: c == (0, 0, 255)),  # a decimal colour
     ("op_colorize=0,0,255", lambda c: c == (0, 0, 255)),
     ("op_colorize=ff0000,off", lambda c: c[0] == 255 and c[1] == c[2] and 10 < c[1] < 50),  # luminance 141
     ("op_brightness=-15&op_contrast=22&op_colorize=a0b0c0", lambda c: c == (160, 176, 192)),
@@ -270,8 +292,18 @@ def test_point_operations(ops, check):
     assert check(img.getpixel((32, 32))), img.getpixel((32, 32))
 
 
-@pytest.mark.parametrize("ops", ["op_brightness=40", "op_invert=1", "op_hue=90", "op_saturation=-50",
-                                 "op_colorize=a0b0c0", "op_colorbalance=0,20,0", "op_contrast=-30"])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "op_brightness=40",
+        "op_invert=1",
+        "op_hue=90",
+        "op_saturation=-50",
+        "op_colorize=a0b0c0",
+        "op_colorbalance=0,20,0",
+        "op_contrast=-30",
+    ],
+)
 def test_point_operations_leave_alpha_alone(ops):
     img = render(f"scl=1&fmt=png-alpha&{ops}", TILE)
     assert img.getpixel((0, 0))[3] == 0 and img.getpixel((100, 50))[3] == 255
@@ -294,7 +326,7 @@ def test_operation_order_is_fixed_not_the_url_order():
 @pytest.mark.parametrize("ops", ["op_sharpen=1", "op_usm=2,2", "op_usmR=2,2", "op_usm=2,2,3"])
 def test_sharpening_overshoots_at_edges(ops):
     img = render(f"scl=1&fmt=png&{ops}")
-    assert img.getpixel((25, 25)) == TL                               # flat areas stay
+    assert img.getpixel((25, 25)) == TL  # flat areas stay
     assert img.getpixel((99, 25))[0] > TL[0] and img.getpixel((100, 25))[0] < TR[0]
 
 
@@ -308,7 +340,7 @@ def test_usm_threshold_spares_small_steps_and_accepts_reals():
 
 
 def test_usm_monochrome_sharpens_luminance_only():
-    left, right = (150, 110, 110), (110, 150, 110)          # mid tones: nothing clips
+    left, right = (150, 110, 110), (110, 150, 110)  # mid tones: nothing clips
     pair = Image.new("RGB", (64, 64), left)
     pair.paste(right, (32, 0, 64, 64))
     colour = render("scl=1&fmt=png&op_usm=3,2,0,0", encode(pair))
@@ -326,8 +358,9 @@ def test_usm_radius_is_in_full_resolution_pixels_d5():
     assert render_bytes("wid=100&fmt=png&op_usm=5,4", source) == render_bytes("wid=100&fmt=png&op_usmR=5,1", source)
     assert render_bytes("wid=100&fmt=png&op_usm=5,4", source) != render_bytes("wid=100&fmt=png&op_usmR=5,4", source)
     output = RenderDefaults(usm_radius="output")
-    assert (render_bytes("wid=100&fmt=png&op_usm=5,4", source, defaults=output)
-            == render_bytes("wid=100&fmt=png&op_usmR=5,4", source))
+    assert render_bytes("wid=100&fmt=png&op_usm=5,4", source, defaults=output) == render_bytes(
+        "wid=100&fmt=png&op_usmR=5,4", source
+    )
     # Enlarging never scales the radius up.
     assert render_bytes("scl=0.5&fmt=png&op_usm=2,1") == render_bytes("scl=0.5&fmt=png&op_usmR=2,1")
 
@@ -359,7 +392,7 @@ def test_noise_is_deterministic_and_bounded():
     img = Image.open(io.BytesIO(a))
     for band, centre in zip(img.split(), UNIFORM):
         lo, hi = band.getextrema()
-        assert centre - 51 <= lo and hi <= centre + 51 and hi - lo > 60     # A = R(20 % of 255) = 51
+        assert centre - 51 <= lo and hi <= centre + 51 and hi - lo > 60  # A = R(20 % of 255) = 51
     assert a != render_bytes("scl=1&fmt=png&op_noise=21", UNIFORM_PNG)
 
 
@@ -369,7 +402,7 @@ def test_noise_monochrome_and_gaussian():
     assert ImageChops.difference(ImageChops.subtract(g, r), Image.new("L", r.size, 50)).getbbox() is None
     assert r.getextrema()[0] < 90
     gauss = render("scl=1&fmt=png&op_noise=20,gaussian", UNIFORM_PNG)
-    assert 15 < ImageStat.Stat(gauss).stddev[0] < 35                            # σ = A/2 = 25.5
+    assert 15 < ImageStat.Stat(gauss).stddev[0] < 35  # σ = A/2 = 25.5
 
 
 def test_operations_on_solid_and_rotated_layers():
@@ -382,8 +415,19 @@ def test_operations_on_solid_and_rotated_layers():
 
 # ----------------------------------------------------------------------- rect= tiles (§5, §3)
 @pytest.mark.parametrize("source", [PHOTO_JPEG, encode(photo())], ids=["jpeg", "png"])
-@pytest.mark.parametrize("ops", ["", "op_sharpen=1", "op_usm=3,2", "op_blur=2", "op_usmR=2,1,0,1",
-                                 "op_colorize=a0b0c0,norm,50", "op_noise=10", "op_blur=1&op_usm=2,4"])
+@pytest.mark.parametrize(
+    "ops",
+    [
+        "",
+        "op_sharpen=1",
+        "op_usm=3,2",
+        "op_blur=2",
+        "op_usmR=2,1,0,1",
+        "op_colorize=a0b0c0,norm,50",
+        "op_noise=10",
+        "op_blur=1&op_usm=2,4",
+    ],
+)
 def test_rect_tiles_join_exactly(source, ops):
     view = "wid=200&hei=150&fmt=png&" + ops
     whole = render(view, source)
@@ -392,7 +436,7 @@ def test_rect_tiles_join_exactly(source, ops):
         tile = render(f"{view}&rect={x},{y},100,80", source)
         assert tile.size == (100, 80)
         joined.paste(tile, (x, y))
-    assert joined.getpixel((50, 155)) == WHITE                      # window below the view
+    assert joined.getpixel((50, 155)) == WHITE  # window below the view
     assert ImageChops.difference(joined.crop((0, 0, 200, 150)), whole).getbbox() is None
 
 
@@ -404,8 +448,10 @@ def test_rect_scale_factor_tiles():
 
 # ------------------------------------------------------------------------------ resMode (§15)
 def test_res_modes():
-    out = {mode: render_bytes(f"wid=133&fmt=png&resMode={mode}", PHOTO_JPEG)
-           for mode in ("bilin", "bicub", "sharp2", "sharp", "bisharp", "trilin", "BICUB")}
+    out = {
+        mode: render_bytes(f"wid=133&fmt=png&resMode={mode}", PHOTO_JPEG)
+        for mode in ("bilin", "bicub", "sharp2", "sharp", "bisharp", "trilin", "BICUB")
+    }
     assert all(Image.open(io.BytesIO(b)).size == (133, 100) for b in out.values())
     assert out["sharp"] == out["sharp2"] and out["BICUB"] == out["bicub"]
     assert len({out[m] for m in ("bilin", "bicub", "sharp2", "bisharp", "trilin")}) == 5
@@ -415,10 +461,20 @@ def test_res_modes():
 
 
 # -------------------------------------------------------------------- fast paths (§16 budget)
-@pytest.mark.parametrize("query", ["wid=100", "wid=150&resMode=bilin", "wid=120&hei=120&resMode=bicub",
-                                   "wid=100&resMode=trilin", "wid=100&resMode=bisharp",
-                                   "crop=50,40,300,200&wid=150", "rect=20,10,100,60&wid=200",
-                                   "wid=300&hei=100&fit=crop&op_blur=1", "flip=lr&rotate=90&wid=90"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "wid=100",
+        "wid=150&resMode=bilin",
+        "wid=120&hei=120&resMode=bicub",
+        "wid=100&resMode=trilin",
+        "wid=100&resMode=bisharp",
+        "crop=50,40,300,200&wid=150",
+        "rect=20,10,100,60&wid=200",
+        "wid=300&hei=100&fit=crop&op_blur=1",
+        "flip=lr&rotate=90&wid=90",
+    ],
+)
 def test_overlapped_decode_equals_plain_decode(query, monkeypatch):
     monkeypatch.setattr(resample, "CORES", 2)
     fast = render_bytes(query + "&fmt=png", PHOTO_JPEG)
@@ -450,9 +506,9 @@ def test_banded_resample_is_one_resize_on_any_number_of_cores(box, monkeypatch):
 
 def test_stream_is_used_only_where_it_equals_codec_decode(monkeypatch):
     monkeypatch.setattr(resample, "CORES", 2)
-    src = lambda data: codec.open_source(data, max_pixels=10 ** 8)           # noqa: E731
+    src = lambda data: codec.open_source(data, max_pixels=10**8)  # noqa: E731
     assert resample.JpegStream.open(src(PHOTO_JPEG), 0.25) is not None
-    assert resample.JpegStream.open(src(encode(photo())), 0.25) is None      # PNG
+    assert resample.JpegStream.open(src(encode(photo())), 0.25) is None  # PNG
     exif = Image.Exif()
     exif[0x0112] = 6
     assert resample.JpegStream.open(src(encode(photo(), "JPEG", exif=exif)), 0.25) is None
@@ -468,9 +524,14 @@ def test_truncated_jpeg_is_a_content_error(monkeypatch):
     assert err.value.kind == "content_error"
 
 
-@pytest.mark.parametrize("wid,res_mode,flt", [(150, "sharp2", Image.Resampling.LANCZOS),
-                                              (100, "bilin", Image.Resampling.BILINEAR),
-                                              (60, "bicub", Image.Resampling.BICUBIC)])
+@pytest.mark.parametrize(
+    "wid,res_mode,flt",
+    [
+        (150, "sharp2", Image.Resampling.LANCZOS),
+        (100, "bilin", Image.Resampling.BILINEAR),
+        (60, "bicub", Image.Resampling.BICUBIC),
+    ],
+)
 def test_shrink_on_load_stays_inside_the_budget(wid, res_mode, flt):
     # A lens blurs every edge a little; DCT scaling of perfectly hard one-pixel edges (line art)
     # goes beyond max |Δ| 8 whatever is left to the filter (see pipeline.DRAFT_HEADROOM).
@@ -486,8 +547,9 @@ def test_shrink_on_load_stays_inside_the_budget(wid, res_mode, flt):
 # ----------------------------------------------------------------------- encoder options (§11)
 def test_qlt_quality_and_chroma():
     photo_png = encode(photo())
-    sampling = {q: JpegImagePlugin.get_sampling(render(f"wid=200&fmt=jpg&qlt={q}", photo_png))
-                for q in ("90", "90,0", "90,1")}
+    sampling = {
+        q: JpegImagePlugin.get_sampling(render(f"wid=200&fmt=jpg&qlt={q}", photo_png)) for q in ("90", "90,0", "90,1")
+    }
     assert sampling == {"90": 2, "90,0": 2, "90,1": 0}
     sizes = [len(render_bytes(f"wid=200&fmt=jpg&qlt={q}", photo_png)) for q in (30, 95)]
     assert sizes[0] < sizes[1]
@@ -495,19 +557,26 @@ def test_qlt_quality_and_chroma():
     assert JpegImagePlugin.get_sampling(render("wid=200&fmt=jpg", photo_png, defaults=default)) == 0
 
 
-@pytest.mark.parametrize("query,check", [
-    ("fmt=gif&quantize=adaptive,off,2,000000,ffffff",
-     lambda im: {c for _, c in im.convert("RGB").getcolors()} <= {(0, 0, 0), (255, 255, 255)}),
-    ("fmt=png8&quantize=adaptive,diffuse,4", lambda im: im.mode == "P" and len(im.convert("RGB").getcolors()) <= 4),
-    ("fmt=png8", lambda im: im.mode == "P"),
-    ("fmt=gif&quantize=web", lambda im: im.mode == "P"),
-])
+@pytest.mark.parametrize(
+    "query,check",
+    [
+        (
+            "fmt=gif&quantize=adaptive,off,2,000000,ffffff",
+            lambda im: {c for _, c in im.convert("RGB").getcolors()} <= {(0, 0, 0), (255, 255, 255)},
+        ),
+        ("fmt=png8&quantize=adaptive,diffuse,4", lambda im: im.mode == "P" and len(im.convert("RGB").getcolors()) <= 4),
+        ("fmt=png8", lambda im: im.mode == "P"),
+        ("fmt=gif&quantize=web", lambda im: im.mode == "P"),
+    ],
+)
 def test_quantize(query, check):
     assert check(render("wid=200&" + query, encode(photo())))
 
 
-@pytest.mark.parametrize("query,dpi", [("fmt=png&printRes=150", 150), ("fmt=jpg&printRes=300", 300),
-                                       ("fmt=jpg", 72), ("fmt=tif&printRes=96", 96)])
+@pytest.mark.parametrize(
+    "query,dpi",
+    [("fmt=png&printRes=150", 150), ("fmt=jpg&printRes=300", 300), ("fmt=jpg", 72), ("fmt=tif&printRes=96", 96)],
+)
 def test_print_res(query, dpi):
     img = render("wid=50&" + query)
     assert [round(v) for v in img.info["dpi"]] == [dpi, dpi]
@@ -523,7 +592,7 @@ def test_icc_embed(fmt):
     source = encode(quads(), icc_profile=SRGB)
     assert render(f"wid=50&fmt={fmt}&iccEmbed=1", source).info.get("icc_profile") == SRGB
     assert "icc_profile" not in render(f"wid=50&fmt={fmt}&iccEmbed=0", source).info
-    assert "icc_profile" not in render(f"wid=50&fmt={fmt}&iccEmbed=1").info          # nothing to embed
+    assert "icc_profile" not in render(f"wid=50&fmt={fmt}&iccEmbed=1").info  # nothing to embed
 
 
 def test_deadline_is_an_overload():
@@ -533,18 +602,51 @@ def test_deadline_is_an_overload():
 
 
 # --------------------------------------------------------------------------------- bad values
-BAD = ["op_usm=6", "op_usm=1,300", "op_usm=1,1,256", "op_usm=1,1,1,2", "op_usm=", "op_usm=1,1,1,1,1",
-       "op_usmR=x", "op_sharpen=2", "op_blur=-1", "op_blur=101", "op_brightness=101", "op_brightness=1.5",
-       "op_contrast=x", "op_saturation=-101", "op_hue=181", "op_colorbalance=1,2", "op_colorbalance=1,2,300",
-       "op_colorize=0x80", "op_colorize=ff0000,foo", "op_colorize=ff0000,norm,101", "op_colorize=0,0,0,0k",
-       "op_noise=101", "op_noise=10,pink", "op_noise=10,uniform,2", "op_invert=2",
-       "resMode=fast", "resMode=2", "wid=0", "hei=-3", "fit=bogus&wid=10", "qlt=101", "fmt=png,cmyk",
-       "printRes=0", "quantize=bogus", "iccEmbed=2", "rect=0,0,0,10", "crop=0,0,10", "rotate=x"]
+BAD = [
+    "op_usm=6",
+    "op_usm=1,300",
+    "op_usm=1,1,256",
+    "op_usm=1,1,1,2",
+    "op_usm=",
+    "op_usm=1,1,1,1,1",
+    "op_usmR=x",
+    "op_sharpen=2",
+    "op_blur=-1",
+    "op_blur=101",
+    "op_brightness=101",
+    "op_brightness=1.5",
+    "op_contrast=x",
+    "op_saturation=-101",
+    "op_hue=181",
+    "op_colorbalance=1,2",
+    "op_colorbalance=1,2,300",
+    "op_colorize=0x80",
+    "op_colorize=ff0000,foo",
+    "op_colorize=ff0000,norm,101",
+    "op_colorize=0,0,0,0k",
+    "op_noise=101",
+    "op_noise=10,pink",
+    "op_noise=10,uniform,2",
+    "op_invert=2",
+    "resMode=fast",
+    "resMode=2",
+    "wid=0",
+    "hei=-3",
+    "fit=bogus&wid=10",
+    "qlt=101",
+    "fmt=png,cmyk",
+    "printRes=0",
+    "quantize=bogus",
+    "iccEmbed=2",
+    "rect=0,0,0,10",
+    "crop=0,0,10",
+    "rotate=x",
+]
 
 
 @pytest.mark.parametrize("query", BAD)
 def test_bad_values_fail_before_the_source_is_read(query):
-    job = make_job(query, source=None)               # no source bytes exist: parsing alone must fail
+    job = make_job(query, source=None)  # no source bytes exist: parsing alone must fail
     with pytest.raises(ISError) as err:
         pipeline.parse_options(job)
     assert err.value.kind == "bad_request"
@@ -557,12 +659,15 @@ def test_bad_values_are_403_through_the_app(client, query):
 
 
 # ----------------------------------------------------------------------------- through the app
-@pytest.mark.parametrize("query,size,media", [
-    ("wid=200&fmt=png", (200, 150), "image/png"),
-    ("wid=200&op_usm=1.75,1.0,6.0", (200, 150), "image/jpeg"),          # what storefront URLs send
-    ("wid=160&hei=160&fmt=webp&op_sharpen=1&resMode=bisharp", (160, 160), "image/webp"),
-    ("wid=100&fmt=avif&op_colorize=a0b0c0,norm,50", (100, 75), "image/avif"),
-])
+@pytest.mark.parametrize(
+    "query,size,media",
+    [
+        ("wid=200&fmt=png", (200, 150), "image/png"),
+        ("wid=200&op_usm=1.75,1.0,6.0", (200, 150), "image/jpeg"),  # what storefront URLs send
+        ("wid=160&hei=160&fmt=webp&op_sharpen=1&resMode=bisharp", (160, 160), "image/webp"),
+        ("wid=100&fmt=avif&op_colorize=a0b0c0,norm,50", (100, 75), "image/avif"),
+    ],
+)
 def test_app_renders_sample_images(client, query, size, media):
     reply = client.get(f"/is/image/sample/rose?{query}")
     assert reply.status_code == 200 and reply.headers["content-type"] == media

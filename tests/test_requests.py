@@ -26,8 +26,8 @@ SCRIPT = "text/javascript; charset=UTF-8"
 XMLT = "text/xml; charset=UTF-8"
 DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 HEADER = re.compile(rb"#S7Z OK\n#(Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d UTC \d{4}\n")
-NON_IMG = "public, max-age=360"           # NonImgExpiration 0.1 h
-SAMPLE_TTL = "public, max-age=86400"      # the sample catalog's Expiration=24
+NON_IMG = "public, max-age=360"  # NonImgExpiration 0.1 h
+SAMPLE_TTL = "public, max-age=86400"  # the sample catalog's Expiration=24
 NOT_CACHEABLE = "no-cache, no-store, must-revalidate"
 
 
@@ -39,7 +39,7 @@ def properties(body: bytes) -> bytes:
     """A text properties body without its ``#S7Z OK`` / date header (which must be there)."""
     match = HEADER.match(body)
     assert match, body[:80]
-    return body[match.end():]
+    return body[match.end() :]
 
 
 def jsonp_data(text: str):
@@ -55,19 +55,27 @@ def mtime_date(path: Path) -> str:
 
 # --- req=exists (§8.9) --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, media_type, body", [
-    ("/is/image/sample/rose?req=exists", TEXT, b"catalogRecord.exists=1\n"),
-    ("/is/image/sample/rose.jpg?req=exists,javascript", SCRIPT, b"catalogRecord.exists='0'\n"),
-    ("/is/image/sample/nope?req=exists,xml", XMLT,
-     DECL + b'<prop-group><prop-group name="catalogRecord"><property name="exists" value="0"/></prop-group>'
-            b'</prop-group>'),
-    ("/is/image/sample/rose?req=exists,json", SCRIPT,
-     b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
-    ("/is/image/sample/nope?req=exists,json&id=r1&handler=s7R_1", SCRIPT,
-     b'/*jsonp*/s7R_1({"catalogRecord.exists":"0"},"r1");'),
-    ("/is/image/noimage?req=exists,json", SCRIPT,
-     b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
-])
+
+@pytest.mark.parametrize(
+    "url, media_type, body",
+    [
+        ("/is/image/sample/rose?req=exists", TEXT, b"catalogRecord.exists=1\n"),
+        ("/is/image/sample/rose.jpg?req=exists,javascript", SCRIPT, b"catalogRecord.exists='0'\n"),
+        (
+            "/is/image/sample/nope?req=exists,xml",
+            XMLT,
+            DECL + b'<prop-group><prop-group name="catalogRecord"><property name="exists" value="0"/></prop-group>'
+            b"</prop-group>",
+        ),
+        ("/is/image/sample/rose?req=exists,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
+        (
+            "/is/image/sample/nope?req=exists,json&id=r1&handler=s7R_1",
+            SCRIPT,
+            b'/*jsonp*/s7R_1({"catalogRecord.exists":"0"},"r1");',
+        ),
+        ("/is/image/noimage?req=exists,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"catalogRecord.exists":"1"},"");'),
+    ],
+)
 def test_exists(client, url, media_type, body):
     r = get(client, url)
     assert (r.status_code, r.headers["content-type"]) == (200, media_type)
@@ -77,37 +85,66 @@ def test_exists(client, url, media_type, body):
 
 # --- req=userdata, req=targets (§8.10-§8.11) ----------------------------------------------------
 
-ROSE_CARD_USERDATA_JSON = ('/*jsonp*/s7jsonResponse({'
-                           '"title":"Rose \\"Deluxe\\" \\u003cb\\u003e\\u0026\\u003c/b\\u003e",'
-                           '"price":"12.50 EUR","origin":"Crème:Brûlée","formula":"a=b"},"u1");')
+ROSE_CARD_USERDATA_JSON = (
+    "/*jsonp*/s7jsonResponse({"
+    '"title":"Rose \\"Deluxe\\" \\u003cb\\u003e\\u0026\\u003c/b\\u003e",'
+    '"price":"12.50 EUR","origin":"Crème:Brûlée","formula":"a=b"},"u1");'
+)
 
 
-@pytest.mark.parametrize("url, media_type, body", [
-    ("/is/image/sample/rose-card?req=userdata", TEXT,
-     'title=Rose "Deluxe" <b>&</b>\r\nprice=12.50 EUR\r\norigin=Crème:Brûlée\r\nformula=a=b\r\n'.encode()),
-    ("/is/image/sample/rose-card?req=userdata,json&id=u1", SCRIPT, ROSE_CARD_USERDATA_JSON.encode()),
-    ("/is/image/sample/rose-card?req=userdata,xml", XMLT, DECL + (
-        '<prop-group><property name="title" value="Rose &quot;Deluxe&quot; &lt;b&gt;&amp;&lt;/b&gt;"/>'
-        '<property name="price" value="12.50 EUR"/><property name="origin" value="Crème:Brûlée"/>'
-        '<property name="formula" value="a=b"/></prop-group>').encode()),
-    ("/is/image/sample/rose?req=userdata,xml,ISO-8859-1", "text/xml; charset=ISO-8859-1",
-     b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<prop-group><property name="name" value="Rose"/>'
-     b'<property name="colour" value="red"/></prop-group>'),
-    ("/is/image/sample/nope?req=userdata", TEXT, b"\r\n"),
-    ("/is/image/sample/nope?req=userdata,json", SCRIPT, b'/*jsonp*/s7jsonResponse({},"");'),
-    ("/is/image/sample/nope?req=userdata,xml", XMLT, DECL + b"<prop-group></prop-group>"),
-    ("/is/image/sample/rose-card?req=targets", TEXT,
-     b"target.1.rect=10,10,200,150\r\ntarget.1.label=Petals\r\ntarget.2.rect=400,300,100,100\r\n"
-     b"target.2.label=Stem\r\n"),
-    ("/is/image/sample/rose-card?req=targets,json", SCRIPT,
-     b'/*jsonp*/s7jsonResponse({"target.1.rect":"10,10,200,150","target.1.label":"Petals",'
-     b'"target.2.rect":"400,300,100,100","target.2.label":"Stem"},"");'),
-    ("/is/image/sample/rose-card?req=targets,xml", XMLT, DECL + (
-        b'<prop-group><prop-group name="target"><property name="1.rect" value="10,10,200,150"/>'
-        b'<property name="1.label" value="Petals"/><property name="2.rect" value="400,300,100,100"/>'
-        b'<property name="2.label" value="Stem"/></prop-group></prop-group>')),
-    ("/is/image/sample/rose?req=targets", TEXT, b"\r\n"),
-])
+@pytest.mark.parametrize(
+    "url, media_type, body",
+    [
+        (
+            "/is/image/sample/rose-card?req=userdata",
+            TEXT,
+            'title=Rose "Deluxe" <b>&</b>\r\nprice=12.50 EUR\r\norigin=Crème:Brûlée\r\nformula=a=b\r\n'.encode(),
+        ),
+        ("/is/image/sample/rose-card?req=userdata,json&id=u1", SCRIPT, ROSE_CARD_USERDATA_JSON.encode()),
+        (
+            "/is/image/sample/rose-card?req=userdata,xml",
+            XMLT,
+            DECL
+            + (
+                '<prop-group><property name="title" value="Rose &quot;Deluxe&quot; &lt;b&gt;&amp;&lt;/b&gt;"/>'
+                '<property name="price" value="12.50 EUR"/><property name="origin" value="Crème:Brûlée"/>'
+                '<property name="formula" value="a=b"/></prop-group>'
+            ).encode(),
+        ),
+        (
+            "/is/image/sample/rose?req=userdata,xml,ISO-8859-1",
+            "text/xml; charset=ISO-8859-1",
+            b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<prop-group><property name="name" value="Rose"/>'
+            b'<property name="colour" value="red"/></prop-group>',
+        ),
+        ("/is/image/sample/nope?req=userdata", TEXT, b"\r\n"),
+        ("/is/image/sample/nope?req=userdata,json", SCRIPT, b'/*jsonp*/s7jsonResponse({},"");'),
+        ("/is/image/sample/nope?req=userdata,xml", XMLT, DECL + b"<prop-group></prop-group>"),
+        (
+            "/is/image/sample/rose-card?req=targets",
+            TEXT,
+            b"target.1.rect=10,10,200,150\r\ntarget.1.label=Petals\r\ntarget.2.rect=400,300,100,100\r\n"
+            b"target.2.label=Stem\r\n",
+        ),
+        (
+            "/is/image/sample/rose-card?req=targets,json",
+            SCRIPT,
+            b'/*jsonp*/s7jsonResponse({"target.1.rect":"10,10,200,150","target.1.label":"Petals",'
+            b'"target.2.rect":"400,300,100,100","target.2.label":"Stem"},"");',
+        ),
+        (
+            "/is/image/sample/rose-card?req=targets,xml",
+            XMLT,
+            DECL
+            + (
+                b'<prop-group><prop-group name="target"><property name="1.rect" value="10,10,200,150"/>'
+                b'<property name="1.label" value="Petals"/><property name="2.rect" value="400,300,100,100"/>'
+                b'<property name="2.label" value="Stem"/></prop-group></prop-group>'
+            ),
+        ),
+        ("/is/image/sample/rose?req=targets", TEXT, b"\r\n"),
+    ],
+)
 def test_userdata_and_targets(client, url, media_type, body):
     r = get(client, url)
     assert (r.status_code, r.headers["content-type"], r.content) == (200, media_type, body)
@@ -118,7 +155,8 @@ def test_userdata_utf16_and_record_ttl(client):
     r = get(client, "/is/image/sample/rose?req=userdata,xml,UTF-16")
     assert r.headers["content-type"] == "text/xml; charset=UTF-16"
     assert r.content.startswith(b"\xfe\xff") and r.content.decode("utf-16").endswith(
-        '<property name="colour" value="red"/></prop-group>')
+        '<property name="colour" value="red"/></prop-group>'
+    )
     # shoe's own Expiration=2 hours beats the catalog's 24.
     assert get(client, "/is/image/sample/shoe?req=userdata").headers["cache-control"] == "public, max-age=7200"
 
@@ -128,16 +166,21 @@ def test_userdata_utf16_and_record_ttl(client):
 SHOES_SET = "sample/shoe-red;sample/tulip,sample/shoe-blue;{0x1e90ff Dodger blue},sample/rose"
 
 
-@pytest.mark.parametrize("url, media_type, body", [
-    ("/is/image/sample/shoes?req=imageset", TEXT, (SHOES_SET + "\r\n").encode()),
-    ("/is/image/sample/shoes?req=imageset,json", SCRIPT,
-     f'/*jsonp*/s7jsonResponse({{"IMAGE_SET":"{SHOES_SET}"}},"");'.encode()),
-    ("/is/image/sample/shoes?req=imageset,javascript", SCRIPT, f"IMAGE_SET='{SHOES_SET}'\n".encode()),
-    ("/is/image/sample/shoes?req=imageset,xml", XMLT,
-     DECL[:-1] + f"<IMAGE_SET>{SHOES_SET}</IMAGE_SET>".encode()),
-    ("/is/image/sample/rose?req=imageset", TEXT, b"\r\n"),
-    ("/is/image/sample/nope?req=imageset,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"IMAGE_SET":""},"");'),
-])
+@pytest.mark.parametrize(
+    "url, media_type, body",
+    [
+        ("/is/image/sample/shoes?req=imageset", TEXT, (SHOES_SET + "\r\n").encode()),
+        (
+            "/is/image/sample/shoes?req=imageset,json",
+            SCRIPT,
+            f'/*jsonp*/s7jsonResponse({{"IMAGE_SET":"{SHOES_SET}"}},"");'.encode(),
+        ),
+        ("/is/image/sample/shoes?req=imageset,javascript", SCRIPT, f"IMAGE_SET='{SHOES_SET}'\n".encode()),
+        ("/is/image/sample/shoes?req=imageset,xml", XMLT, DECL[:-1] + f"<IMAGE_SET>{SHOES_SET}</IMAGE_SET>".encode()),
+        ("/is/image/sample/rose?req=imageset", TEXT, b"\r\n"),
+        ("/is/image/sample/nope?req=imageset,json", SCRIPT, b'/*jsonp*/s7jsonResponse({"IMAGE_SET":""},"");'),
+    ],
+)
 def test_imageset(client, url, media_type, body):
     r = get(client, url)
     assert (r.status_code, r.headers["content-type"], r.content) == (200, media_type, body)
@@ -163,7 +206,8 @@ def test_set_json_several_items_is_a_list(client):
         '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img_set","n":"sample/shoes","item":['
         '{"i":{"n":"sample/shoe-red"},"s":{"n":"sample/tulip"},"dx":"800","dy":"800","iv":"IV"},'
         '{"i":{"n":"sample/shoe-blue"},"s":{"c":"0x1E90FF","l":"Dodger blue"},"dx":"800","dy":"800","iv":"IV"},'
-        '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}]}},"s1");')
+        '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}]}},"s1");'
+    )
     # One file, one version (shoe-red's Size column spared the read); another file, another one.
     assert versions[0] == versions[1] != versions[2]
 
@@ -175,16 +219,19 @@ def test_set_xml(client):
     assert body == (
         '<?xml version="1.0" encoding="UTF-8"?>\n<set pv="1.0" type="img_set" n="sample/shoes">'
         '<item><i n="sample/shoe-red" l="Red shoe"/><s n="sample/tulip"/><dx>800</dx><dy>800</dy>'
-        '<iv>IV</iv></item>'
+        "<iv>IV</iv></item>"
         '<item><i n="sample/shoe-blue" l="Blue shoe"/><s c="0x1E90FF" l="Dodger blue"/><dx>800</dx><dy>800</dy>'
-        '<iv>IV</iv></item>'
-        '<item><i n="sample/rose"/><s n="sample/rose"/><dx>1600</dx><dy>1200</dy><iv>IV</iv></item></set>')
+        "<iv>IV</iv></item>"
+        '<item><i n="sample/rose"/><s n="sample/rose"/><dx>1600</dx><dy>1200</dy><iv>IV</iv></item></set>'
+    )
 
 
 def test_set_single_image_is_an_object(client):
     body, _ = without_versions(get(client, "/is/image/sample/rose?req=set,json").text)
-    assert body == ('/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img","n":"sample/rose",'
-                    '"item":{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}}},"");')
+    assert body == (
+        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img","n":"sample/rose",'
+        '"item":{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}}},"");'
+    )
 
 
 def test_set_media_set_with_labels(client):
@@ -201,43 +248,58 @@ def test_set_media_set_with_labels(client):
         '{"set":{"type":"spin","item":[{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"},'
         '{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
         '{"i":{"n":"sample/shoe"},"dx":"800","dy":"800","iv":"IV"}]},"s":{"n":"sample/tulip"}},'
-        '{"type":"video","v":{"n":"videos/spring.mp4"},"s":{"n":"sample/rose"}}]}},"");')
+        '{"type":"video","v":{"n":"videos/spring.mp4"},"s":{"n":"sample/rose"}}]}},"");'
+    )
 
 
 def test_set_asset_type_overrides_detection(client):
     body, _ = without_versions(get(client, "/is/image/sample/spin?req=set,json").text)
-    assert body == ('/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"spin","n":"sample/spin","item":['
-                    '{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
-                    '{"i":{"n":"sample/shoe"},"dx":"800","dy":"800","iv":"IV"},'
-                    '{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"}]}},"");')
+    assert body == (
+        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"spin","n":"sample/spin","item":['
+        '{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
+        '{"i":{"n":"sample/shoe"},"dx":"800","dy":"800","iv":"IV"},'
+        '{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"}]}},"");'
+    )
 
 
-@pytest.mark.parametrize("url, body", [
-    # In braces the value stays encoded: %3B is part of an id (a file that does not exist: no size).
-    ("/is/image/sample?req=set,json&imageSet={rose,sample/a%3Bb}",
-     '{"set":{"pv":"1.0","type":"img_set","item":[{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},'
-     '"dx":"1600","dy":"1200","iv":"IV"},{"i":{"n":"sample/a;b"},"s":{"n":"sample/a;b"}}]}}'),
-    # Without braces it is decoded once, like any value; the record keeps its name.
-    ("/is/image/sample/rose?req=set,json&imageSet=sample%2Ftulip",
-     '{"set":{"pv":"1.0","type":"img_set","n":"sample/rose","item":{"i":{"n":"sample/tulip"},'
-     '"s":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"}}}'),
-    ("/is/image/sample?req=set,json", '{"set":{"pv":"1.0","type":"empty"}}'),
-])
+@pytest.mark.parametrize(
+    "url, body",
+    [
+        # In braces the value stays encoded: %3B is part of an id (a file that does not exist: no size).
+        (
+            "/is/image/sample?req=set,json&imageSet={rose,sample/a%3Bb}",
+            '{"set":{"pv":"1.0","type":"img_set","item":[{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},'
+            '"dx":"1600","dy":"1200","iv":"IV"},{"i":{"n":"sample/a;b"},"s":{"n":"sample/a;b"}}]}}',
+        ),
+        # Without braces it is decoded once, like any value; the record keeps its name.
+        (
+            "/is/image/sample/rose?req=set,json&imageSet=sample%2Ftulip",
+            '{"set":{"pv":"1.0","type":"img_set","n":"sample/rose","item":{"i":{"n":"sample/tulip"},'
+            '"s":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"}}}',
+        ),
+        ("/is/image/sample?req=set,json", '{"set":{"pv":"1.0","type":"empty"}}'),
+    ],
+)
 def test_set_image_set_override(client, url, body):
     r = get(client, url)
     assert r.status_code == 200, r.text
     assert without_versions(r.text)[0] == f'/*jsonp*/s7jsonResponse({body},"");'
 
 
-@pytest.mark.parametrize("url", [
-    "/is/image/sample/rose?req=set,json&x=a:b",
-    "/is/image/sample/rose?req=set,json&x=a%3Ab",
-    "/is/image/sample?req=set,json&imageSet={sample/rose:sample/shoe}",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/is/image/sample/rose?req=set,json&x=a:b",
+        "/is/image/sample/rose?req=set,json&x=a%3Ab",
+        "/is/image/sample?req=set,json&imageSet={sample/rose:sample/shoe}",
+    ],
+)
 def test_set_refuses_colons(client, url):
     r = get(client, url)
     assert (r.status_code, r.content) == (
-        403, b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");')
+        403,
+        b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");',
+    )
 
 
 def test_set_formats(client):
@@ -249,30 +311,45 @@ def test_set_formats(client):
 
 # --- req=map (§8.14) ----------------------------------------------------------------------------
 
-ROSE_CARD_MAP = ('<AREA SHAPE="RECT" COORDS="10,10,200,150" HREF="/petals" ALT="Petals &amp; leaves">'
-                 '<AREA SHAPE="POLY" COORDS="400,300,500,300,450,400" HREF="/stem">')
+ROSE_CARD_MAP = (
+    '<AREA SHAPE="RECT" COORDS="10,10,200,150" HREF="/petals" ALT="Petals &amp; leaves">'
+    '<AREA SHAPE="POLY" COORDS="400,300,500,300,450,400" HREF="/stem">'
+)
 
 
-@pytest.mark.parametrize("url, media_type, body", [
-    ("/is/image/sample/rose-card?req=map", TEXT, ROSE_CARD_MAP.encode()),
-    ("/is/image/sample/rose-card?req=map,xml", XMLT, DECL + (
-        b'<map><area shape="RECT" coords="10,10,200,150" href="/petals" alt="Petals &amp; leaves"/>'
-        b'<area shape="POLY" coords="400,300,500,300,450,400" href="/stem"/></map>')),
-    ("/is/image/sample/rose-card?req=map,json&handler=cb", SCRIPT,
-     b'/*jsonp*/cb([{"shape":"RECT","coords":[10,10,200,150],"href":"/petals","alt":"Petals \\u0026 leaves"},'
-     b'{"shape":"POLY","coords":[400,300,500,300,450,400],"href":"/stem"}],"");'),
-    ("/is/image/sample/rose?req=map", TEXT, b""),
-    ("/is/image/sample/rose?req=map,xml", XMLT, DECL + b"<map/>"),
-    ("/is/image/sample/rose?req=map,json", SCRIPT, b'/*jsonp*/s7jsonResponse([],"");'),
-])
+@pytest.mark.parametrize(
+    "url, media_type, body",
+    [
+        ("/is/image/sample/rose-card?req=map", TEXT, ROSE_CARD_MAP.encode()),
+        (
+            "/is/image/sample/rose-card?req=map,xml",
+            XMLT,
+            DECL
+            + (
+                b'<map><area shape="RECT" coords="10,10,200,150" href="/petals" alt="Petals &amp; leaves"/>'
+                b'<area shape="POLY" coords="400,300,500,300,450,400" href="/stem"/></map>'
+            ),
+        ),
+        (
+            "/is/image/sample/rose-card?req=map,json&handler=cb",
+            SCRIPT,
+            b'/*jsonp*/cb([{"shape":"RECT","coords":[10,10,200,150],"href":"/petals","alt":"Petals \\u0026 leaves"},'
+            b'{"shape":"POLY","coords":[400,300,500,300,450,400],"href":"/stem"}],"");',
+        ),
+        ("/is/image/sample/rose?req=map", TEXT, b""),
+        ("/is/image/sample/rose?req=map,xml", XMLT, DECL + b"<map/>"),
+        ("/is/image/sample/rose?req=map,json", SCRIPT, b'/*jsonp*/s7jsonResponse([],"");'),
+    ],
+)
 def test_map(client, url, media_type, body):
     r = get(client, url)
     assert (r.status_code, r.headers["content-type"], r.content) == (200, media_type, body)
     assert r.headers["cache-control"] == SAMPLE_TTL
 
 
-@pytest.mark.parametrize("url", ["/is/image/sample/rose-card?req=map&wid=200",
-                                 "/is/image/sample/tulip?req=map"])   # tulip's Modifier has wid=
+@pytest.mark.parametrize(
+    "url", ["/is/image/sample/rose-card?req=map&wid=200", "/is/image/sample/tulip?req=map"]
+)  # tulip's Modifier has wid=
 def test_composite_map_not_supported(client, url):
     r = get(client, url)
     assert (r.status_code, r.content) == (403, b"error.title=Invalid request\nerror.message=Invalid request\n")
@@ -280,17 +357,22 @@ def test_composite_map_not_supported(client, url):
 
 # --- req=imageprops, req=catalogprops (§8.7-§8.8) -----------------------------------------------
 
+
 def test_imageprops_sample(client):
     r = get(client, "/is/image/sample/tulip?req=imageprops")
     assert (r.status_code, r.headers["content-type"], r.headers["cache-control"]) == (200, TEXT, NON_IMG)
-    assert properties(r.content) == (
-        "image.anchor=200,300\nimage.expiration=24.0\nimage.width=400\nimage.height=600\n"
-        "image.iccProfile=\nimage.embeddedIccProfile=0\nimage.embeddedPhotoshopPaths=0\n"
-        "image.embeddedXmpData=0\nimage.mask=2\nimage.modifier=bgc\\=eeeeee&wid\\=200\n"
-        "image.photoshopPathNames=\nimage.pixTyp=RGB\nimage.postModifier=qlt\\=95\nimage.printRes=72\n"
-        "image.resolution=72.0\n"
-        f"image.timeStamp={mtime_date(ROOT / 'images/sample/tulip.png')}\n"
-        "image.thumbRes=72.0\nimage.thumbType=2\nimage.translatedId=sample/tulip\n").encode()
+    assert (
+        properties(r.content)
+        == (
+            "image.anchor=200,300\nimage.expiration=24.0\nimage.width=400\nimage.height=600\n"
+            "image.iccProfile=\nimage.embeddedIccProfile=0\nimage.embeddedPhotoshopPaths=0\n"
+            "image.embeddedXmpData=0\nimage.mask=2\nimage.modifier=bgc\\=eeeeee&wid\\=200\n"
+            "image.photoshopPathNames=\nimage.pixTyp=RGB\nimage.postModifier=qlt\\=95\nimage.printRes=72\n"
+            "image.resolution=72.0\n"
+            f"image.timeStamp={mtime_date(ROOT / 'images/sample/tulip.png')}\n"
+            "image.thumbRes=72.0\nimage.thumbType=2\nimage.translatedId=sample/tulip\n"
+        ).encode()
+    )
 
 
 def test_imageprops_javascript_and_json(client):
@@ -301,13 +383,20 @@ def test_imageprops_javascript_and_json(client):
     assert data["image.translatedId"] == "sample/rose.jpg"
 
 
-@pytest.mark.parametrize("fmt, media_type, body", [
-    ("", TEXT, b"error.title=Image not found\nerror.message=Image not found\n"),
-    (",javascript", SCRIPT, b"error.title='Image not found'\nerror.message='Image not found'\n"),
-    (",xml", XMLT, DECL + b'<prop-group><prop-group name="error"><property name="title" value="Image not found"/>'
-                          b'<property name="message" value="Image not found"/></prop-group></prop-group>'),
-    (",json", SCRIPT, b'/*jsonp*/s7jsonError({"message":"Image not found","title":"Image not found"},"e9");'),
-])
+@pytest.mark.parametrize(
+    "fmt, media_type, body",
+    [
+        ("", TEXT, b"error.title=Image not found\nerror.message=Image not found\n"),
+        (",javascript", SCRIPT, b"error.title='Image not found'\nerror.message='Image not found'\n"),
+        (
+            ",xml",
+            XMLT,
+            DECL + b'<prop-group><prop-group name="error"><property name="title" value="Image not found"/>'
+            b'<property name="message" value="Image not found"/></prop-group></prop-group>',
+        ),
+        (",json", SCRIPT, b'/*jsonp*/s7jsonError({"message":"Image not found","title":"Image not found"},"e9");'),
+    ],
+)
 def test_errors_come_in_the_requested_format(client, fmt, media_type, body):
     r = get(client, f"/is/image/sample/nope?req=imageprops{fmt}&id=e9&handler=mine")
     assert (r.status_code, r.headers["content-type"], r.content) == (403, media_type, body)
@@ -317,51 +406,79 @@ def test_errors_come_in_the_requested_format(client, fmt, media_type, body):
 def test_catalogprops(client):
     r = get(client, "/is/image/sample/anything?req=catalogprops")
     assert (r.status_code, r.headers["cache-control"]) == (200, NON_IMG)
-    assert properties(r.content) == (
-        "catalog.bkgColor=0xFFFFFF\ncatalog.defaultExt=.jpg\ncatalog.defaultPix=300,300\n"
-        "catalog.defaultThumbPix=100,100\ncatalog.expiration=24.0\ncatalog.defaultExpiration=1.0\n"
-        "catalog.nonImgExpiration=0.1\n"
-        f"catalog.fileTime={mtime_date(ROOT / 'catalogs/sample.ini')}\n"
-        "catalog.jpegQuality=80,0\ncatalog.maxPix=2000,2000\ncatalog.printResolution=72\n"
-        "catalog.publishInfo=sample catalog v1\ncatalog.resMode=4\ncatalog.resolution=72.0\n"
-        "catalog.thumbBkgColor=0xFFFFFF\ncatalog.thumbHorizAlign=2\ncatalog.thumbRes=72.0\ncatalog.thumbType=2\n"
-        "catalog.thumbVertAlign=2\ncatalog.watermark=\n").encode()
+    assert (
+        properties(r.content)
+        == (
+            "catalog.bkgColor=0xFFFFFF\ncatalog.defaultExt=.jpg\ncatalog.defaultPix=300,300\n"
+            "catalog.defaultThumbPix=100,100\ncatalog.expiration=24.0\ncatalog.defaultExpiration=1.0\n"
+            "catalog.nonImgExpiration=0.1\n"
+            f"catalog.fileTime={mtime_date(ROOT / 'catalogs/sample.ini')}\n"
+            "catalog.jpegQuality=80,0\ncatalog.maxPix=2000,2000\ncatalog.printResolution=72\n"
+            "catalog.publishInfo=sample catalog v1\ncatalog.resMode=4\ncatalog.resolution=72.0\n"
+            "catalog.thumbBkgColor=0xFFFFFF\ncatalog.thumbHorizAlign=2\ncatalog.thumbRes=72.0\ncatalog.thumbType=2\n"
+            "catalog.thumbVertAlign=2\ncatalog.watermark=\n"
+        ).encode()
+    )
     default = get(client, "/is/image?req=catalogprops,json").text
     assert '"catalog.publishInfo":"default catalog"' in default and '"catalog.expiration":"10.0"' in default
 
 
 # --- req=props: the lead's describe_image, faked (§8.6) -------------------------------------------
 
+
 def test_props_property_list(client, monkeypatch):
-    desc = SimpleNamespace(width=100, height=75, media_type="image/png", mask=False, quality=85,
-                           bgc=(255, 0, 16), print_res=72.0, icc_embed=True, version="37JK6NTvpvC42F5gOuLEVY",
-                           pixel_type="RGB", xmp_embed=False, icc_profile=ImageCms.ImageCmsProfile(
-                               ImageCms.createProfile("sRGB")).tobytes())
+    desc = SimpleNamespace(
+        width=100,
+        height=75,
+        media_type="image/png",
+        mask=False,
+        quality=85,
+        bgc=(255, 0, 16),
+        print_res=72.0,
+        icc_embed=True,
+        version="37JK6NTvpvC42F5gOuLEVY",
+        pixel_type="RGB",
+        xmp_embed=False,
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )
     server = client.app.state.server
     monkeypatch.setattr(server, "describe_image", lambda ctx: desc, raising=False)
     r = get(client, "/is/image/sample/rose-card?req=props,json&wid=100&fmt=png")
     body = jsonp_data(r.text)
-    assert body == {"image.bgc": "0xFF0010", "image.height": "75", "image.width": "100", "image.iccEmbed": "1",
-                    "image.iccProfile": body["image.iccProfile"], "image.length": "0", "image.mask": "0",
-                    "image.pixTyp": "RGB", "image.pathEmbed": "0", "image.printRes": "72", "image.quality": "85",
-                    "image.type": "image/png", "image.xmpEmbed": "0", "image.version": "37JK6NTvpvC42F5gOuLEVY",
-                    "metadata.version": body["metadata.version"]}
+    assert body == {
+        "image.bgc": "0xFF0010",
+        "image.height": "75",
+        "image.width": "100",
+        "image.iccEmbed": "1",
+        "image.iccProfile": body["image.iccProfile"],
+        "image.length": "0",
+        "image.mask": "0",
+        "image.pixTyp": "RGB",
+        "image.pathEmbed": "0",
+        "image.printRes": "72",
+        "image.quality": "85",
+        "image.type": "image/png",
+        "image.xmpEmbed": "0",
+        "image.version": "37JK6NTvpvC42F5gOuLEVY",
+        "metadata.version": body["metadata.version"],
+    }
     assert "sRGB" in body["image.iccProfile"]
     assert list(body)[:5] == ["image.bgc", "image.height", "image.width", "image.iccEmbed", "image.iccProfile"]
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", body["metadata.version"])
     rose = jsonp_data(get(client, "/is/image/sample/rose?req=props,json").text)
-    assert rose["metadata.version"] != body["metadata.version"]        # other UserData, other version
+    assert rose["metadata.version"] != body["metadata.version"]  # other UserData, other version
     assert r.headers["cache-control"] == NON_IMG
 
 
 # --- caching: ETag, 304, HEAD, Last-Modified (§11) --------------------------------------------------
+
 
 def test_etag_304_and_head(client):
     url = "/is/image/sample/rose-card?req=userdata,json"
     first = get(client, url)
     etag = first.headers["etag"]
     assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
-    again = get(client, url, **{"if-none-match": f'W/{etag}'})
+    again = get(client, url, **{"if-none-match": f"W/{etag}"})
     assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
     head = client.head(url)
     assert (head.status_code, head.content, head.headers["etag"]) == (200, b"", etag)
@@ -372,8 +489,14 @@ def test_etag_304_and_head(client):
     assert get(client, "/is/image/sample/rose?req=exists,json", **{"if-none-match": etag}).status_code == 200
 
 
-@pytest.mark.parametrize("url", ["/is/image/sample/rose?req=validate", "/is/image/sample/rose?req=resolve",
-                                 "/is/image/sample/rose?req=message&message=x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/is/image/sample/rose?req=validate",
+        "/is/image/sample/rose?req=resolve",
+        "/is/image/sample/rose?req=message&message=x",
+    ],
+)
 def test_not_cacheable(client, url):
     r = get(client, url, **{"if-none-match": "*"})
     assert (r.status_code, r.headers["cache-control"], r.headers["pragma"]) == (200, NOT_CACHEABLE, "no-cache")
@@ -382,26 +505,32 @@ def test_not_cacheable(client, url):
 
 # --- validate, resolve, message, loadcache, saveToFile, mbrSet (§8.17-§8.24) --------------------
 
-@pytest.mark.parametrize("query, ok", [
-    ("req=validate&wid=100&fmt=png&qlt=80,1", True),
-    ("req=validate&wid=$w$&fit=crop&$w=abc", True),       # values holding a variable are not checked
-    ("req=validate&crop=0,0,10,10&layer=1&rotate=90", True),
-    ("req=validate&wid=abc", False),
-    ("req=validate&fmt=bogus", False),
-    ("req=validate&qlt=101", False),
-    ("req=validate&fit=crop", False),
-    ("req=validate&crop=1,2,3", False),
-    ("req=validate&layer=2&rotate=abc", False),
-    ("req=validate&resMode=fastest", False),
-    ("req=validate&fmt=png&quantize=adaptive,off,300", False),
-])
+
+@pytest.mark.parametrize(
+    "query, ok",
+    [
+        ("req=validate&wid=100&fmt=png&qlt=80,1", True),
+        ("req=validate&wid=$w$&fit=crop&$w=abc", True),  # values holding a variable are not checked
+        ("req=validate&crop=0,0,10,10&layer=1&rotate=90", True),
+        ("req=validate&wid=abc", False),
+        ("req=validate&fmt=bogus", False),
+        ("req=validate&qlt=101", False),
+        ("req=validate&fit=crop", False),
+        ("req=validate&crop=1,2,3", False),
+        ("req=validate&layer=2&rotate=abc", False),
+        ("req=validate&resMode=fastest", False),
+        ("req=validate&fmt=png&quantize=adaptive,off,300", False),
+    ],
+)
 def test_validate(client, query, ok):
     r = get(client, f"/is/image/sample/no-such-image?{query.replace('validate', 'validate,json', 1)}")
     if ok:
         assert (r.status_code, r.content) == (200, b'/*jsonp*/s7jsonResponse({"request.isValid":"1"},"");')
     else:
         assert (r.status_code, r.content) == (
-            403, b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");')
+            403,
+            b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");',
+        )
 
 
 def test_validate_text(client):
@@ -437,17 +566,21 @@ def test_loadcache_reports_the_reply_length(client):
     assert properties(r.content) == f"image.length={len(image.content)}\n".encode()
 
 
-@pytest.mark.parametrize("req, body", [
-    ("saveToFile", b"error.title=Request refused\nerror.message=Request refused\n"),
-    ("mbrSet", b"error.title=Invalid request\nerror.message=Invalid request\n"),
-    ("userdata,javascript", b"error.title=Invalid request\nerror.message=Invalid request\n"),
-])
+@pytest.mark.parametrize(
+    "req, body",
+    [
+        ("saveToFile", b"error.title=Request refused\nerror.message=Request refused\n"),
+        ("mbrSet", b"error.title=Invalid request\nerror.message=Invalid request\n"),
+        ("userdata,javascript", b"error.title=Invalid request\nerror.message=Invalid request\n"),
+    ],
+)
 def test_refused_types(client, req, body):
     r = get(client, f"/is/image/sample/rose?req={req}")
     assert (r.status_code, r.headers["content-type"], r.content) == (403, TEXT, body)
 
 
 # --- a bucket of special cases: locales, embedded metadata, broken sets ----------------------------
+
 
 def _jpeg_with_metadata() -> bytes:
     """40×30 JPEG with an sRGB profile, an XMP packet and three Photoshop image resources."""
@@ -458,11 +591,21 @@ def _jpeg_with_metadata() -> bytes:
 
     def resource(res_id: int, name: bytes, payload: bytes) -> bytes:
         pascal = bytes([len(name)]) + name + (b"\x00" if len(name) % 2 == 0 else b"")
-        return b"8BIM" + struct.pack(">H", res_id) + pascal + struct.pack(">I", len(payload)) + payload + \
-            (b"\x00" if len(payload) % 2 else b"")
+        return (
+            b"8BIM"
+            + struct.pack(">H", res_id)
+            + pascal
+            + struct.pack(">I", len(payload))
+            + payload
+            + (b"\x00" if len(payload) % 2 else b"")
+        )
 
-    block = b"Photoshop 3.0\x00" + resource(2000, b"Outline", b"\x00" * 26) + \
-        resource(2001, b"Shadow", b"\x01" * 27) + resource(2999, b"Outline", b"")
+    block = (
+        b"Photoshop 3.0\x00"
+        + resource(2000, b"Outline", b"\x00" * 26)
+        + resource(2001, b"Shadow", b"\x01" * 27)
+        + resource(2999, b"Outline", b"")
+    )
     app13 = b"\xff\xed" + struct.pack(">H", len(block) + 2) + block
     return data[:2] + app13 + data[2:]
 
@@ -479,27 +622,62 @@ def _png(mode: str, size=(10, 20)) -> bytes:
 def _premultiplied_tiff() -> bytes:
     buf = io.BytesIO()
     Image.new("RGBA", (8, 8), (10, 20, 30, 128)).save(buf, "TIFF")
-    unassociated = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"   # ExtraSamples=2 (straight alpha)
+    unassociated = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # ExtraSamples=2 (straight alpha)
     return buf.getvalue().replace(unassociated, unassociated[:-2] + b"\x01\x00")
 
 
-LAB_RECORDS = "\n".join("\t".join(row) for row in [
-    ("Id", "Path", "MaskPath", "Modifier", "PostModifier", "Expiration", "TimeStamp", "Anchor", "Resolution",
-     "PrintResolution", "ThumbRes", "ThumbType", "Size", "UserData", "ImageSet", "AssetType"),
-    ("meta", "meta.jpg", "", "op_sharpen=1&text=a:b", "qlt=90", "-1", "01/02/2026 03:04:05 GMT", "5,6", "300",
-     "150", "0", "1", "", "", "", ""),
-    ("sized", "meta.jpg", "", "", "", "", "", "", "", "", "", "", "4000,3000", "", "", ""),
-    ("alpha", "alpha.png", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
-    ("masked", "alpha.png", "mask.png", "", "", "", "", "", "", "", "", "", "", "", "", ""),
-    ("gray", "gray.png", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
-    ("pre", "pre.tif", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
-    ("broken", "broken.jpg", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
-    ("quoted", "meta.jpg", "", "", "", "", "", "", "", "", "", "", "", '"a=1??b=2"', "", ""),
-    ("newline", "", "", "", "", "", "", "", "", "", "", "", "", "", '"lab/meta,\nlab/alpha"', ""),
-    ("loop", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/loop,lab/meta", ""),
-    ("media", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;", ""),
-    ("outer", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;,lab/media;lab/meta;", ""),
-])
+LAB_RECORDS = "\n".join(
+    "\t".join(row)
+    for row in [
+        (
+            "Id",
+            "Path",
+            "MaskPath",
+            "Modifier",
+            "PostModifier",
+            "Expiration",
+            "TimeStamp",
+            "Anchor",
+            "Resolution",
+            "PrintResolution",
+            "ThumbRes",
+            "ThumbType",
+            "Size",
+            "UserData",
+            "ImageSet",
+            "AssetType",
+        ),
+        (
+            "meta",
+            "meta.jpg",
+            "",
+            "op_sharpen=1&text=a:b",
+            "qlt=90",
+            "-1",
+            "01/02/2026 03:04:05 GMT",
+            "5,6",
+            "300",
+            "150",
+            "0",
+            "1",
+            "",
+            "",
+            "",
+            "",
+        ),
+        ("sized", "meta.jpg", "", "", "", "", "", "", "", "", "", "", "4000,3000", "", "", ""),
+        ("alpha", "alpha.png", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
+        ("masked", "alpha.png", "mask.png", "", "", "", "", "", "", "", "", "", "", "", "", ""),
+        ("gray", "gray.png", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
+        ("pre", "pre.tif", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
+        ("broken", "broken.jpg", "", "", "", "", "", "", "", "", "", "", "", "", "", ""),
+        ("quoted", "meta.jpg", "", "", "", "", "", "", "", "", "", "", "", '"a=1??b=2"', "", ""),
+        ("newline", "", "", "", "", "", "", "", "", "", "", "", "", "", '"lab/meta,\nlab/alpha"', ""),
+        ("loop", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/loop,lab/meta", ""),
+        ("media", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;", ""),
+        ("outer", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;,lab/media;lab/meta;", ""),
+    ]
+)
 
 INTL_RECORDS = (
     "Id\tPath\tUserData\tTargets\n"
@@ -519,11 +697,10 @@ def lab(tmp_path_factory) -> TestClient:
         "catalogs/lab.ini": b"RootId=lab\nRootPath=lab/\nCatalogFile=lab/images.txt\nExpiration=5\n",
         "catalogs/lab/images.txt": LAB_RECORDS.encode("latin-1") + b"\n",
         "catalogs/intl.ini": b"RootId=intl\nRootPath=sample/\nCatalogFile=intl/images.txt\n"
-                             b"LocaleMap=en,_E,|en_us,_E,|fr,_F,|de,_D,|de_at,_D,|,_E,\n"
-                             b"LocaleStrMap=en,E|nl,N|de,D|,\n",
+        b"LocaleMap=en,_E,|en_us,_E,|fr,_F,|de,_D,|de_at,_D,|,_E,\n"
+        b"LocaleStrMap=en,E|nl,N|de,D|,\n",
         "catalogs/intl/images.txt": INTL_RECORDS.encode("latin-1"),
-        "catalogs/strict.ini": b"RootId=strict\nRootPath=sample/\nCatalogFile=intl/images.txt\n"
-                               b"LocaleMap=fr,_F\n",
+        "catalogs/strict.ini": b"RootId=strict\nRootPath=sample/\nCatalogFile=intl/images.txt\nLocaleMap=fr,_F\n",
         "images/lab/meta.jpg": _jpeg_with_metadata(),
         "images/lab/alpha.png": _png("RGBA"),
         "images/lab/mask.png": _png("L"),
@@ -550,18 +727,22 @@ def test_imageprops_embedded_metadata(lab):
         b"image.embeddedXmpData=1\nimage.mask=0\nimage.modifier=op_sharpen\\=1&text\\=a\\:b\n"
         b"image.photoshopPathNames=Outline,Shadow\nimage.pixTyp=RGB\nimage.postModifier=qlt\\=90\n"
         b"image.printRes=150\nimage.resolution=300.0\nimage.timeStamp=Fri Jan 02 03\\:04\\:05 UTC 2026\n"
-        b"image.thumbRes=72.0\nimage.thumbType=1\nimage.translatedId=lab/meta\n")
+        b"image.thumbRes=72.0\nimage.thumbType=1\nimage.translatedId=lab/meta\n"
+    )
 
 
-@pytest.mark.parametrize("obj, expected", [
-    # catalog::Size stands for the file's size
-    ("sized", {"image.width": "4000", "image.height": "3000", "image.anchor": "2000,1500"}),
-    ("alpha", {"image.mask": "2", "image.pixTyp": "RGB"}),
-    ("masked", {"image.mask": "3"}),
-    ("gray", {"image.mask": "0", "image.pixTyp": "BW"}),
-    ("pre", {"image.mask": "1", "image.width": "8"}),
-    ("quoted", {"image.expiration": "5.0"}),
-])
+@pytest.mark.parametrize(
+    "obj, expected",
+    [
+        # catalog::Size stands for the file's size
+        ("sized", {"image.width": "4000", "image.height": "3000", "image.anchor": "2000,1500"}),
+        ("alpha", {"image.mask": "2", "image.pixTyp": "RGB"}),
+        ("masked", {"image.mask": "3"}),
+        ("gray", {"image.mask": "0", "image.pixTyp": "BW"}),
+        ("pre", {"image.mask": "1", "image.width": "8"}),
+        ("quoted", {"image.expiration": "5.0"}),
+    ],
+)
 def test_imageprops_cases(lab, obj, expected):
     data = jsonp_data(get(lab, f"/is/image/lab/{obj}?req=imageprops,json").text)
     assert {k: data[k] for k in expected} == expected
@@ -575,23 +756,25 @@ def test_broken_source_is_a_content_error(lab):
 def test_xmp(lab):
     r = get(lab, "/is/image/lab/meta?req=xmp")
     assert (r.status_code, r.headers["content-type"], r.content) == (200, XMLT, XMP_PACKET)
-    assert r.headers["cache-control"] == "public, max-age=31536000"      # Expiration=-1
+    assert r.headers["cache-control"] == "public, max-age=31536000"  # Expiration=-1
     assert get(lab, "/is/image/lab/meta?req=xmp", **{"if-modified-since": "x"}).status_code == 304
     none = get(lab, "/is/image/lab/alpha?req=xmp")
-    assert (none.content, none.headers["cache-control"]) == (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>',
-                                                             "public, max-age=18000")
+    assert (none.content, none.headers["cache-control"]) == (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>',
+        "public, max-age=18000",
+    )
     assert get(lab, "/is/image/lab/nope?req=xmp").status_code == 403
     assert get(lab, "/is/image/lab/meta?req=xmp,json").status_code == 403
 
 
 def test_quoted_and_multiline_fields(lab):
     assert get(lab, "/is/image/lab/quoted?req=userdata").content == b"a=1??b=2\r\n"
-    assert get(lab, "/is/image/lab/quoted?req=userdata,json").content == \
-        b'/*jsonp*/s7jsonResponse({"a":"1??b=2"},"");'
-    assert get(lab, "/is/image/lab/newline?req=imageset,json").content == \
-        b'/*jsonp*/s7jsonResponse({"IMAGE_SET":"lab/meta,\\nlab/alpha"},"");'
-    assert get(lab, "/is/image/lab/newline?req=imageset,javascript").content == \
-        b"IMAGE_SET='lab/meta,\\nlab/alpha'\n"
+    assert get(lab, "/is/image/lab/quoted?req=userdata,json").content == b'/*jsonp*/s7jsonResponse({"a":"1??b=2"},"");'
+    assert (
+        get(lab, "/is/image/lab/newline?req=imageset,json").content
+        == b'/*jsonp*/s7jsonResponse({"IMAGE_SET":"lab/meta,\\nlab/alpha"},"");'
+    )
+    assert get(lab, "/is/image/lab/newline?req=imageset,javascript").content == b"IMAGE_SET='lab/meta,\\nlab/alpha'\n"
     assert get(lab, "/is/image/lab/newline?req=imageset").content == b"lab/meta,\nlab/alpha\r\n"
 
 
@@ -599,23 +782,30 @@ def test_quoted_and_multiline_fields(lab):
 def test_set_limits(lab, obj):
     r = get(lab, f"/is/image/lab/{obj}?req=set,json")
     assert (r.status_code, r.content) == (
-        403, b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");')
+        403,
+        b'/*jsonp*/s7jsonError({"message":"Invalid request","title":"Invalid request"},"");',
+    )
 
 
 def test_set_skips_the_size_of_unreadable_items(lab):
     body, _ = without_versions(get(lab, "/is/image/lab?req=set,json&imageSet={lab/broken,lab/alpha}").text)
-    assert body == ('/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img_set","item":['
-                    '{"i":{"n":"lab/broken"},"s":{"n":"lab/broken"}},'
-                    '{"i":{"n":"lab/alpha"},"s":{"n":"lab/alpha"},"dx":"10","dy":"20","iv":"IV"}]}},"");')
+    assert body == (
+        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img_set","item":['
+        '{"i":{"n":"lab/broken"},"s":{"n":"lab/broken"}},'
+        '{"i":{"n":"lab/alpha"},"s":{"n":"lab/alpha"},"dx":"10","dy":"20","iv":"IV"}]}},"");'
+    )
 
 
-@pytest.mark.parametrize("url, exists", [
-    ("/is/image/intl/rose?req=exists&locale=de_at", "1"),   # rose_D
-    ("/is/image/intl/rose?req=exists&locale=ja", "1"),      # default rule: rose_E, then rose
-    ("/is/image/intl/shoe?req=exists&locale=en", "1"),      # shoe_E
-    ("/is/image/intl/shoe?req=exists&locale=fr", "0"),      # neither shoe_F nor shoe
-    ("/is/image/intl/shoe?req=exists", "1"),                # no locale: the default rule applies too
-])
+@pytest.mark.parametrize(
+    "url, exists",
+    [
+        ("/is/image/intl/rose?req=exists&locale=de_at", "1"),  # rose_D
+        ("/is/image/intl/rose?req=exists&locale=ja", "1"),  # default rule: rose_E, then rose
+        ("/is/image/intl/shoe?req=exists&locale=en", "1"),  # shoe_E
+        ("/is/image/intl/shoe?req=exists&locale=fr", "0"),  # neither shoe_F nor shoe
+        ("/is/image/intl/shoe?req=exists", "1"),  # no locale: the default rule applies too
+    ],
+)
 def test_exists_translates_ids(lab, url, exists):
     assert properties(get(lab, url).content) == f"catalogRecord.exists={exists}\n".encode()
 
@@ -623,22 +813,29 @@ def test_exists_translates_ids(lab, url, exists):
 def test_translation(lab):
     fr = jsonp_data(get(lab, "/is/image/intl/rose?req=imageprops,json&locale=FR").text)
     assert (fr["image.translatedId"], fr["image.width"]) == ("intl/rose_F", "400")
-    assert get(lab, "/is/image/intl/rose?req=xlate,json").content == \
-        b'/*jsonp*/s7jsonResponse({"xlate.translatedIds":"rose,rose_F,rose_D"},"");'
-    assert properties(get(lab, "/is/image/intl/rose?req=xlate&locale=fr").content) == \
-        b"xlate.translatedIds=rose,rose_F,rose_D\n"
+    assert (
+        get(lab, "/is/image/intl/rose?req=xlate,json").content
+        == b'/*jsonp*/s7jsonResponse({"xlate.translatedIds":"rose,rose_F,rose_D"},"");'
+    )
+    assert (
+        properties(get(lab, "/is/image/intl/rose?req=xlate&locale=fr").content)
+        == b"xlate.translatedIds=rose,rose_F,rose_D\n"
+    )
     assert get(lab, "/is/image/intl/nope?req=xlate,javascript").content == b"xlate.translatedIds=''\n"
-    assert get(lab, "/is/image/strict/rose?req=exists&locale=de").status_code == 403   # no default rule
+    assert get(lab, "/is/image/strict/rose?req=exists&locale=de").status_code == 403  # no default rule
 
 
-@pytest.mark.parametrize("locale, userdata, label", [
-    ("nl", '{"val1":"111","str1":"Dutch1","val2":"value2","str2":"Dutch2"}', ""),   # no N string: empty
-    ("en", '{"val1":"111","str1":"","val2":"value2","str2":"English2"}', ""),
-    ("ja", '{"val1":"111","str1":"Default1","val2":"value2","str2":""}', "Petal"),
-])
+@pytest.mark.parametrize(
+    "locale, userdata, label",
+    [
+        ("nl", '{"val1":"111","str1":"Dutch1","val2":"value2","str2":"Dutch2"}', ""),  # no N string: empty
+        ("en", '{"val1":"111","str1":"","val2":"value2","str2":"English2"}', ""),
+        ("ja", '{"val1":"111","str1":"Default1","val2":"value2","str2":""}', "Petal"),
+    ],
+)
 def test_string_localization(lab, locale, userdata, label):
     r = get(lab, f"/is/image/intl/rose?req=userdata,json&locale={locale}")
-    assert r.content == f"/*jsonp*/s7jsonResponse({userdata},\"\");".encode()
+    assert r.content == f'/*jsonp*/s7jsonResponse({userdata},"");'.encode()
     targets = get(lab, f"/is/image/intl/rose?req=targets&locale={locale}").content
     assert targets == f"target.1.rect=1,2,3,4\r\ntarget.1.label={label}\r\n".encode()
 

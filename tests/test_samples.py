@@ -3,10 +3,9 @@
 import io
 from pathlib import Path
 
+import make_samples
 import pytest
 from PIL import Image, ImageChops, ImageStat
-
-import make_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -54,17 +54,20 @@ def test_s3_and_local_agree(s3):
     assert {o.key for o in remote.list("catalogs/")} == {o.key for o in local.list("catalogs/")}
 
 
-@pytest.mark.parametrize("code, status, expected", [
-    ("NoSuchKey", 404, None),
-    ("AccessDenied", 403, None),          # a missing key without s3:ListBucket
-    ("SlowDown", 503, "overload"),
-    ("ServiceUnavailable", 503, "overload"),
-    ("InternalError", 500, "overload"),   # S3 asks to retry: 503 for the client too
-    ("NoSuchBucket", 404, None),
-    ("InvalidObjectState", 403, None),
-    ("PermanentRedirect", 301, "server_error"),
-    ("KMS.DisabledException", 400, "server_error"),
-])
+@pytest.mark.parametrize(
+    "code, status, expected",
+    [
+        ("NoSuchKey", 404, None),
+        ("AccessDenied", 403, None),  # a missing key without s3:ListBucket
+        ("SlowDown", 503, "overload"),
+        ("ServiceUnavailable", 503, "overload"),
+        ("InternalError", 500, "overload"),  # S3 asks to retry: 503 for the client too
+        ("NoSuchBucket", 404, None),
+        ("InvalidObjectState", 403, None),
+        ("PermanentRedirect", 301, "server_error"),
+        ("KMS.DisabledException", 400, "server_error"),
+    ],
+)
 def test_s3_faults_map_to_error_kinds(code, status, expected):
     client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     storage = S3Storage("bucket-x", client=client)

@@ -18,7 +18,7 @@ def test_url_variables_override_template_defaults(client):
     r = client.get("/is/image/sample/rose?template=sample/frame&$size=120&$bg=ff0000&fmt=png")
     img = Image.open(io.BytesIO(r.content)).convert("RGB")
     assert img.size == (120, 120)
-    assert img.getpixel((60, 2)) == (255, 0, 0)       # rose is 4:3: red bands above and below
+    assert img.getpixel((60, 2)) == (255, 0, 0)  # rose is 4:3: red bands above and below
 
 
 def test_missing_template_is_not_found_without_default_image(client):

@@ -6,8 +6,17 @@ import pytest
 from PIL import Image
 
 from imageserving.errors import ISError
-from imageserving.protocol.values import (Color, parse_color, parse_flag, parse_int, parse_ints, parse_real,
-                                          parse_reals, round_half_up, split_list)
+from imageserving.protocol.values import (
+    Color,
+    parse_color,
+    parse_flag,
+    parse_int,
+    parse_ints,
+    parse_real,
+    parse_reals,
+    round_half_up,
+    split_list,
+)
 
 
 def bad(call, *args, **kw) -> ISError:
@@ -19,20 +28,35 @@ def bad(call, *args, **kw) -> ISError:
 
 # ------------------------------------------------------------------------------------------ numbers
 
-@pytest.mark.parametrize("x, r", [(Fraction(1, 2), 1), (Fraction(3, 2), 2), (Fraction(5, 2), 3), (Fraction(-1, 2), 0),
-                                  (Fraction(-3, 2), -1), (Fraction(333, 2), 167), (Fraction(4999, 10000), 0), (7, 7)])
+
+@pytest.mark.parametrize(
+    "x, r",
+    [
+        (Fraction(1, 2), 1),
+        (Fraction(3, 2), 2),
+        (Fraction(5, 2), 3),
+        (Fraction(-1, 2), 0),
+        (Fraction(-3, 2), -1),
+        (Fraction(333, 2), 167),
+        (Fraction(4999, 10000), 0),
+        (7, 7),
+    ],
+)
 def test_round_half_up(x, r):
     assert round_half_up(x) == r
 
 
-@pytest.mark.parametrize("text, n", [("10", 10), ("+10", 10), ("-3", -3), ("0", 0), ("007", 7),
-                                     ("200.0", 200), ("200.", 200), ("-4.000", -4)])
+@pytest.mark.parametrize(
+    "text, n",
+    [("10", 10), ("+10", 10), ("-3", -3), ("0", 0), ("007", 7), ("200.0", 200), ("200.", 200), ("-4.000", -4)],
+)
 def test_parse_int_accepts(text, n):
     assert parse_int(text, cmd="wid") == n
 
 
-@pytest.mark.parametrize("text", ["200.5", "1e3", "0x10", " 10", "10 ", "", "abc", "1,2", "--1", ".", "+", "1_000",
-                                  "∞", "nan", "1/2"])
+@pytest.mark.parametrize(
+    "text", ["200.5", "1e3", "0x10", " 10", "10 ", "", "abc", "1,2", "--1", ".", "+", "1_000", "∞", "nan", "1/2"]
+)
 def test_parse_int_rejects(text):
     err = bad(parse_int, text, cmd="wid")
     assert err.detail.startswith(f"wid={text}: ")
@@ -57,8 +81,17 @@ def test_parse_int_bounds_are_inclusive():
     assert "at most 100" in bad(parse_int, "101", cmd="qlt", lo=1, hi=100).detail
 
 
-@pytest.mark.parametrize("text, x", [(".5", Fraction(1, 2)), ("5.", Fraction(5)), ("0.5", Fraction(1, 2)),
-                                     ("-2.25", Fraction(-9, 4)), ("+.1", Fraction(1, 10)), ("3", Fraction(3))])
+@pytest.mark.parametrize(
+    "text, x",
+    [
+        (".5", Fraction(1, 2)),
+        ("5.", Fraction(5)),
+        ("0.5", Fraction(1, 2)),
+        ("-2.25", Fraction(-9, 4)),
+        ("+.1", Fraction(1, 10)),
+        ("3", Fraction(3)),
+    ],
+)
 def test_parse_real_is_exact(text, x):
     value = parse_real(text, cmd="scl")
     assert value == x and isinstance(value, Fraction)
@@ -78,8 +111,10 @@ def test_parse_real_bounds():
     assert parse_real("0.001", cmd="scl", positive=True) == Fraction(1, 1000)
 
 
-@pytest.mark.parametrize("text, flag", [("0", False), ("1", True), ("true", True), ("FALSE", False), ("On", True),
-                                        ("off", False), ("TRUE", True)])
+@pytest.mark.parametrize(
+    "text, flag",
+    [("0", False), ("1", True), ("true", True), ("FALSE", False), ("On", True), ("off", False), ("TRUE", True)],
+)
 def test_parse_flag(text, flag):
     assert parse_flag(text, cmd="iccembed") is flag
 
@@ -106,61 +141,88 @@ def test_lists():
 
 # ------------------------------------------------------------------------------------------ colours
 
-@pytest.mark.parametrize("text, kind, comps, alpha, source", [
-    # §2.3 table, one row per form
-    ("50g", "gray", (128,), 255, False),
-    ("50,75g", "gray", (128,), 191, False),
-    ("100", "gray", (255,), 255, False),
-    ("0x80", "gray", (128,), 255, False),
-    ("0X70G", "gray", (0x70,), 255, False),
-    ("0xddeeg", "gray", (0xDD,), 0xEE, False),
-    ("214,245,130", "rgb", (214, 245, 130), 255, False),
-    ("0,100,200,200r", "rgb", (0, 100, 200), 200, False),
-    ("ffffff", "rgb", (255, 255, 255), 255, False),
-    ("0x010203", "rgb", (1, 2, 3), 255, False),
-    ("a0b1c2d3r", "rgb", (0xA0, 0xB1, 0xC2), 0xD3, False),
-    ("94,11,50,33k", "cmyk", (240, 28, 128, 84), 255, False),
-    ("38393A3bK", "cmyk", (0x38, 0x39, 0x3A, 0x3B), 255, False),
-    ("0x0a0b0C0d0eks", "cmyk", (10, 11, 12, 13), 14, True),
-    # more of the grammar
-    ("94,11,50,33,50k", "cmyk", (240, 28, 128, 84), 128, False),
-    ("0a0b0c0d0ek", "cmyk", (10, 11, 12, 13), 14, False),
-    ("0x38393a3bk", "cmyk", (0x38, 0x39, 0x3A, 0x3B), 255, False),
-    ("ffffffs", "rgb", (255, 255, 255), 255, True),
-    ("0x80808080", "rgb", (128, 128, 128), 128, False),
-    ("AbCdEfR", "rgb", (0xAB, 0xCD, 0xEF), 255, False),
-    ("1,2,3rs", "rgb", (1, 2, 3), 255, True),
-    ("50s", "gray", (128,), 255, True),
-    ("50gs", "gray", (128,), 255, True),
-    ("0x80gs", "gray", (128,), 255, True),
-    ("50.5", "gray", (129,), 255, False),                  # percentages may be reals
-    ("0,0", "gray", (0,), 0, False),                        # two decimals: gray + alpha
-    ("1,2,3,4", "rgb", (1, 2, 3), 4, False),                # four decimals: RGBA
-    ("0", "gray", (0,), 255, False),
-    ("255.0,0,0", "rgb", (255, 0, 0), 255, False),          # integral real is one byte value
-    # disambiguation: 6/8 hex digits are hex even when all decimal; hex gray needs 0x
-    ("100000", "rgb", (0x10, 0, 0), 255, False),
-    ("12345678", "rgb", (0x12, 0x34, 0x56), 0x78, False),
-    ("80", "gray", (204,), 255, False),
-    ("12345678k", "cmyk", (0x12, 0x34, 0x56, 0x78), 255, False),
-])
+
+@pytest.mark.parametrize(
+    "text, kind, comps, alpha, source",
+    [
+        # §2.3 table, one row per form
+        ("50g", "gray", (128,), 255, False),
+        ("50,75g", "gray", (128,), 191, False),
+        ("100", "gray", (255,), 255, False),
+        ("0x80", "gray", (128,), 255, False),
+        ("0X70G", "gray", (0x70,), 255, False),
+        ("0xddeeg", "gray", (0xDD,), 0xEE, False),
+        ("214,245,130", "rgb", (214, 245, 130), 255, False),
+        ("0,100,200,200r", "rgb", (0, 100, 200), 200, False),
+        ("ffffff", "rgb", (255, 255, 255), 255, False),
+        ("0x010203", "rgb", (1, 2, 3), 255, False),
+        ("a0b1c2d3r", "rgb", (0xA0, 0xB1, 0xC2), 0xD3, False),
+        ("94,11,50,33k", "cmyk", (240, 28, 128, 84), 255, False),
+        ("38393A3bK", "cmyk", (0x38, 0x39, 0x3A, 0x3B), 255, False),
+        ("0x0a0b0C0d0eks", "cmyk", (10, 11, 12, 13), 14, True),
+        # more of the grammar
+        ("94,11,50,33,50k", "cmyk", (240, 28, 128, 84), 128, False),
+        ("0a0b0c0d0ek", "cmyk", (10, 11, 12, 13), 14, False),
+        ("0x38393a3bk", "cmyk", (0x38, 0x39, 0x3A, 0x3B), 255, False),
+        ("ffffffs", "rgb", (255, 255, 255), 255, True),
+        ("0x80808080", "rgb", (128, 128, 128), 128, False),
+        ("AbCdEfR", "rgb", (0xAB, 0xCD, 0xEF), 255, False),
+        ("1,2,3rs", "rgb", (1, 2, 3), 255, True),
+        ("50s", "gray", (128,), 255, True),
+        ("50gs", "gray", (128,), 255, True),
+        ("0x80gs", "gray", (128,), 255, True),
+        ("50.5", "gray", (129,), 255, False),  # percentages may be reals
+        ("0,0", "gray", (0,), 0, False),  # two decimals: gray + alpha
+        ("1,2,3,4", "rgb", (1, 2, 3), 4, False),  # four decimals: RGBA
+        ("0", "gray", (0,), 255, False),
+        ("255.0,0,0", "rgb", (255, 0, 0), 255, False),  # integral real is one byte value
+        # disambiguation: 6/8 hex digits are hex even when all decimal; hex gray needs 0x
+        ("100000", "rgb", (0x10, 0, 0), 255, False),
+        ("12345678", "rgb", (0x12, 0x34, 0x56), 0x78, False),
+        ("80", "gray", (204,), 255, False),
+        ("12345678k", "cmyk", (0x12, 0x34, 0x56, 0x78), 255, False),
+    ],
+)
 def test_parse_color(text, kind, comps, alpha, source):
     assert parse_color(text, cmd="bgc") == Color(kind, comps, alpha, source)
 
 
-@pytest.mark.parametrize("text", [
-    "ff",            # hex gray without 0x
-    "8080",          # would be hex gray without 0x; as a percentage out of range
-    "0x123",         # odd digit count
-    "0x80r",         # r needs 6 or 8 digits
-    "0x808080g",     # g needs 2 or 4 digits
-    "0x38393a3b3c3d",
-    "0a0b0c0d0e",    # 10 digits need k
-    "1,2,3,4,5",     # five decimals need k
-    "1,2,3g", "1,2r", "1,2,3k", "1,2,3,4,5,6k",
-    "256,0,0", "-1,0,0", "1.5,2,3", "101", "-1", "50,101g", "100,0,0,101k",
-    "", "s", "g", "0x", "0xs", "red", "#ffffff", "ff ff ff", "0x-1", "1e2", "ffffffsk", "12345678g",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ff",  # hex gray without 0x
+        "8080",  # would be hex gray without 0x; as a percentage out of range
+        "0x123",  # odd digit count
+        "0x80r",  # r needs 6 or 8 digits
+        "0x808080g",  # g needs 2 or 4 digits
+        "0x38393a3b3c3d",
+        "0a0b0c0d0e",  # 10 digits need k
+        "1,2,3,4,5",  # five decimals need k
+        "1,2,3g",
+        "1,2r",
+        "1,2,3k",
+        "1,2,3,4,5,6k",
+        "256,0,0",
+        "-1,0,0",
+        "1.5,2,3",
+        "101",
+        "-1",
+        "50,101g",
+        "100,0,0,101k",
+        "",
+        "s",
+        "g",
+        "0x",
+        "0xs",
+        "red",
+        "#ffffff",
+        "ff ff ff",
+        "0x-1",
+        "1e2",
+        "ffffffsk",
+        "12345678g",
+    ],
+)
 def test_parse_color_rejects(text):
     assert bad(parse_color, text, cmd="bgc").detail.startswith(f"bgc={text}:")
 

@@ -30,6 +30,7 @@ def blue_canvas(catalog: str, w: int, h: int, extra: str = "") -> str:
 
 def mark_at(img: Image.Image, left: int, top: int, scale: int, white, black) -> None:
     """The watermark's 10-px border transparent, its white and its bar where ``left, top`` put them."""
+
     def at(x, y):
         return img.getpixel((left + x * scale, top + y * scale))
 
@@ -53,28 +54,37 @@ def test_sizeN_scales_the_mark_to_fit_the_composite(client):
     mark_at(img, 400, 200, 2, WHITE_40, BLACK_40)
 
 
-@pytest.mark.parametrize("modifier, left, top, scale", [
-    ("align=-1,-1", 0, 0, 1),                 # no sizeN: its own pixel size
-    ("", 300, 150, 1),                        # align defaults to the centre
-    ("sizeN=0.5,1&align=1,-1", 400, 0, 2),    # box 400x400, the width decides
-    ("sizeN=0.1,0.1&wid=50&scl=3&align=-1,1", 0, 360, 0.4),  # view commands other than align ignored
-])
+@pytest.mark.parametrize(
+    "modifier, left, top, scale",
+    [
+        ("align=-1,-1", 0, 0, 1),  # no sizeN: its own pixel size
+        ("", 300, 150, 1),  # align defaults to the centre
+        ("sizeN=0.5,1&align=1,-1", 400, 0, 2),  # box 400x400, the width decides
+        ("sizeN=0.1,0.1&wid=50&scl=3&align=-1,1", 0, 360, 0.4),  # view commands other than align ignored
+    ],
+)
 def test_modifier_decides_size_and_place(bucket, modifier, left, top, scale):
     _, write, make = bucket
-    write({"catalogs/wm.ini": "RootId=wm\nCatalogFile=wm/images.txt\nWatermark=mark\n",
-           "catalogs/wm/images.txt": f"Id\tPath\tModifier\nmark\tdefaults/watermark.png\t{modifier}\n"})
+    write(
+        {
+            "catalogs/wm.ini": "RootId=wm\nCatalogFile=wm/images.txt\nWatermark=mark\n",
+            "catalogs/wm/images.txt": f"Id\tPath\tModifier\nmark\tdefaults/watermark.png\t{modifier}\n",
+        }
+    )
     img = rgb(make().get(blue_canvas("wm", 800, 400)))
     if scale >= 1:
         mark_at(img, left, top, scale, WHITE, (0, 0, 0))
-    else:                                     # 80x40: only the middle is sure to be pure colour
+    else:  # 80x40: only the middle is sure to be pure colour
         assert near(img.getpixel((left + 40, top + 8)), WHITE, 8)
         assert near(img.getpixel((left + 40, top + 20)), (0, 0, 0), 8)
         assert img.getpixel((left + 100, top + 20)) == BLUE
 
 
 def test_not_on_thumbnails(client):
-    assert client.get("/is/image/marked/rose?req=tmb&fmt=png").content == \
-        client.get("/is/image/sample/rose?req=tmb&fmt=png").content
+    assert (
+        client.get("/is/image/marked/rose?req=tmb&fmt=png").content
+        == client.get("/is/image/sample/rose?req=tmb&fmt=png").content
+    )
 
 
 def test_merged_before_the_view_so_padding_stays_clear(client):
@@ -98,16 +108,18 @@ def test_marked_photo_differs_only_where_the_mark_is(client):
 def _catalogs(write, default_watermark: str, own: str | None) -> None:
     default = (ROOT / "catalogs" / "default.ini").read_text(encoding="utf-8") + f"\nWatermark={default_watermark}\n"
     own_line = "" if own is None else f"Watermark={own}\n"
-    write({"catalogs/default.ini": default,
-           "catalogs/wm.ini": f"RootId=wm\nRootPath=sample/\n{own_line}"})
+    write({"catalogs/default.ini": default, "catalogs/wm.ini": f"RootId=wm\nRootPath=sample/\n{own_line}"})
 
 
-@pytest.mark.parametrize("default_watermark, own, marked", [
-    ("watermark", None, True),                # inherited from default.ini
-    ("watermark", "", False),                 # defined but empty disables
-    ("", "watermark", True),
-    ("", None, False),
-])
+@pytest.mark.parametrize(
+    "default_watermark, own, marked",
+    [
+        ("watermark", None, True),  # inherited from default.ini
+        ("watermark", "", False),  # defined but empty disables
+        ("", "watermark", True),
+        ("", None, False),
+    ],
+)
 def test_inheritance_and_empty_value(bucket, default_watermark, own, marked):
     _, write, make = bucket
     _catalogs(write, default_watermark, own)
@@ -115,14 +127,21 @@ def test_inheritance_and_empty_value(bucket, default_watermark, own, marked):
     assert (img.getpixel((300, 150)) != BLUE) is marked
 
 
-@pytest.mark.parametrize("record", [
-    "",                                                        # no such record (nor file)
-    "mark\tdefaults/no-such-mark.png\tsizeN=0.5,0.5\n",        # the record's image is missing
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        "",  # no such record (nor file)
+        "mark\tdefaults/no-such-mark.png\tsizeN=0.5,0.5\n",  # the record's image is missing
+    ],
+)
 def test_missing_watermark_serves_the_image_without_it(bucket, caplog, record):
     _, write, make = bucket
-    write({"catalogs/wm.ini": "RootId=wm\nRootPath=sample/\nCatalogFile=wm/images.txt\nWatermark=mark\n",
-           "catalogs/wm/images.txt": f"Id\tPath\tModifier\n{record}"})
+    write(
+        {
+            "catalogs/wm.ini": "RootId=wm\nRootPath=sample/\nCatalogFile=wm/images.txt\nWatermark=mark\n",
+            "catalogs/wm/images.txt": f"Id\tPath\tModifier\n{record}",
+        }
+    )
     client = make()
     r = client.get("/is/image/wm/rose?wid=400&fmt=png")
     assert r.status_code == 200 and "X-IS-Default-Image" not in r.headers
@@ -135,4 +154,4 @@ def test_error_images_carry_no_watermark(bucket):
     write({"catalogs/wm.ini": "RootId=wm\nRootPath=sample/\nWatermark=watermark\nErrorImage=onError\n"})
     img = rgb(make().get("/is/image/wm/rose?wid=abc&fmt=png"))
     assert img.size == (300, 300)
-    assert near(img.getpixel((280, 250)), (244, 244, 244), 1)       # the watermark's corner would be here
+    assert near(img.getpixel((280, 250)), (244, 244, 244), 1)  # the watermark's corner would be here

@@ -79,7 +79,7 @@ def test_reads_stay_in_their_roots(bucket, monkeypatch):
         return original(self, key)
 
     client = make()
-    client.get("/is/image/sample/rose")          # catalogs load first; only later reads count
+    client.get("/is/image/sample/rose")  # catalogs load first; only later reads count
     monkeypatch.setattr(LocalStorage, "fetch", spy)
     for path in CONTENT_PATHS:
         client.get(path)

@@ -38,12 +38,11 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         path = _raw_path(request.scope)
         # Behind a named API Gateway stage the path starts with "/<stage>"; the object follows "/is/<context>".
         start = path.find(f"/is/{context}")
-        raw_object = path[start + len(context) + 4:].removeprefix("/") if start != -1 else ""
+        raw_object = path[start + len(context) + 4 :].removeprefix("/") if start != -1 else ""
         query = request.scope.get("query_string", b"").decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
         reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope), context)
-        out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type,
-                       headers=reply.headers)
+        out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
         if settings.cors_allow_origin:
             out.headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
         return out

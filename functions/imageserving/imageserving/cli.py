@@ -9,21 +9,28 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imageserving",
-                                     description="Open-source Scene7 / Dynamic Media Image Serving.")
+    parser = argparse.ArgumentParser(
+        prog="python -m imageserving", description="Open-source Scene7 / Dynamic Media Image Serving."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve /is/image from a local folder or an S3 bucket",
-                           description="Serve /is/image locally. The folder (or bucket) holds catalogs/default.ini, "
-                                       "catalogs/<name>.ini with their data files, and images/...")
+    serve = sub.add_parser(
+        "serve",
+        help="serve /is/image from a local folder or an S3 bucket",
+        description="Serve /is/image locally. The folder (or bucket) holds catalogs/default.ini, "
+        "catalogs/<name>.ini with their data files, and images/...",
+    )
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--root", help="folder laid out like the bucket (default: current directory)")
     where.add_argument("--bucket", help="S3 bucket to serve from (AWS_ENDPOINT_URL_S3 selects another endpoint)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
 
-    check = sub.add_parser("validate", help="load every catalog of a folder and report problems",
-                           description="Parse every catalog like the server does and print warnings and errors.")
+    check = sub.add_parser(
+        "validate",
+        help="load every catalog of a folder and report problems",
+        description="Parse every catalog like the server does and print warnings and errors.",
+    )
     check.add_argument("--root", default=".", help="folder laid out like the bucket (default: current directory)")
 
     args = parser.parse_args(argv)
@@ -54,8 +61,10 @@ def _serve(args) -> int:
 
     settings = _settings(args)
     app = create_app(settings)
-    print(f"Serving {settings.local_root or 's3://' + settings.bucket} at http://{args.host}:{args.port}/is/image",
-          flush=True)
+    print(
+        f"Serving {settings.local_root or 's3://' + settings.bucket} at http://{args.host}:{args.port}/is/image",
+        flush=True,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

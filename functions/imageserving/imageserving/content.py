@@ -26,12 +26,16 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     main, item = (cat, "/".join(elements[1:])) if cat is not None else (cats.default, "/".join(elements))
     ctx.main = main
     if ctx.req.type not in ALLOWED_TYPES:
-        ctx.req = P.ReqSpec()           # the error goes out as text: the type has no format here
+        ctx.req = P.ReqSpec()  # the error goes out as text: the type has no format here
         raise ISError("bad_request", f"req={ctx.req.type} is not available for /is/content")
     record = main.statics.get(item) or cats.default.statics.get(item) if item else None
     if ctx.req.type == "exists":
-        body = P.render_properties([("catalogRecord.exists", P.flag(record is not None))], ctx.req.format,
-                                   handler=ctx.handler, req_id=ctx.req_id)
+        body = P.render_properties(
+            [("catalogRecord.exists", P.flag(record is not None))],
+            ctx.req.format,
+            handler=ctx.handler,
+            req_id=ctx.req_id,
+        )
         return finish(Reply(200, body.content, body.media_type), cats.attr(main, "NonImgExpiration"), ctx.headers)
     cmds = Commands()
     cmds.add(ctx.url)
@@ -44,26 +48,40 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
         ttl = None
     if ctx.req.type == "userdata":
         text, quoted = (record.get("userdata"), "userdata" in record.quoted) if record is not None else ("", False)
-        body = P.render_property_data(text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id,
-                                      encoding=ctx.req.encoding)
+        body = P.render_property_data(
+            text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding
+        )
         return finish(Reply(200, body.content, body.media_type), ttl, ctx.headers)
 
     path = record.get("path") if record is not None else item
     if not path:
         raise ISError("not_found", f"static content {item!r}")
-    keys = file_keys(path, cats.raw_attr(owner, "StaticContentRootPath") or "", server.settings,
-                     server.settings.static_prefixes, request=record is None)
-    blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)   # first root that has it
+    keys = file_keys(
+        path,
+        cats.raw_attr(owner, "StaticContentRootPath") or "",
+        server.settings,
+        server.settings.static_prefixes,
+        request=record is None,
+    )
+    blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)  # first root that has it
     if blob is None:
         raise ISError("not_found", f"static content {item} ({', '.join(keys)})")
     stamp = parse_timestamp(record.get("timestamp")) if record is not None else None
     modified = stamp or blob.last_modified
     if ctx.req.type == "props":
-        pairs = [("path", path), ("length", str(len(blob.data))), ("expiration", P.java_double(ttl or 0)),
-                 ("lastModified", P.java_date(modified)), ("userType", record.get("usertype") if record else "")]
+        pairs = [
+            ("path", path),
+            ("length", str(len(blob.data))),
+            ("expiration", P.java_double(ttl or 0)),
+            ("lastModified", P.java_date(modified)),
+            ("userType", record.get("usertype") if record else ""),
+        ]
         body = P.render_properties(pairs, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
-        return finish(Reply(200, body.content, body.media_type), cats.attr(main, "NonImgExpiration"), ctx.headers,
-                      last_modified=modified)
+        return finish(
+            Reply(200, body.content, body.media_type),
+            cats.attr(main, "NonImgExpiration"),
+            ctx.headers,
+            last_modified=modified,
+        )
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return finish(Reply(200, blob.data, media_type), ttl, ctx.headers, last_modified=modified)
-

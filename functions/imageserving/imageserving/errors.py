@@ -25,8 +25,7 @@ KINDS: dict[str, tuple[int, str, int]] = {
 class ISError(Exception):
     """An Image Serving error: a kind, a public title and a private detail."""
 
-    def __init__(self, kind: str, detail: str = "", *, title: str | None = None,
-                 missing_source: bool = False):
+    def __init__(self, kind: str, detail: str = "", *, title: str | None = None, missing_source: bool = False):
         if kind not in KINDS:
             raise ValueError(f"unknown error kind {kind!r}")
         status, default_title, _ = KINDS[kind]

@@ -21,7 +21,7 @@ from .catalog.store import CatalogStore
 from .errors import ISError, wrap_unexpected
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
-from .protocol.query import Token, skip_brackets, decode_value, encode_value, expand_macros, is_nested, tokenize
+from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, skip_brackets, tokenize
 from .protocol.values import parse_flag, parse_int, parse_reals
 from .render import codec, compose, pipeline
 from .responses import properties as P
@@ -40,7 +40,7 @@ _KEPT_FOR_FALLBACK = ("wid", "hei", "fmt", "qlt")
 # Nested IS requests (protocol.md §3.8): how deep ``src=is{…}`` may nest, and the commands a
 # nested request ignores (its reply is an intermediate image, never encoded for a client).
 MAX_NESTING = 8
-MAX_NESTED_RENDERS = 32    # nested requests per request, all levels together
+MAX_NESTED_RENDERS = 32  # nested requests per request, all levels together
 _NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "printres", "quantize", "req", "bgc"))
 # Lossless, with alpha, and the cheapest to write and read back: uncompressed TIFF.
 _NESTED_FMT = "tif-alpha"
@@ -60,18 +60,18 @@ class Context:
     main: Catalog | None = None
     path: PathObject | None = None
     url: list[Token] = field(default_factory=list)
-    commands: Commands | None = None                  # the URL's own commands (request attributes)
+    commands: Commands | None = None  # the URL's own commands (request attributes)
     req: P.ReqSpec | None = None
     req_id: str = ""
     handler: str = "s7jsonResponse"
     headers: dict[str, str] = field(default_factory=dict)
     deadline: float = float("inf")
-    locale: str = ""                                  # the effective locale (§5.6)
-    context: str = "image"                            # "image" (/is/image) or "content" (/is/content)
-    rule_headers: tuple[Header, ...] = ()             # from the matched rule-set rules, added last
+    locale: str = ""  # the effective locale (§5.6)
+    context: str = "image"  # "image" (/is/image) or "content" (/is/content)
+    rule_headers: tuple[Header, ...] = ()  # from the matched rule-set rules, added last
     client_ip: str = ""
-    nesting: int = 0                                  # how many ``src=is{…}`` levels deep this is
-    nested_renders: list[int] = field(default_factory=lambda: [0])   # shared by all nesting levels
+    nesting: int = 0  # how many ``src=is{…}`` levels deep this is
+    nested_renders: list[int] = field(default_factory=lambda: [0])  # shared by all nesting levels
 
     @property
     def is_image(self) -> bool:
@@ -98,7 +98,7 @@ class Prepared:
     record: object | None
     blob: Blob | None
     replaced: bool
-    layer_ttls: tuple[float, ...] = ()     # Expiration of every further layer's source (min wins)
+    layer_ttls: tuple[float, ...] = ()  # Expiration of every further layer's source (min wins)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class ImageDescription:
     bgc: tuple[int, int, int]
     print_res: float
     icc_embed: bool
-    pixel_type: str            # RGB, BW or CMYK
+    pixel_type: str  # RGB, BW or CMYK
     xmp_embed: bool
     icc_profile: bytes | None  # the profile the reply's pixels are in, when known
     version: str
@@ -120,7 +120,7 @@ class ImageDescription:
 def image_version(p: Prepared) -> str:
     """§8.22 ``image.version``: over every layer's source (key, ETag) and the merged commands."""
     parts = [p.blob.key, p.blob.etag] if p.blob is not None else []
-    if p.blob is None and p.job.source:        # layer 0 is a nested request's image
+    if p.blob is None and p.job.source:  # layer 0 is a nested request's image
         parts.append(hashlib.md5(p.job.source, usedforsecurity=False).hexdigest())
     parts += [f"{n}={v}" for n, v in sorted(p.job.request.items()) + sorted(p.job.layer.items())]
     for layer in p.job.layers[1:]:
@@ -136,11 +136,22 @@ class ImageServer:
         self.catalogs = CatalogStore(storage, settings)
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, method: str, raw_object: str, raw_query: str, headers: dict[str, str],
-               client_ip: str = "", context: str = "image") -> Reply:
+    def handle(
+        self,
+        method: str,
+        raw_object: str,
+        raw_query: str,
+        headers: dict[str, str],
+        client_ip: str = "",
+        context: str = "image",
+    ) -> Reply:
         """Answer one request; ``context`` is ``image`` (``/is/image``) or ``content`` (``/is/content``)."""
-        ctx = Context(headers=headers, deadline=time.monotonic() + self.settings.request_timeout_s, context=context,
-                      client_ip=client_ip)
+        ctx = Context(
+            headers=headers,
+            deadline=time.monotonic() + self.settings.request_timeout_s,
+            context=context,
+            client_ip=client_ip,
+        )
         try:
             reply = self._serve(ctx, raw_object, raw_query, client_ip)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
@@ -165,8 +176,9 @@ class ImageServer:
         ctx.cats = self.catalogs.current()
         ctx.main = ctx.cats.default
         ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
-        pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip,
-                         context="static" if ctx.context == "content" else "is")
+        pre = preprocess(
+            ctx.cats, ctx.main, raw_object, raw_query, client_ip, context="static" if ctx.context == "content" else "is"
+        )
         ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
         ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
         self._request_type(ctx)
@@ -176,8 +188,7 @@ class ImageServer:
             return answer_content(self, ctx, object_elements(pre.object))
         ctx.path = resolve_path_object(ctx.cats, object_elements(pre.object), ctx.locale)
         ctx.main = ctx.path.main
-        if (not self.settings.allow_default_catalog_requests and ctx.main.is_default
-                and ctx.req.type != "catalogprops"):
+        if not self.settings.allow_default_catalog_requests and ctx.main.is_default and ctx.req.type != "catalogprops":
             raise ISError("refused", "requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)")
         if ctx.req.type in IMAGE_TYPES:
             return self._image_reply(ctx)
@@ -188,7 +199,7 @@ class ImageServer:
     def _request_type(self, ctx: Context) -> None:
         """Find req=, id= and handler= early so later errors come back in the requested format;
         and the effective locale: ``locale=``, else the main catalog's DefaultLocale."""
-        probe = ctx.commands = Commands()   # the URL's own variables apply (§3.6): req=$type$ works
+        probe = ctx.commands = Commands()  # the URL's own variables apply (§3.6): req=$type$ works
         probe.add(ctx.url)
         default_locale = ctx.cats.raw_attr(ctx.main, "DefaultLocale") or ""
         ctx.locale = (probe.value("locale") or "").strip() or default_locale.strip()
@@ -198,16 +209,20 @@ class ImageServer:
             ctx.handler = P.validate_handler(probe.value("handler") or "")
 
     def _identification(self) -> Reply:
-        body = P.render_properties([("copyright", f"imageserving {__version__} - open-source Image Serving")],
-                                   "text", now=datetime.now(timezone.utc))
+        body = P.render_properties(
+            [("copyright", f"imageserving {__version__} - open-source Image Serving")],
+            "text",
+            now=datetime.now(timezone.utc),
+        )
         return Reply(200, body.content, body.media_type, cache_headers(None))
 
     # ------------------------------------------------------------------ images
     def _image_reply(self, ctx: Context) -> Reply:
         result = self.render_source(ctx, self._template(ctx) or _path_source(ctx), ctx.url, req_type=ctx.req.type)
         reply = Reply(200, result.body, result.media_type)
-        return finish(reply, result.ttl, ctx.headers, last_modified=result.last_modified,
-                      never_expires=result.never_expires)
+        return finish(
+            reply, result.ttl, ctx.headers, last_modified=result.last_modified, never_expires=result.never_expires
+        )
 
     def _template(self, ctx: Context) -> Source | None:
         """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
@@ -215,13 +230,22 @@ class ImageServer:
         if not name:
             return None
         source = resolve_object(ctx.cats, name, ctx.main, ctx.locale)
-        if source.record is None:          # a template is a record; not covered by the default image
+        if source.record is None:  # a template is a record; not covered by the default image
             raise ISError("not_found", f"template {name}", title="Template not found")
         return source
 
-    def _prepare(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
-                 variables: dict[str, str] | None = None, replacement: Source | None = None,
-                 watermark: bool = False, nested: bool = False) -> Prepared:
+    def _prepare(
+        self,
+        ctx: Context,
+        source: Source | None,
+        url: list[Token],
+        *,
+        req_type: str,
+        variables: dict[str, str] | None = None,
+        replacement: Source | None = None,
+        watermark: bool = False,
+        nested: bool = False,
+    ) -> Prepared:
         """Merge Modifier < URL < PostModifier, validate every command, then read the source;
         ``watermark``: merge the main catalog's Watermark into the composite (§12); ``nested``:
         the job renders a nested request's intermediate image (protocol.md §3.8)."""
@@ -229,8 +253,7 @@ class ImageServer:
         record = source.record if source else None
         parts = [url]
         if record is not None:
-            parts = [record_tokens(cats, record, "modifier"), url,
-                     record_tokens(cats, record, "postmodifier")]
+            parts = [record_tokens(cats, record, "modifier"), url, record_tokens(cats, record, "postmodifier")]
         cmds = _merge(parts, ctx, variables)
         layer_cmds = cmds.decoded_layer("0", "comp")
         src_value = layer_cmds.pop("src", None)
@@ -259,7 +282,7 @@ class ImageServer:
         )
         if nested:
             _as_nested(job)
-        options = pipeline.parse_options(job)        # bad values fail before any source is read
+        options = pipeline.parse_options(job)  # bad values fail before any source is read
         blob, replaced = None, False
         layer_ttls: list[float] = []
         if nested_src:
@@ -294,8 +317,9 @@ class ImageServer:
             layer_ttls.append(mark[1])
         return Prepared(job, options, cmds, source, record, blob, replaced, tuple(layer_ttls))
 
-    def _layer(self, ctx: Context, cmds: Commands, own: dict[str, str],
-               replacement: Source | None) -> tuple[compose.Layer, float | None, bool]:
+    def _layer(
+        self, ctx: Context, cmds: Commands, own: dict[str, str], replacement: Source | None
+    ) -> tuple[compose.Layer, float | None, bool]:
         """A layer above layer 0: its ``src=`` resolved and fetched (a record brings its Modifier as
         the layer's prefix and its Anchor, §3.7), its source's TTL (None without a source), and
         whether DefaultImageMode 1 replaced its source."""
@@ -312,7 +336,7 @@ class ImageServer:
         if record is not None:
             prefix = Commands(variables=dict(cmds.variables))
             prefix.add(modifier)
-            own = {**prefix.decoded_layer("comp"), **own}       # Modifier < URL; its PostModifier is ignored
+            own = {**prefix.decoded_layer("comp"), **own}  # Modifier < URL; its PostModifier is ignored
             if record.get("anchor").strip() and "anchor" not in own and "anchorn" not in own:
                 own["anchor"] = record.get("anchor").strip()
         ttl = self._ttl(cats, source, record, main)
@@ -342,7 +366,7 @@ class ImageServer:
         if source.record is not None:
             cmds.add(record_tokens(cats, source.record, "modifier"))
             cmds.add(record_tokens(cats, source.record, "postmodifier"))
-        own = cmds.decoded_layer("0", "comp")     # opac= too: it is the watermark's own merge opacity
+        own = cmds.decoded_layer("0", "comp")  # opac= too: it is the watermark's own merge opacity
         own.pop("src", None)
         if blob is None and not own.get("text") and not own.get("color"):
             log.warning("watermark %r left out: it has no image", obj)
@@ -350,7 +374,7 @@ class ImageServer:
         try:
             align = cmds.value("align")
             ax, ay = parse_reals(align, 2, cmd="align", lo=-1, hi=1) if align else (Fraction(0), Fraction(0))
-        except ISError as err:            # a catalog mistake, not the client's: serve without it
+        except ISError as err:  # a catalog mistake, not the client's: serve without it
             log.warning("watermark %r left out: %s", obj, err.detail)
             return None
         layer = compose.Layer(own, blob.data if blob else None, align=(ax, ay))
@@ -367,16 +391,18 @@ class ImageServer:
             raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
         return source, modifier
 
-    def _nested(self, ctx: Context, value: str, variables: dict[str, str],
-                 replacement: Source | None) -> tuple[bytes, float, bool]:
+    def _nested(
+        self, ctx: Context, value: str, variables: dict[str, str], replacement: Source | None
+    ) -> tuple[bytes, float, bool]:
         """Render ``src=is{object?query}`` (protocol.md §3.8) as a lossless RGBA image: parsed like a
         top-level request (rule sets, macros, template=, its records' Modifier/PostModifier), the
         outer variables forwarded (nested definitions win), the outer locale unless it names one.
         Returns the encoded image, its TTL and whether DefaultImageMode 1 replaced a source."""
         kind = value.split("{", 1)[0].split("(", 1)[0]
         if kind.lower() != "is":
-            raise ISError("bad_request", f"src={value[:64]}: unsupported embedded request "
-                                         f"({kind.lower() or 'foreign URL'})")
+            raise ISError(
+                "bad_request", f"src={value[:64]}: unsupported embedded request ({kind.lower() or 'foreign URL'})"
+            )
         # The tokenizer kept the group whole; a value may still go on after its closing bracket.
         if skip_brackets(value, len(kind)) != len(value):
             raise ISError("bad_request", f"src={value[:64]}: text after the nested request")
@@ -387,13 +413,18 @@ class ImageServer:
             raise ISError("bad_request", f"more than {MAX_NESTED_RENDERS} nested requests in one request")
         if time.monotonic() > ctx.deadline:
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
-        raw_object, _, raw_query = value[len(kind) + 1:-1].partition("?")
+        raw_object, _, raw_query = value[len(kind) + 1 : -1].partition("?")
         cats = ctx.cats
-        pre = preprocess(cats, main_catalog(cats, object_elements(raw_object)), raw_object, raw_query,
-                         ctx.client_ip)
-        sub = Context(cats=cats.with_overrides(pre.overrides), main=pre.main, headers=ctx.headers,
-                      deadline=ctx.deadline, client_ip=ctx.client_ip, nesting=ctx.nesting + 1,
-                      nested_renders=ctx.nested_renders)
+        pre = preprocess(cats, main_catalog(cats, object_elements(raw_object)), raw_object, raw_query, ctx.client_ip)
+        sub = Context(
+            cats=cats.with_overrides(pre.overrides),
+            main=pre.main,
+            headers=ctx.headers,
+            deadline=ctx.deadline,
+            client_ip=ctx.client_ip,
+            nesting=ctx.nesting + 1,
+            nested_renders=ctx.nested_renders,
+        )
         # Forwarded as definitions in front of the nested URL; $object$ stays the nested object.
         forwarded = [Token("vardef", n, v) for n, v in variables.items() if n != "object"]
         url = expand_macros(tokenize(pre.query), lambda n: sub.cats.macro(sub.main, n))
@@ -404,15 +435,21 @@ class ImageServer:
         sub.path = resolve_path_object(sub.cats, object_elements(pre.object), sub.locale)
         sub.main = sub.path.main
         if not self.settings.allow_default_catalog_requests and sub.main.is_default:
-            raise ISError("refused", f"src={value[:64]}: nested requests must name a catalog "
-                                     "(IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)")
-        p = self._prepare(sub, self._template(sub) or _path_source(sub), sub.url, req_type="img",
-                          replacement=replacement, nested=True)
+            raise ISError(
+                "refused",
+                f"src={value[:64]}: nested requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)",
+            )
+        p = self._prepare(
+            sub, self._template(sub) or _path_source(sub), sub.url, req_type="img", replacement=replacement, nested=True
+        )
         planned = pipeline.plan(p.job, p.options)
         if planned.width * planned.height > self.settings.max_render_pixels:
             # Without MaxPix, this is what bounds the intermediate image.
-            raise ISError("size_limit", f"src={value[:64]}: nested reply of {planned.width}x{planned.height} "
-                                        f"pixels, more than IS_MAX_RENDER_PIXELS {self.settings.max_render_pixels}")
+            raise ISError(
+                "size_limit",
+                f"src={value[:64]}: nested reply of {planned.width}x{planned.height} "
+                f"pixels, more than IS_MAX_RENDER_PIXELS {self.settings.max_render_pixels}",
+            )
         rendered = pipeline.render(p.job, p.options)
         ttl = min_ttl(self._ttl(sub.cats, p.source, p.record, sub.main), *p.layer_ttls)
         return rendered.body, ttl, p.replaced
@@ -426,16 +463,32 @@ class ImageServer:
                 raise
             return fetch_source(self.storage, self.settings, cats, replacement, layer=True), True
 
-    def render_source(self, ctx: Context, source: Source | None, url: list[Token], *, req_type: str,
-                      variables: dict[str, str] | None = None, default_image: bool = False,
-                      replacement: Source | None = None, watermark: bool = True) -> ImageResult:
+    def render_source(
+        self,
+        ctx: Context,
+        source: Source | None,
+        url: list[Token],
+        *,
+        req_type: str,
+        variables: dict[str, str] | None = None,
+        default_image: bool = False,
+        replacement: Source | None = None,
+        watermark: bool = True,
+    ) -> ImageResult:
         """Render ``source`` (record or file) with the URL commands; ``req=img`` replies get the
         catalog's watermark unless ``watermark`` is False (error images)."""
         cats, main = ctx.cats, ctx.main
-        p = self._prepare(ctx, source, url, req_type=req_type, variables=variables, replacement=replacement,
-                          watermark=watermark and req_type == "img")
+        p = self._prepare(
+            ctx,
+            source,
+            url,
+            req_type=req_type,
+            variables=variables,
+            replacement=replacement,
+            watermark=watermark and req_type == "img",
+        )
         rendered = pipeline.render(p.job, p.options)
-        if default_image:                      # mode 0: the default object is the whole reply
+        if default_image:  # mode 0: the default object is the whole reply
             ttl = self._default_ttl(cats, main, p.record)
         else:
             ttl = min_ttl(self._ttl(cats, p.source, p.record, main), *p.layer_ttls)
@@ -452,14 +505,24 @@ class ImageServer:
         p = self._prepare(ctx, self._template(ctx) or _path_source(ctx), ctx.url, req_type="img")
         planned = pipeline.plan(p.job, p.options)
         return ImageDescription(
-            width=planned.width, height=planned.height, media_type=planned.output.mime, mask=planned.mask,
-            quality=planned.quality, bgc=planned.bgc, print_res=planned.print_res,
+            width=planned.width,
+            height=planned.height,
+            media_type=planned.output.mime,
+            mask=planned.mask,
+            quality=planned.quality,
+            bgc=planned.bgc,
+            print_res=planned.print_res,
             icc_embed=planned.icc_embed and bool(planned.source and planned.source.icc_profile),
             pixel_type={"rgb": "RGB", "gray": "BW", "cmyk": "CMYK"}[planned.output.pixel_type],
-            xmp_embed=bool(planned.source and planned.source.xmp and p.job.request.get("xmpembed")
-                           and parse_flag(p.job.request["xmpembed"], cmd="xmpEmbed")),
+            xmp_embed=bool(
+                planned.source
+                and planned.source.xmp
+                and p.job.request.get("xmpembed")
+                and parse_flag(p.job.request["xmpembed"], cmd="xmpEmbed")
+            ),
             icc_profile=planned.source.icc_profile if planned.source else None,
-            version=image_version(p))
+            version=image_version(p),
+        )
 
     def _ttl(self, cats, source, record, main) -> float:
         return cats.expiration(record, source.catalog if source else main)
@@ -471,8 +534,9 @@ class ImageServer:
     # ------------------------------------------------------------------ failures (§12.6)
     def _failure(self, ctx: Context, err: ISError) -> Reply:
         """default image → error image → formatted error; each fallback failing falls through."""
-        image_request = (ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb")
-                         and ctx.context == "image")
+        image_request = (
+            ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb") and ctx.context == "image"
+        )
         if image_request and err.missing_source:
             reply = self._default_image(ctx, err)
             if reply is not None:
@@ -496,7 +560,7 @@ class ImageServer:
         fmt = "text" if ctx.is_image or ctx.req.format is None else ctx.req.format
         level = self._detail_level(ctx)
         if fmt != "text":
-            level = min(level, 2)       # tracebacks only ever go into plain-text bodies
+            level = min(level, 2)  # tracebacks only ever go into plain-text bodies
         status = self.settings.errors.status(err)
         if fmt == "json" and self.settings.jsonp_error_status:
             status = self.settings.jsonp_error_status
@@ -515,7 +579,7 @@ class ImageServer:
             try:
                 _FALLBACK_CHECKS[name](decode_value(tok.value))
             except ISError:
-                del kept[name]          # the value that broke the request must not break its fallback
+                del kept[name]  # the value that broke the request must not break its fallback
         if ctx.req is not None and ctx.req.type == "tmb":
             kept["req"] = Token("command", "req", "tmb")
         return list(kept.values())
@@ -531,17 +595,18 @@ class ImageServer:
         try:
             source = resolve_object(cats, obj, main, ctx.locale)
             if cats.attr(main, "DefaultImageMode") == 1 and source.path:
-                result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type,
-                                            replacement=source)
+                result = self.render_source(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type, replacement=source)
             else:
-                result = self.render_source(ctx, source, self._fallback_url(ctx),
-                                            req_type=ctx.req.type, default_image=True)
+                result = self.render_source(
+                    ctx, source, self._fallback_url(ctx), req_type=ctx.req.type, default_image=True
+                )
         except Exception as second:  # noqa: BLE001 - the original error is what the client gets
             log.info("default image %r failed: %s", obj, second)
             return None
         reply = Reply(200, result.body, result.media_type, {"X-IS-Default-Image": "1"})
-        return finish(reply, result.ttl, ctx.headers, last_modified=result.last_modified,
-                      never_expires=result.never_expires)
+        return finish(
+            reply, result.ttl, ctx.headers, last_modified=result.last_modified, never_expires=result.never_expires
+        )
 
     def _error_image(self, ctx: Context, err: ISError) -> Reply | None:
         if err.kind not in self.settings.errors.error_image_kinds:
@@ -550,12 +615,13 @@ class ImageServer:
         obj = cats.raw_attr(main, "ErrorImage") or ""
         if not obj:
             return None
-        level = min(self._detail_level(ctx), 2)       # error images never show a traceback
+        level = min(self._detail_level(ctx), 2)  # error images never show a traceback
         variables = {"error.title": encode_value(err.title), "error.message": encode_value(err.message(level))}
         try:
             source = resolve_object(cats, obj, main)
-            result = self.render_source(ctx, source, self._fallback_url(ctx), req_type=ctx.req.type,
-                                        variables=variables, watermark=False)
+            result = self.render_source(
+                ctx, source, self._fallback_url(ctx), req_type=ctx.req.type, variables=variables, watermark=False
+            )
         except Exception as second:  # noqa: BLE001 - the original error is what the client gets
             log.info("error image %r failed: %s", obj, second)
             return None
@@ -580,7 +646,7 @@ def _as_nested(job: pipeline.RenderJob) -> None:
     job.request = {n: v for n, v in job.request.items() if n not in _NESTED_IGNORED}
     job.request["fmt"] = _NESTED_FMT
     job.defaults = replace(job.defaults, default_pix=(0, 0), max_pix=(0, 0))
-    job.max_response_bytes = 2 ** 62
+    job.max_response_bytes = 2**62
 
 
 def _layer0(cmds: Commands) -> dict[str, str]:
@@ -593,8 +659,7 @@ def _layer0(cmds: Commands) -> dict[str, str]:
 def _path_source(ctx: Context) -> Source | None:
     """The URL object's source; one that locale translation could not find is a missing source."""
     if ctx.path.missing:
-        raise ISError("not_found", f"{ctx.path.object}: no record for locale {ctx.locale!r}",
-                      missing_source=True)
+        raise ISError("not_found", f"{ctx.path.object}: no record for locale {ctx.locale!r}", missing_source=True)
     return ctx.path.source
 
 
@@ -618,7 +683,8 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, 
         if int(number) == 0 and not key.isdigit():
             raise ISError("bad_request", f"layer={key}: names for layer 0 are not supported")
         numbered.setdefault(int(number), []).append(key)
-    return [cmds.decoded_layer(*sorted(keys, key=lambda k: not k.isdigit()))
-            for number, keys in sorted(numbered.items()) if number > 0]
-
-
+    return [
+        cmds.decoded_layer(*sorted(keys, key=lambda k: not k.isdigit()))
+        for number, keys in sorted(numbered.items())
+        if number > 0
+    ]

@@ -26,7 +26,7 @@ def _bool(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    storage: str = "s3"                      # "s3" or "local"
+    storage: str = "s3"  # "s3" or "local"
     bucket: str = ""
     local_root: str = ""
     catalog_prefix: str = "catalogs/"

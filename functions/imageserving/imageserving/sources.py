@@ -37,8 +37,7 @@ def fetch_source(storage, settings, cats: CatalogSet, source: Source, *, layer: 
     raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=layer)
 
 
-def last_modified(cats: CatalogSet, main: Catalog, record: Record | None,
-                  blob: Blob | None = None) -> datetime | None:
+def last_modified(cats: CatalogSet, main: Catalog, record: Record | None, blob: Blob | None = None) -> datetime | None:
     """``Last-Modified`` when the main catalog sets UseLastModified (§11.4): the record's TimeStamp,
     else its catalog's, else the ``.ini`` date; a plain file's own date; else the main catalog's."""
     if not cats.attr(main, "UseLastModified"):

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from .errors import ISError
 
-
-MAX_KEY_BYTES = 1024       # S3's limit on key length
+MAX_KEY_BYTES = 1024  # S3's limit on key length
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,13 @@ class Blob:
 
 def check_key(key: str) -> str:
     """Reject keys that could escape the configured prefixes: ``..`` segments, NUL, backslashes."""
-    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or "\x00" in key \
-            or "\\" in key or key.startswith("/"):
+    if (
+        not key
+        or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+        or "\x00" in key
+        or "\\" in key
+        or key.startswith("/")
+    ):
         raise ISError("bad_request", f"invalid storage key {key!r}")
     if any(part in ("..", ".") for part in key.split("/")):
         raise ISError("bad_request", f"invalid storage key {key!r}")
@@ -88,7 +92,7 @@ class LocalStorage:
             return None
         except OSError as exc:
             if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.ELOOP):
-                return None          # a name no file can have
+                return None  # a name no file can have
             raise ISError("server_error", f"cannot read {key}") from exc
         info = self._info(key, st)
         return Blob(key, data, info.etag, info.last_modified)
@@ -112,9 +116,17 @@ def _is_dir(st: os.stat_result) -> bool:
 
 
 # S3 error codes that mean "try again later" (503 overload) rather than "broken" (500).
-_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
-                   "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequestsException",
-                   "InternalError", "503"}
+_THROTTLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "InternalError",
+    "503",
+}
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "AccessDenied", "403"}
 
 
@@ -136,9 +148,15 @@ class S3Storage:
             import boto3  # lazy: ~160 ms of cold start that a local folder never needs
             from botocore.config import Config
 
-            self._client = boto3.client("s3", config=Config(
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=3, read_timeout=10, max_pool_connections=16))
+            self._client = boto3.client(
+                "s3",
+                config=Config(
+                    retries={"max_attempts": 3, "mode": "standard"},
+                    connect_timeout=3,
+                    read_timeout=10,
+                    max_pool_connections=16,
+                ),
+            )
         return self._client
 
     def _fault(self, exc: Exception, key: str, action: str) -> ISError | None:
@@ -184,8 +202,7 @@ class S3Storage:
     def list(self, prefix: str) -> list[ObjectInfo]:
         out: list[ObjectInfo] = []
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             for page in pages:
                 for o in page.get("Contents", ()):
                     out.append(ObjectInfo(o["Key"], o.get("ETag", ""), o["LastModified"], o.get("Size", 0)))

@@ -14,10 +14,27 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 __all__ = [
-    "ATTRIBUTES", "ATTRIBUTE_ALIASES", "BUILTIN_ATTRIBUTES", "EMPTY_IS_VALUE", "ENUM_VALUES",
-    "NOT_INHERITED", "RES_MODE_NAMES", "CatalogFormatError", "IniFile", "Row", "Table",
-    "decode_text", "parse_color_attr", "parse_enum_attr", "parse_flag_attr", "parse_ini",
-    "parse_int_attr", "parse_macros", "parse_real_attr", "parse_size_attr", "parse_table",
+    "ATTRIBUTES",
+    "ATTRIBUTE_ALIASES",
+    "BUILTIN_ATTRIBUTES",
+    "EMPTY_IS_VALUE",
+    "ENUM_VALUES",
+    "NOT_INHERITED",
+    "RES_MODE_NAMES",
+    "CatalogFormatError",
+    "IniFile",
+    "Row",
+    "Table",
+    "decode_text",
+    "parse_color_attr",
+    "parse_enum_attr",
+    "parse_flag_attr",
+    "parse_ini",
+    "parse_int_attr",
+    "parse_macros",
+    "parse_real_attr",
+    "parse_size_attr",
+    "parse_table",
     "parse_timestamp",
 ]
 
@@ -28,7 +45,9 @@ class CatalogFormatError(ValueError):
 
 # --- attribute vocabulary (§9) ------------------------------------------------------------------
 
-ATTRIBUTES: frozenset[str] = frozenset(name.lower() for name in """
+ATTRIBUTES: frozenset[str] = frozenset(
+    name.lower()
+    for name in """
     AllowDirectAccess AllowDirectUrls ApplyEffectMask AudioBitRate Bfc BkgColor CacheValidationPolicy
     CatalogFile ClientAddressFilter DefaultExpiration DefaultExt DefaultFont DefaultImage
     DefaultImageMode DefaultLocale DefaultPix DefaultThumbPix DigimarcId DigimarcInfo ErrorDetail
@@ -40,7 +59,8 @@ ATTRIBUTES: frozenset[str] = frozenset(name.lower() for name in """
     StaticContentCatalogFile StaticContentRootPath SvgCatalogFile SynthesizeFontStyles ThumbBkgColor
     ThumbHorizAlign ThumbRes ThumbType ThumbVertAlign TimeStamp TotalStreamBitRate TrustedDomains
     UseLastModified VideoBitRate VideoSize Watermark
-""".split())
+""".split()
+)
 
 # Names the Adobe docs use for attributes defined under another name (§9 end, AMBIG-17).
 ATTRIBUTE_ALIASES: dict[str, str] = {
@@ -109,16 +129,35 @@ BUILTIN_ATTRIBUTES: dict[str, str] = {
 }
 
 # Defined-but-empty switches the feature off instead of inheriting (§5.2).
-EMPTY_IS_VALUE: frozenset[str] = frozenset({
-    "defaultext", "defaultimage", "errorimage", "watermark", "rootpath", "staticcontentrootpath",
-    "rooturl", "savepath", "allowdirectaccess", "trusteddomains",
-})
+EMPTY_IS_VALUE: frozenset[str] = frozenset(
+    {
+        "defaultext",
+        "defaultimage",
+        "errorimage",
+        "watermark",
+        "rootpath",
+        "staticcontentrootpath",
+        "rooturl",
+        "savepath",
+        "allowdirectaccess",
+        "trusteddomains",
+    }
+)
 
 # Never taken from default.ini (§4.2, §5.2).
-NOT_INHERITED: frozenset[str] = frozenset({
-    "rootid", "catalogfile", "svgcatalogfile", "staticcontentcatalogfile", "macrofile",
-    "fontmapfile", "iccprofilemapfile", "rulesetfile", "timestamp",
-})
+NOT_INHERITED: frozenset[str] = frozenset(
+    {
+        "rootid",
+        "catalogfile",
+        "svgcatalogfile",
+        "staticcontentcatalogfile",
+        "macrofile",
+        "fontmapfile",
+        "iccprofilemapfile",
+        "rulesetfile",
+        "timestamp",
+    }
+)
 
 # Listed values of the enum attributes (§3.4, §9); anything else means "unspecified".
 ENUM_VALUES: dict[str, frozenset[int]] = {
@@ -145,10 +184,11 @@ def decode_text(data: bytes) -> str:
     """Decode a catalog text file: UTF-8 after a BOM (BOM dropped), ISO-8859-1 otherwise."""
     if data.startswith(_BOM):
         try:
-            return data[len(_BOM):].decode("utf-8")
+            return data[len(_BOM) :].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CatalogFormatError(
-                f"invalid UTF-8 at byte {exc.start + len(_BOM)} of a file with a UTF-8 BOM") from exc
+                f"invalid UTF-8 at byte {exc.start + len(_BOM)} of a file with a UTF-8 BOM"
+            ) from exc
     return data.decode("iso-8859-1")
 
 
@@ -166,7 +206,7 @@ class IniFile:
     """A parsed `.ini`: lower-cased canonical name -> raw value ('' = defined but empty)."""
 
     attrs: dict[str, str] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)   # lower-cased name -> spelling in the file
+    names: dict[str, str] = field(default_factory=dict)  # lower-cased name -> spelling in the file
     warnings: list[str] = field(default_factory=list)
 
 
@@ -185,7 +225,7 @@ def parse_ini(data: bytes) -> IniFile:
     """Parse an attribute file; never raises except for a bad UTF-8 BOM file."""
     lines = _LINE_BREAK.split(decode_text(data))
     ini = IniFile()
-    by_alias: dict[str, tuple[str, str, int]] = {}   # canonical -> (spelling, value, line)
+    by_alias: dict[str, tuple[str, str, int]] = {}  # canonical -> (spelling, value, line)
     i = 0
     while i < len(lines):
         line_no = i + 1
@@ -216,8 +256,7 @@ def parse_ini(data: bytes) -> IniFile:
             ini.names[key] = name
     for canonical, (name, value, line_no) in by_alias.items():
         if canonical in ini.attrs:
-            ini.warnings.append(
-                f"line {line_no}: {name} ignored because {ini.names[canonical]} is also defined")
+            ini.warnings.append(f"line {line_no}: {name} ignored because {ini.names[canonical]} is also defined")
         else:
             ini.attrs[canonical] = value
             ini.names[canonical] = name
@@ -228,6 +267,7 @@ def parse_ini(data: bytes) -> IniFile:
 
 
 # --- data files (§3.3) --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Row:
@@ -249,16 +289,14 @@ class Table:
 # A quoted field runs to a closing quote that stands right before a TAB, a line break or the end of
 # the file, with every inner quote of its kind doubled (§3.3 rule 7, AMBIG-3). Anything else that
 # starts with a quote — `'til dawn`, `"abc"def` — is literal text up to the next TAB.
-_QUOTED_FIELD = {
-    q: re.compile(rf"{q}([^{q}]*(?:{q}{q}[^{q}]*)*){q}(?=[\t\r\n]|\Z)") for q in ("\"", "'")
-}
+_QUOTED_FIELD = {q: re.compile(rf"{q}([^{q}]*(?:{q}{q}[^{q}]*)*){q}(?=[\t\r\n]|\Z)") for q in ('"', "'")}
 _PLAIN_FIELD = re.compile(r"[^\t\r\n]*")
 _COLUMN_NAME = re.compile(r"[a-z0-9_-]+")
 _NOT_QUOTED: frozenset[str] = frozenset()
 
 
 def _needs_quote_scan(line: str) -> bool:
-    return line.startswith(("\"", "'")) or "\t\"" in line or "\t'" in line
+    return line.startswith(('"', "'")) or '\t"' in line or "\t'" in line
 
 
 def _scan_record(text: str, pos: int) -> tuple[list[str], set[int], int]:
@@ -267,7 +305,7 @@ def _scan_record(text: str, pos: int) -> tuple[list[str], set[int], int]:
     quoted: set[int] = set()
     end = len(text)
     while True:
-        quote = text[pos:pos + 1]
+        quote = text[pos : pos + 1]
         match = _QUOTED_FIELD[quote].match(text, pos) if quote in _QUOTED_FIELD else None
         if match:
             quoted.add(len(fields))
@@ -307,7 +345,7 @@ def _header(fields: list[str], line_no: int, warnings: list[str]) -> list[str | 
     """Column name per field position; None for positions that are ignored."""
     names: list[str | None] = []
     for position, raw in enumerate(fields, 1):
-        name = raw.strip(" ").lower()   # header names cannot contain spaces; stray ones are noise
+        name = raw.strip(" ").lower()  # header names cannot contain spaces; stray ones are noise
         if name.startswith("."):
             names.append(None)
             continue
@@ -330,7 +368,7 @@ def parse_table(data: bytes, key: str | tuple[str, ...] = "id") -> Table:
     rows: dict[str | tuple[str, ...], Row] = {}
     positions: list[str | None] | None = None
     columns: tuple[str, ...] = ()
-    kept: list[int] | None = None   # positions of the kept columns; None = all (zip suffices)
+    kept: list[int] | None = None  # positions of the kept columns; None = all (zip suffices)
     width = primary_at = 0
     for line_no, fields, quoted in _records(decode_text(data)):
         if fields == [""] and not quoted:
@@ -357,8 +395,7 @@ def parse_table(data: bytes, key: str | tuple[str, ...] = "id") -> Table:
             continue
         row = Row(
             fields=dict(zip(columns, fields if kept is None else [fields[i] for i in kept])),
-            quoted=frozenset(positions[i] for i in quoted if i < width and positions[i])
-            if quoted else _NOT_QUOTED,
+            quoted=frozenset(positions[i] for i in quoted if i < width and positions[i]) if quoted else _NOT_QUOTED,
         )
         row_key = primary if isinstance(key, str) else tuple(row.fields[k] for k in key_columns)
         if row_key in rows:
@@ -368,6 +405,7 @@ def parse_table(data: bytes, key: str | tuple[str, ...] = "id") -> Table:
 
 
 # --- macros (§10.3, §11) ------------------------------------------------------------------------
+
 
 def parse_macros(table: Table) -> dict[str, str]:
     """Macro table (columns Name, Definition) -> lower-cased name -> definition, in file order.
@@ -425,8 +463,7 @@ def parse_real_attr(value: str | None) -> float | None:
     return number if number not in (float("inf"), float("-inf")) else None
 
 
-def parse_enum_attr(value: str | None, allowed: Collection[int],
-                    names: Mapping[str, int] | None = None) -> int | None:
+def parse_enum_attr(value: str | None, allowed: Collection[int], names: Mapping[str, int] | None = None) -> int | None:
     """Integer from ``allowed`` (or a name from ``names``, any case); others are unspecified."""
     text = _clean(value)
     if names and text.lower() in names:
@@ -448,18 +485,52 @@ def parse_size_attr(value: str | None) -> tuple[int, int] | None:
 
 # Zone abbreviations that name a fixed offset (DST already encoded: PST -8, PDT -7), in minutes.
 _ZONES: dict[str, int] = {
-    "GMT": 0, "UTC": 0, "UT": 0, "WET": 0, "WEST": 60, "BST": 60, "IST": 330,
-    "CET": 60, "CEST": 120, "MET": 60, "MEST": 120, "EET": 120, "EEST": 180, "MSK": 180,
-    "HKT": 480, "SGT": 480, "AWST": 480, "JST": 540, "KST": 540, "ACST": 570, "ACDT": 630,
-    "AEST": 600, "AEDT": 660, "NZST": 720, "NZDT": 780,
-    "NST": -210, "NDT": -150, "AST": -240, "ADT": -180, "EST": -300, "EDT": -240,
-    "CST": -360, "CDT": -300, "MST": -420, "MDT": -360, "PST": -480, "PDT": -420,
-    "AKST": -540, "AKDT": -480, "HST": -600, "HDT": -540, "SST": -660,
+    "GMT": 0,
+    "UTC": 0,
+    "UT": 0,
+    "WET": 0,
+    "WEST": 60,
+    "BST": 60,
+    "IST": 330,
+    "CET": 60,
+    "CEST": 120,
+    "MET": 60,
+    "MEST": 120,
+    "EET": 120,
+    "EEST": 180,
+    "MSK": 180,
+    "HKT": 480,
+    "SGT": 480,
+    "AWST": 480,
+    "JST": 540,
+    "KST": 540,
+    "ACST": 570,
+    "ACDT": 630,
+    "AEST": 600,
+    "AEDT": 660,
+    "NZST": 720,
+    "NZDT": 780,
+    "NST": -210,
+    "NDT": -150,
+    "AST": -240,
+    "ADT": -180,
+    "EST": -300,
+    "EDT": -240,
+    "CST": -360,
+    "CDT": -300,
+    "MST": -420,
+    "MDT": -360,
+    "PST": -480,
+    "PDT": -420,
+    "AKST": -540,
+    "AKDT": -480,
+    "HST": -600,
+    "HDT": -540,
+    "SST": -660,
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_MS = re.compile(r"-?[0-9]+")
-_DATE_TIME = re.compile(
-    r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ \t]+([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})[ \t]+(.+)")
+_DATE_TIME = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ \t]+([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})[ \t]+(.+)")
 _GMT_OFFSET = re.compile(r"(?:GMT|UTC)[ \t]*([+-])([0-9]{1,2})(?::([0-9]{2}))?", re.IGNORECASE)
 
 
@@ -492,8 +563,7 @@ def parse_timestamp(value: str | None) -> datetime | None:
         if offset is None:
             return None
         month, day, year, hour, minute, second = (int(g) for g in match.groups()[:6])
-        local = datetime(year, month, day, hour, minute, second,
-                         tzinfo=timezone(timedelta(minutes=offset)))
+        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(timedelta(minutes=offset)))
         return local.astimezone(timezone.utc)
     except (ValueError, OverflowError):
         return None

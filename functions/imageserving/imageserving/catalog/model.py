@@ -27,15 +27,15 @@ class Record:
 
 @dataclass(eq=False)
 class Catalog:
-    root_id: str                 # "" for default.ini
-    key: str                     # storage key of the .ini
+    root_id: str  # "" for default.ini
+    key: str  # storage key of the .ini
     etag: str
     last_modified: datetime
-    attrs: dict[str, str]        # lower-cased name -> raw value ('' = defined-but-empty)
+    attrs: dict[str, str]  # lower-cased name -> raw value ('' = defined-but-empty)
     records_: dict[str, Record] = field(default_factory=dict, repr=False)
-    statics_: dict[str, Record] = field(default_factory=dict, repr=False)   # /is/content records
+    statics_: dict[str, Record] = field(default_factory=dict, repr=False)  # /is/content records
     macros_: dict[str, str] = field(default_factory=dict, repr=False)
-    data_etags: dict[str, str] = field(default_factory=dict)   # data-file key -> etag it was parsed from
+    data_etags: dict[str, str] = field(default_factory=dict)  # data-file key -> etag it was parsed from
     rules: tuple[Rule, ...] = ()  # the RuleSetFile's request preprocessing rules (catalogs.md §12)
     error: ISError | None = None  # set when the catalog failed to load: its requests fail, others don't
 
@@ -76,19 +76,27 @@ class Catalog:
 
 # Parsers per typed attribute; a value they reject counts as "not set" and is inherited.
 _TYPED: dict[str, Callable[[str], object]] = {
-    "bkgcolor": F.parse_color_attr, "thumbbkgcolor": F.parse_color_attr,
-    "fullmatch": F.parse_flag_attr, "uselastmodified": F.parse_flag_attr,
-    "requestlock": F.parse_flag_attr, "allowdirecturls": F.parse_flag_attr,
+    "bkgcolor": F.parse_color_attr,
+    "thumbbkgcolor": F.parse_color_attr,
+    "fullmatch": F.parse_flag_attr,
+    "uselastmodified": F.parse_flag_attr,
+    "requestlock": F.parse_flag_attr,
+    "allowdirecturls": F.parse_flag_attr,
     "errordetail": lambda v: F.parse_enum_attr(v, (0, 1, 2, 3)),
     "defaultimagemode": lambda v: F.parse_enum_attr(v, (0, 1)),
     "requestobfuscation": lambda v: F.parse_enum_attr(v, (0, 1)),
     "thumbtype": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
     "thumbhorizalign": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
     "thumbvertalign": lambda v: F.parse_enum_attr(v, (1, 2, 3)),
-    "expiration": F.parse_real_attr, "defaultexpiration": F.parse_real_attr,
-    "nonimgexpiration": F.parse_real_attr, "resolution": F.parse_real_attr,
-    "printresolution": F.parse_int_attr, "thumbres": F.parse_real_attr,
-    "maxpix": F.parse_size_attr, "defaultpix": F.parse_size_attr, "defaultthumbpix": F.parse_size_attr,
+    "expiration": F.parse_real_attr,
+    "defaultexpiration": F.parse_real_attr,
+    "nonimgexpiration": F.parse_real_attr,
+    "resolution": F.parse_real_attr,
+    "printresolution": F.parse_int_attr,
+    "thumbres": F.parse_real_attr,
+    "maxpix": F.parse_size_attr,
+    "defaultpix": F.parse_size_attr,
+    "defaultthumbpix": F.parse_size_attr,
 }
 
 
@@ -115,7 +123,7 @@ class CatalogSet:
         """Effective raw value of attribute ``name`` for ``cat`` (None = not set anywhere)."""
         name = name.lower()
         if name in self.overrides:
-            return self.overrides[name]      # checked when the rule set was loaded
+            return self.overrides[name]  # checked when the rule set was loaded
         parse = _TYPED.get(name)
         for source in (cat.attrs, self.default.attrs) if not cat.is_default else (cat.attrs,):
             if name not in source:

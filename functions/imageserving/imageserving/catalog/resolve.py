@@ -15,10 +15,10 @@ _SUFFIX = re.compile(r"\.[^./]+\Z")
 class Source:
     """A resolved object: a record, or a plain file path rooted at ``catalog``'s RootPath."""
 
-    catalog: Catalog          # the layer catalog: owner of the record, or base of the path
+    catalog: Catalog  # the layer catalog: owner of the record, or base of the path
     record: Record | None
-    path: str                 # catalog::Path of the record, or the request path ('' for a template)
-    name: str                 # how to name it in messages and $object$: rootId/id or the path
+    path: str  # catalog::Path of the record, or the request path ('' for a template)
+    name: str  # how to name it in messages and $object$: rootId/id or the path
 
     @property
     def is_template(self) -> bool:
@@ -28,8 +28,8 @@ class Source:
 @dataclass(frozen=True)
 class PathObject:
     main: Catalog
-    source: Source | None     # None: the URL names no object, or ``missing``
-    object: str               # the decoded object as written, for $object$
+    source: Source | None  # None: the URL names no object, or ``missing``
+    object: str  # the decoded object as written, for $object$
     # Locale translation found none of the ids it tried for an object that is a record (§6.7).
     missing: bool = False
 
@@ -53,7 +53,7 @@ def resolve_path_object(cats: CatalogSet, elements: list[str], locale: str | Non
     if not elements or elements == [""]:
         return PathObject(cats.default, None, "")
     main = main_catalog(cats, elements)
-    if elements[0] == "":                      # /is/image//x/y: the default catalog, explicitly
+    if elements[0] == "":  # /is/image//x/y: the default catalog, explicitly
         rest = "/".join(elements[1:])
         if not rest:
             return PathObject(main, None, rest)
@@ -107,6 +107,7 @@ def resolve_object(cats: CatalogSet, obj: str, main: Catalog, locale: str | None
 
 # --- object id translation (locale=, attribute::LocaleMap) ---------------------------------------------
 
+
 def parse_locale_map(text: str) -> list[tuple[str, list[str]]]:
     """``LocaleMap`` / ``LocaleStrMap``: ``|``-separated items ``locale,value[,value…]``, white space
     around items and values trimmed (AMBIG-18); locales lower-cased (they match case-insensitively)."""
@@ -147,8 +148,9 @@ def id_suffixes(cats: CatalogSet, main: Catalog, locale: str) -> list[str] | Non
     return suffixes
 
 
-def lookup_translated(cats: CatalogSet, main: Catalog, cat: Catalog, record_id: str,
-                      locale: str | None) -> tuple[Record | None, bool]:
+def lookup_translated(
+    cats: CatalogSet, main: Catalog, cat: Catalog, record_id: str, locale: str | None
+) -> tuple[Record | None, bool]:
     """``record_id`` in ``cat`` (then the default catalog) after translation with ``main``'s
     LocaleMap: the first ``id + suffix`` that is a record wins. Returns (record, missing), where
     missing means no candidate exists although ``record_id`` itself is a record; a plain file
@@ -171,8 +173,7 @@ def source_keys(cats: CatalogSet, src: Source, settings) -> list[str]:
     """Candidate storage keys of a source file, first existing wins (catalogs.md §6.8). Only a
     record's ``catalog::Path`` may be absolute; a path from the request is always relative."""
     path = with_default_ext(cats, src.catalog, src.path)
-    return file_keys(path, cats.raw_attr(src.catalog, "RootPath") or "", settings,
-                     request=src.record is None)
+    return file_keys(path, cats.raw_attr(src.catalog, "RootPath") or "", settings, request=src.record is None)
 
 
 def with_default_ext(cats: CatalogSet, cat: Catalog, path: str) -> str:
@@ -184,8 +185,9 @@ def with_default_ext(cats: CatalogSet, cat: Catalog, path: str) -> str:
     return path
 
 
-def file_keys(path: str, root_path: str, settings, roots: tuple[str, ...] | None = None, *,
-              request: bool = False) -> list[str]:
+def file_keys(
+    path: str, root_path: str, settings, roots: tuple[str, ...] | None = None, *, request: bool = False
+) -> list[str]:
     """Storage keys for ``path`` under ``root_path`` and each server root (images by default).
 
     ``request``: the path comes from the URL (protocol.md §1.6: always relative, so a leading
@@ -205,7 +207,9 @@ def file_keys(path: str, root_path: str, settings, roots: tuple[str, ...] | None
     else:
         keys = [_join(root, rp, p) for root in roots]
     for key in keys:
-        if not any(key.startswith(root) for root in roots) or (settings.catalog_prefix and key.startswith(settings.catalog_prefix)):
+        if not any(key.startswith(root) for root in roots) or (
+            settings.catalog_prefix and key.startswith(settings.catalog_prefix)
+        ):
             raise ISError("not_found", f"path {path!r} lies outside the configured roots", missing_source=True)
     return keys
 
@@ -226,6 +230,6 @@ def _join(*parts: str) -> str:
 def _rewrite(path: str, settings) -> str:
     for old, new in settings.path_rewrites:
         if path.startswith(old):
-            path = new + path[len(old):]
+            path = new + path[len(old) :]
             break
     return path.lstrip("/")

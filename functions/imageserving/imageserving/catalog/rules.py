@@ -20,7 +20,7 @@ from xml.parsers import expat
 
 from . import formats as F
 
-CONTEXTS = frozenset(("is", "ir", "static"))   # /is/image, /ir/render, /is/content
+CONTEXTS = frozenset(("is", "ir", "static"))  # /is/image, /ir/render, /is/content
 ON_MATCH = ("break", "continue", "error")
 
 # Rule attribute -> the catalog attribute it overrides (lower-cased) and the check of its value.
@@ -63,7 +63,7 @@ class Replacement:
     parts: tuple[str | int, ...]
 
     def expand(self, match: re.Match | None) -> str:
-        if match is None:          # no expression: the text is appended, there are no groups
+        if match is None:  # no expression: the text is appended, there are no groups
             return "".join(p for p in self.parts if isinstance(p, str))
         return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in self.parts)
 
@@ -73,11 +73,11 @@ class Rule:
     name: str
     on_match: str = "break"
     replace_all: bool = False
-    request_types: frozenset[str] = frozenset()     # empty: every context (AMBIG-23)
-    expression: re.Pattern | None = None            # None: matches every request
-    substitution: Replacement | None = None         # None: the request string stays as it is
-    address_filter: tuple[Network, ...] = ()        # empty: no restriction
-    overrides: dict[str, str] = field(default_factory=dict)   # lower-cased attribute -> value
+    request_types: frozenset[str] = frozenset()  # empty: every context (AMBIG-23)
+    expression: re.Pattern | None = None  # None: matches every request
+    substitution: Replacement | None = None  # None: the request string stays as it is
+    address_filter: tuple[Network, ...] = ()  # empty: no restriction
+    overrides: dict[str, str] = field(default_factory=dict)  # lower-cased attribute -> value
     headers: tuple[Header, ...] = ()
 
     def applies_to(self, context: str) -> bool:
@@ -93,10 +93,11 @@ class Rule:
             return None if match is None else text
         if self.replace_all:
             return self.expression.sub(self.substitution.expand, text)
-        return text[:match.start()] + self.substitution.expand(match) + text[match.end():]
+        return text[: match.start()] + self.substitution.expand(match) + text[match.end() :]
 
 
 # --- addresses (ClientAddressFilter and <addressfilter>) ---------------------------------------------
+
 
 def parse_address_filter(text: str) -> tuple[Network, ...]:
     """Comma list of addresses with optional ``/bits`` or ``/netmask``; empty means no restriction."""
@@ -125,6 +126,7 @@ def address_allowed(networks: tuple[Network, ...], client_ip: str) -> bool:
 
 # --- Java regex and replacement syntax -----------------------------------------------------------------
 
+
 def compile_java_regex(text: str) -> re.Pattern:
     """Compile a ``java.util.regex`` expression with Python ``re`` (see the module notes)."""
     out: list[str] = []
@@ -133,23 +135,23 @@ def compile_java_regex(text: str) -> re.Pattern:
         ch = text[i]
         if ch == "\\" and i + 1 < n:
             nxt = text[i + 1]
-            if nxt == "Q":                                  # \Q…\E quotes literally
+            if nxt == "Q":  # \Q…\E quotes literally
                 end = text.find("\\E", i + 2)
                 end = n if end == -1 else end
-                out.append(re.escape(text[i + 2:end]))
+                out.append(re.escape(text[i + 2 : end]))
                 i = end + 2
                 continue
             if not in_class and nxt == "z":
                 out.append(r"\Z")
-            elif not in_class and nxt == "Z":               # Java: end, or before a final line break
+            elif not in_class and nxt == "Z":  # Java: end, or before a final line break
                 out.append(r"(?=\n?\Z)")
-            elif nxt == "k" and text.startswith("<", i + 2) and ">" in text[i + 3:]:
+            elif nxt == "k" and text.startswith("<", i + 2) and ">" in text[i + 3 :]:
                 end = text.index(">", i + 3)
-                out.append(f"(?P={text[i + 3:end]})")
+                out.append(f"(?P={text[i + 3 : end]})")
                 i = end + 1
                 continue
             else:
-                out.append(text[i:i + 2])
+                out.append(text[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -160,7 +162,7 @@ def compile_java_regex(text: str) -> re.Pattern:
             # A ']' first in the class (after an optional '^') is literal.
             j = i + 1 + (text.startswith("^", i + 1))
             if text.startswith("]", j):
-                out.append(text[i:j + 1])
+                out.append(text[i : j + 1])
                 i = j + 1
                 continue
         elif text.startswith("(?<", i) and not text.startswith(("(?<=", "(?<!"), i):
@@ -204,7 +206,7 @@ def parse_java_replacement(text: str, pattern: re.Pattern | None) -> Replacement
         i += 1
         if text.startswith("{", i):
             end = text.find("}", i)
-            name = text[i + 1:end] if end != -1 else ""
+            name = text[i + 1 : end] if end != -1 else ""
             if name not in names:
                 raise RuleSetError(f"substitution refers to unknown group ${{{name}}}")
             group = names[name]
@@ -229,6 +231,7 @@ def parse_java_replacement(text: str, pattern: re.Pattern | None) -> Replacement
 
 
 # --- the XML file --------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Element:
@@ -296,7 +299,7 @@ def parse_rule_set(data: bytes) -> tuple[Rule, ...]:
     root.only_space()
     rules = []
     for element in root.children:
-        if element.tag not in ("rule", "pathrule"):        # <pathrule>: a synonym (AMBIG-22)
+        if element.tag not in ("rule", "pathrule"):  # <pathrule>: a synonym (AMBIG-22)
             raise RuleSetError(f"line {element.line}: <ruleset> holds <rule> elements, not <{element.tag}>")
         rules.append(_rule(element, len(rules) + 1))
     return tuple(rules)
@@ -352,9 +355,17 @@ def _rule(element: _Element, number: int) -> Rule:
             networks = parse_address_filter(children["addressfilter"].content())
         except RuleSetError as exc:
             raise RuleSetError(f"line {children['addressfilter'].line}: {exc}") from None
-    return Rule(name=attrs.get("Name") or f"#{number}", on_match=on_match, replace_all=replace == "all",
-                request_types=request_types, expression=pattern, substitution=substitution,
-                address_filter=networks, overrides=overrides, headers=tuple(headers))
+    return Rule(
+        name=attrs.get("Name") or f"#{number}",
+        on_match=on_match,
+        replace_all=replace == "all",
+        request_types=request_types,
+        expression=pattern,
+        substitution=substitution,
+        address_filter=networks,
+        overrides=overrides,
+        headers=tuple(headers),
+    )
 
 
 def _header(element: _Element) -> Header:

@@ -31,7 +31,7 @@ class CatalogStore:
         self.clock = clock
         self._set: CatalogSet | None = None
         self._checked = float("-inf")
-        self._inis: dict[str, Catalog] = {}            # .ini key -> catalog built from it
+        self._inis: dict[str, Catalog] = {}  # .ini key -> catalog built from it
         self._tables: dict[str, tuple[str, object]] = {}  # data-file key -> (etag, parsed table)
         self._lock = threading.Lock()
 
@@ -56,7 +56,7 @@ class CatalogStore:
             self._checked = self.clock()
             return
         objects = {o.key: o for o in listing}
-        inis = sorted(k for k in objects if "/" not in k[len(prefix):] and k.lower().endswith(".ini"))
+        inis = sorted(k for k in objects if "/" not in k[len(prefix) :] and k.lower().endswith(".ini"))
         default_key = prefix + "default.ini"
         if default_key not in objects:
             raise ISError("server_error", f"{default_key} is missing from {self.storage.describe()}")
@@ -70,7 +70,7 @@ class CatalogStore:
                 fresh[key] = old
                 continue
             if old is not None and (now - info.last_modified).total_seconds() < self.settings.catalog_settle_seconds:
-                fresh[key] = old   # still being uploaded: serve the old version until it settles
+                fresh[key] = old  # still being uploaded: serve the old version until it settles
                 continue
             fresh[key] = self._load(key, info, objects, is_default=(key == default_key))
 
@@ -123,7 +123,7 @@ class CatalogStore:
             self._load_rules(cat, rule_keys[0])
         cat.loader = lambda c: self._load_tables(c, attrs, objects)
         if is_default:
-            cat.load_tables()            # the default catalog serves every request: read it now
+            cat.load_tables()  # the default catalog serves every request: read it now
         return cat
 
     def _load_tables(self, cat: Catalog, attrs: dict[str, str], objects: dict[str, ObjectInfo]) -> None:
@@ -140,7 +140,7 @@ class CatalogStore:
                 cat.records_[rid] = Record(rid, row.fields, row.quoted, cat)
         for file_key in self._data_keys(attrs.get("staticcontentcatalogfile", "")):
             table = self._table(file_key, cat, objects)
-            for rid, row in (table.rows.items() if table is not None else ()):
+            for rid, row in table.rows.items() if table is not None else ():
                 cat.statics_[rid] = Record(rid, row.fields, row.quoted, cat)
         macro_keys = self._data_keys(attrs.get("macrofile", ""))
         if macro_keys:
@@ -171,7 +171,7 @@ class CatalogStore:
             if path.startswith("/"):
                 for old, new in self.settings.path_rewrites:
                     if path.startswith(old):
-                        path = new + path[len(old):]
+                        path = new + path[len(old) :]
                         break
                 keys.append(path.lstrip("/"))
             else:

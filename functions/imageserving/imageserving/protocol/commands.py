@@ -14,11 +14,13 @@ from ..errors import ISError
 from .query import Token, decode_value, is_nested, substitute
 
 # Commands that describe the request or the view rather than one layer.
-REQUEST_COMMANDS = frozenset("""
+REQUEST_COMMANDS = frozenset(
+    """
     req id handler defaultimage cache locale template imageset labelkey message name timeout type
     fmt qlt quantize pscan jpegsize printres iccembed xmpembed icc network bfc
     wid hei scl fit align bgc rgn rect dpr resmode
-""".split())
+""".split()
+)
 # Values never touched by variable substitution (protocol.md §3.6).
 _NO_SUBSTITUTION = frozenset(("layer", "effect"))
 # Commands whose bracketed values are nested requests, parsed (and decoded) by their own parser.
@@ -30,7 +32,7 @@ class Commands:
     """The effective commands after merging, variables substituted, values still encoded."""
 
     request: dict[str, str] = field(default_factory=dict)
-    layers: dict[str, dict[str, str]] = field(default_factory=dict)   # layer key -> name -> value
+    layers: dict[str, dict[str, str]] = field(default_factory=dict)  # layer key -> name -> value
     variables: dict[str, str] = field(default_factory=dict)
 
     def add(self, tokens: list[Token]) -> None:
@@ -65,7 +67,6 @@ class Commands:
             for n, v in self.layers.get(key, {}).items():
                 out[n] = resolve_value(n, v, self.variables)
         return out
-
 
 
 def resolve_value(name: str, raw: str, variables: dict[str, str]) -> str:

@@ -29,10 +29,10 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")
 
 @dataclass(frozen=True)
 class Preprocessed:
-    object: str                  # raw object after the rules
-    query: str                   # raw modifiers after the rules, de-obfuscated, lock removed
-    main: Catalog                # identified again when a rule rewrote the object
-    overrides: dict[str, str] = field(default_factory=dict)   # lower-cased attribute -> value
+    object: str  # raw object after the rules
+    query: str  # raw modifiers after the rules, de-obfuscated, lock removed
+    main: Catalog  # identified again when a rule rewrote the object
+    overrides: dict[str, str] = field(default_factory=dict)  # lower-cased attribute -> value
     headers: tuple[Header, ...] = ()
 
 
@@ -44,8 +44,9 @@ def object_elements(raw_object: str) -> list[str]:
     return elements
 
 
-def preprocess(cats: CatalogSet, main: Catalog, raw_object: str, raw_query: str, client_ip: str,
-               *, context: str = "is") -> Preprocessed:
+def preprocess(
+    cats: CatalogSet, main: Catalog, raw_object: str, raw_query: str, client_ip: str, *, context: str = "is"
+) -> Preprocessed:
     """Steps 4-7 for a request whose main catalog (by RootId) is ``main``; ``context`` is the rule
     set RequestType of the URL (``is`` for /is/image)."""
     text = raw_object + ("?" + raw_query if raw_query else "")
@@ -62,8 +63,9 @@ def preprocess(cats: CatalogSet, main: Catalog, raw_object: str, raw_query: str,
         if rule.address_filter:
             filtered = True
             if not address_allowed(rule.address_filter, client_ip):
-                raise ISError("refused", f"client {client_ip or '(unknown)'} is not in the address filter "
-                                         f"of rule {rule.name}")
+                raise ISError(
+                    "refused", f"client {client_ip or '(unknown)'} is not in the address filter of rule {rule.name}"
+                )
         if rule.on_match == "error":
             raise ISError("refused", f"rule {rule.name} refuses the request")
         text = rewritten
@@ -73,7 +75,7 @@ def preprocess(cats: CatalogSet, main: Catalog, raw_object: str, raw_query: str,
             break
     obj, _, query = text.partition("?")
     if obj != raw_object:
-        main = main_catalog(cats, object_elements(obj))   # once; the rules are not applied again
+        main = main_catalog(cats, object_elements(obj))  # once; the rules are not applied again
     view = cats.with_overrides(overrides)
     if not filtered:
         _check_client(view, main, client_ip)
@@ -91,8 +93,9 @@ def _check_client(cats: CatalogSet, main: Catalog, client_ip: str) -> None:
     except RuleSetError as exc:
         raise ISError("server_error", f"ClientAddressFilter of catalog {main.label()}: {exc}") from None
     if not address_allowed(networks, client_ip):
-        raise ISError("refused", f"client {client_ip or '(unknown)'} is not in the ClientAddressFilter "
-                                 f"of catalog {main.label()}")
+        raise ISError(
+            "refused", f"client {client_ip or '(unknown)'} is not in the ClientAddressFilter of catalog {main.label()}"
+        )
 
 
 def deobfuscate(query: str) -> str:
@@ -106,7 +109,7 @@ def deobfuscate(query: str) -> str:
     text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True).decode("utf-8")
-    except ValueError:     # binascii.Error, non-ASCII input and UnicodeDecodeError alike
+    except ValueError:  # binascii.Error, non-ASCII input and UnicodeDecodeError alike
         raise ISError("refused", "RequestObfuscation=1: the modifiers are not base64 of UTF-8 text") from None
 
 
@@ -124,7 +127,7 @@ def unlock(query: str) -> str:
     match = _LOCK.search(query)
     if match is None:
         raise ISError("refused", "RequestLock=1: the modifiers do not end with a &xxxx lock")
-    body = query[:match.start()]
+    body = query[: match.start()]
     if lock_value(body) != int(match.group(1), 16):
         raise ISError("refused", "RequestLock=1: the lock does not match the modifiers")
     return body

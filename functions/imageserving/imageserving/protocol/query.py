@@ -25,9 +25,9 @@ MACRO_DEPTH_LIMIT = 16
 class Token:
     """One modifier: a command (``name=value``), a macro call (``$name$``) or a variable definition."""
 
-    kind: str    # "command" | "macro" | "vardef"
-    name: str    # lower-cased: names are case-insensitive
-    value: str   # raw, still percent-encoded
+    kind: str  # "command" | "macro" | "vardef"
+    name: str  # lower-cased: names are case-insensitive
+    value: str  # raw, still percent-encoded
 
     def text(self) -> str:
         if self.kind == "macro":
@@ -49,7 +49,7 @@ def split_modifiers(raw: str) -> list[str]:
             continue
         if ch == "=" and raw.rfind("=", start, i) == -1 and not raw.startswith(".", start):
             # First '=' of a token: a bracketed value runs to its matching close bracket.
-            rest = raw[i + 1:i + 5].lower()
+            rest = raw[i + 1 : i + 5].lower()
             opener = next((o for o in _BRACKET_OPENERS if rest.startswith(o)), None)
             if opener is not None:
                 i = skip_brackets(raw, i + len(opener))
@@ -135,7 +135,7 @@ def substitute(value: str, variables: dict[str, str]) -> str:
         if value[i] == "$":
             end = value.find("$", i + 1)
             if end != -1:
-                name = value[i + 1:end].lower()
+                name = value[i + 1 : end].lower()
                 if name in variables:
                     out.append(variables[name])
                     i = end + 1

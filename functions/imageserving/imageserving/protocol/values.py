@@ -48,8 +48,9 @@ def _number(text: str, cmd: str, value: str) -> Fraction:
     return Fraction(text)
 
 
-def _check_range(x: Fraction | int, cmd: str, value: str,
-                 lo: Fraction | int | None, hi: Fraction | int | None, positive: bool) -> None:
+def _check_range(
+    x: Fraction | int, cmd: str, value: str, lo: Fraction | int | None, hi: Fraction | int | None, positive: bool
+) -> None:
     if positive and x <= 0:
         raise _bad(cmd, value, "must be greater than 0")
     if lo is not None and x < lo:
@@ -66,16 +67,16 @@ def _to_int(x: Fraction, cmd: str, value: str, round_real: bool) -> int:
     raise _bad(cmd, value, "an integer is required")
 
 
-def parse_int(value: str, *, cmd: str, lo: int | None = None, hi: int | None = None,
-              round_real: bool = False) -> int:
+def parse_int(value: str, *, cmd: str, lo: int | None = None, hi: int | None = None, round_real: bool = False) -> int:
     """One integer in ``[lo, hi]`` (inclusive bounds; ``None`` = unbounded)."""
     n = _to_int(_number(value, cmd, value), cmd, value, round_real)
     _check_range(n, cmd, value, lo, hi, False)
     return n
 
 
-def parse_real(value: str, *, cmd: str, lo: Fraction | int | None = None,
-               hi: Fraction | int | None = None, positive: bool = False) -> Fraction:
+def parse_real(
+    value: str, *, cmd: str, lo: Fraction | int | None = None, hi: Fraction | int | None = None, positive: bool = False
+) -> Fraction:
     """One real in ``[lo, hi]``; ``positive=True`` additionally requires ``> 0``."""
     x = _number(value, cmd, value)
     _check_range(x, cmd, value, lo, hi, positive)
@@ -100,8 +101,15 @@ def split_list(value: str, n: int | Collection[int], *, cmd: str) -> list[str]:
     return parts
 
 
-def parse_ints(value: str, n: int | Collection[int], *, cmd: str, lo: int | None = None,
-               hi: int | None = None, round_real: bool = False) -> tuple[int, ...]:
+def parse_ints(
+    value: str,
+    n: int | Collection[int],
+    *,
+    cmd: str,
+    lo: int | None = None,
+    hi: int | None = None,
+    round_real: bool = False,
+) -> tuple[int, ...]:
     """``n`` comma-separated integers (pairs, rects), each in ``[lo, hi]``."""
     out = []
     for part in split_list(value, n, cmd=cmd):
@@ -111,8 +119,15 @@ def parse_ints(value: str, n: int | Collection[int], *, cmd: str, lo: int | None
     return tuple(out)
 
 
-def parse_reals(value: str, n: int | Collection[int], *, cmd: str, lo: Fraction | int | None = None,
-                hi: Fraction | int | None = None, positive: bool = False) -> tuple[Fraction, ...]:
+def parse_reals(
+    value: str,
+    n: int | Collection[int],
+    *,
+    cmd: str,
+    lo: Fraction | int | None = None,
+    hi: Fraction | int | None = None,
+    positive: bool = False,
+) -> tuple[Fraction, ...]:
     """``n`` comma-separated reals, each in ``[lo, hi]`` (and ``> 0`` with ``positive``)."""
     out = []
     for part in split_list(value, n, cmd=cmd):
@@ -123,6 +138,7 @@ def parse_reals(value: str, n: int | Collection[int], *, cmd: str, lo: Fraction 
 
 
 # ------------------------------------------------------------------------------------------ colours
+
 
 @dataclass(frozen=True)
 class Color:

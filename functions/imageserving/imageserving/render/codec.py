@@ -119,8 +119,7 @@ def parse_fmt(value: str, *, default_pixel_type: str = "rgb") -> OutputFormat:
     _check_pixel_type(name, pixel_type)
     compression = parts[2] or info.compressions[0]
     if compression not in info.compressions:
-        raise ISError("bad_request",
-                      f"fmt={value}: compression {compression!r} not allowed for {name}")
+        raise ISError("bad_request", f"fmt={value}: compression {compression!r} not allowed for {name}")
     return OutputFormat(name, pixel_type, compression, info.alpha, info.mime, info.pillow_format)
 
 
@@ -192,8 +191,7 @@ def parse_quantize(value: str, *, fmt: OutputFormat | None = None) -> Quantize:
         if mode not in ("diffuse", "off"):
             raise ISError("bad_request", f"quantize={value}: dither must be diffuse or off")
         dither = mode == "diffuse"
-    colors = parse_int(parts[2], cmd="quantize", lo=2, hi=256) if len(parts) > 2 and parts[2] \
-        else 256
+    colors = parse_int(parts[2], cmd="quantize", lo=2, hi=256) if len(parts) > 2 and parts[2] else 256
     color_list = []
     for text in parts[3:]:
         if not _HEX6.fullmatch(text):
@@ -284,8 +282,7 @@ def decode(src: SourceImage, *, scale_hint: float | None) -> Decoded:
     """
     im = _open(src.data)
     reduction = 1.0
-    if scale_hint is not None and 0 < scale_hint <= 0.5 and im.format in ("JPEG", "MPO") \
-            and im.mode != "CMYK":
+    if scale_hint is not None and 0 < scale_hint <= 0.5 and im.format in ("JPEG", "MPO") and im.mode != "CMYK":
         w, h = im.size
         drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
         if drafted is not None:
@@ -360,8 +357,12 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes
 def _cmyk_to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform:
     # Perceptual intent with black point compensation: the catalog defaults (rendering.md §1).
     return ImageCms.buildTransform(
-        ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile("sRGB"), "CMYK", "RGB",
-        renderingIntent=ImageCms.Intent.PERCEPTUAL, flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+        ImageCms.createProfile("sRGB"),
+        "CMYK",
+        "RGB",
+        renderingIntent=ImageCms.Intent.PERCEPTUAL,
+        flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
     )
 
 
@@ -376,8 +377,7 @@ def _srgb_bytes() -> bytes:
 _ICC_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # iccEmbed (§10); Pillow's EPS writer has no ICC
 _DPI_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # printRes (§11.7)
 _XMP_FORMATS = ("JPEG", "TIFF")  # xmpEmbed (§11.8)
-_ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB ", "L": b"GRAY", "LA": b"GRAY",
-               "CMYK": b"CMYK"}
+_ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB ", "L": b"GRAY", "LA": b"GRAY", "CMYK": b"CMYK"}
 _JPEG_XMP_MAX = 65533 - 2 - 29  # one APP1 segment minus length and namespace
 _TIFF_COMPRESSION = {"none": "raw", "lzw": "tiff_lzw", "zip": "tiff_adobe_deflate", "jpeg": "jpeg"}
 _TIFF_XMP_TAG = 700
@@ -385,11 +385,21 @@ _DEFAULT_QUANTIZE = Quantize()
 _PALETTE_SAMPLE_PIXELS = 1 << 14
 
 
-def encode(img: Image.Image, out: OutputFormat, *, quality: int = 80, chroma_off: bool = False,
-           bgc: tuple[int, ...] = (255, 255, 255), quantize: Quantize | None = None,
-           print_res: float | None = None, icc_profile: bytes | None = None,
-           icc_embed: bool = False, xmp: bytes | str | None = None, jpeg_size_kb: float = 0,
-           pscan: str | None = None) -> bytes:
+def encode(
+    img: Image.Image,
+    out: OutputFormat,
+    *,
+    quality: int = 80,
+    chroma_off: bool = False,
+    bgc: tuple[int, ...] = (255, 255, 255),
+    quantize: Quantize | None = None,
+    print_res: float | None = None,
+    icc_profile: bytes | None = None,
+    icc_embed: bool = False,
+    xmp: bytes | str | None = None,
+    jpeg_size_kb: float = 0,
+    pscan: str | None = None,
+) -> bytes:
     """Write ``img`` as ``out``.
 
     Alpha is flattened over ``bgc`` for formats without alpha; ``icc_profile`` is embedded only
@@ -405,8 +415,11 @@ def encode(img: Image.Image, out: OutputFormat, *, quality: int = 80, chroma_off
         xmp = None  # the format cannot carry it (JPEG: no extended-XMP writer)
     try:
         work, transparency = _reply_image(img, out, bgc[:3], quantize or _DEFAULT_QUANTIZE)
-        icc = icc_profile if icc_embed and fmt in _ICC_FORMATS and icc_profile \
-            and icc_profile[16:20] == _ICC_SPACES.get(work.mode) else None
+        icc = (
+            icc_profile
+            if icc_embed and fmt in _ICC_FORMATS and icc_profile and icc_profile[16:20] == _ICC_SPACES.get(work.mode)
+            else None
+        )
         if fmt == "PDF":
             return _pdf(work, out.compression, _jpeg_options(work, quality, chroma_off), dpi, icc)
         options = _options(work, out, quality, chroma_off, transparency)
@@ -432,8 +445,9 @@ def encode(img: Image.Image, out: OutputFormat, *, quality: int = 80, chroma_off
         raise ISError("server_error", f"encoder failure for fmt={out.name}: {exc}") from exc
 
 
-def _reply_image(img: Image.Image, out: OutputFormat, bgc: tuple[int, ...],
-                 quantize: Quantize) -> tuple[Image.Image, int | None]:
+def _reply_image(
+    img: Image.Image, out: OutputFormat, bgc: tuple[int, ...], quantize: Quantize
+) -> tuple[Image.Image, int | None]:
     """A fresh image in the mode the writer needs, with empty ``info`` (Pillow's writers fall back
     to ``im.info`` for ICC, transparency and comments, which must come from the request only).
     Returns the transparent palette index for palette formats with alpha."""
@@ -468,8 +482,7 @@ def _flatten(img: Image.Image, bgc: tuple[int, ...]) -> Image.Image:
     return base
 
 
-def _options(work: Image.Image, out: OutputFormat, quality: int, chroma_off: bool,
-             transparency: int | None) -> dict:
+def _options(work: Image.Image, out: OutputFormat, quality: int, chroma_off: bool, transparency: int | None) -> dict:
     fmt, lossless = out.pillow_format, out.compression == "lossless"
     if fmt == "JPEG":
         return _jpeg_options(work, quality, chroma_off) | {"progressive": out.name == "pjpeg"}
@@ -482,16 +495,14 @@ def _options(work: Image.Image, out: OutputFormat, quality: int, chroma_off: boo
         return {"quality": quality, "method": WEBP_METHOD, "lossless": lossless}
     if fmt == "AVIF":
         # No true lossless mode in Pillow's AVIF writer: quality 100 at 4:4:4 comes closest (D15).
-        return {"speed": AVIF_SPEED} | (
-            {"quality": 100, "subsampling": "4:4:4"} if lossless else {"quality": quality})
+        return {"speed": AVIF_SPEED} | ({"quality": 100, "subsampling": "4:4:4"} if lossless else {"quality": quality})
     if fmt == "TIFF":
         options = {"compression": _TIFF_COMPRESSION[out.compression]}
         return options | {"quality": quality} if out.compression == "jpeg" else options
     if fmt == "JPEG2000":
         if lossless:
             return {}  # OpenJPEG's default is the reversible (lossless) wavelet
-        return {"irreversible": True, "quality_mode": "rates",
-                "quality_layers": [1 + (100 - quality) * 0.4]}
+        return {"irreversible": True, "quality_mode": "rates", "quality_layers": [1 + (100 - quality) * 0.4]}
     return {}  # EPS: uncompressed, nothing to choose
 
 
@@ -524,6 +535,7 @@ def _fit_jpeg(work: Image.Image, options: dict, quality: int, limit: int) -> byt
 
 
 # --- palettes (§11.5)
+
 
 def _mac_palette() -> list[int]:
     """The classic 256-colour Macintosh system palette, in system order."""
@@ -564,8 +576,9 @@ def _to_palette(img: Image.Image, q: Quantize) -> tuple[Image.Image, int | None]
     return result, index
 
 
-def _adaptive(rgb: Image.Image, opaque: Image.Image | None, q: Quantize, colors: int,
-              dither: Image.Dither) -> Image.Image:
+def _adaptive(
+    rgb: Image.Image, opaque: Image.Image | None, q: Quantize, colors: int, dither: Image.Dither
+) -> Image.Image:
     """An adaptive palette: the image's own colours when few enough, else the listed colours
     (§11.5 forced colours) plus median cut over a sample of at most ``_PALETTE_SAMPLE_PIXELS``.
 
@@ -585,9 +598,8 @@ def _adaptive(rgb: Image.Image, opaque: Image.Image | None, q: Quantize, colors:
         entries = cut.getpalette() or []
         # Keep only entries that pixels use: the rest is padding, not colours of the image.
         for index in sorted(i for _, i in cut.getcolors(256) or []):
-            palette.append(tuple(entries[3 * index: 3 * index + 3]))
-    return rgb.quantize(palette=_palette_image([c for colour in palette for c in colour]),
-                        dither=dither)
+            palette.append(tuple(entries[3 * index : 3 * index + 3]))
+    return rgb.quantize(palette=_palette_image([c for colour in palette for c in colour]), dither=dither)
 
 
 def _opaque_sample(rgb: Image.Image, opaque: Image.Image | None) -> Image.Image:
@@ -609,8 +621,7 @@ def _opaque_sample(rgb: Image.Image, opaque: Image.Image | None) -> Image.Image:
 _PDF_SPACES = {"RGB": "DeviceRGB", "L": "DeviceGray", "CMYK": "DeviceCMYK"}
 
 
-def _pdf(work: Image.Image, compression: str, jpeg_options: dict, dpi: float | None,
-         icc: bytes | None) -> bytes:
+def _pdf(work: Image.Image, compression: str, jpeg_options: dict, dpi: float | None, icc: bytes | None) -> bytes:
     name = PdfParser.PdfName
     fp = io.BytesIO()
     pdf = PdfParser.PdfParser(f=fp, mode="w+b")
@@ -634,13 +645,25 @@ def _pdf(work: Image.Image, compression: str, jpeg_options: dict, dpi: float | N
         extra["Filter"] = name("FlateDecode")
     else:
         stream = work.tobytes()
-    image = pdf.write_obj(None, stream=stream, Type=name("XObject"), Subtype=name("Image"),
-                          Width=work.width, Height=work.height, ColorSpace=space,
-                          BitsPerComponent=8, **extra)
+    image = pdf.write_obj(
+        None,
+        stream=stream,
+        Type=name("XObject"),
+        Subtype=name("Image"),
+        Width=work.width,
+        Height=work.height,
+        ColorSpace=space,
+        BitsPerComponent=8,
+        **extra,
+    )
     scale = 72.0 / (dpi or 72.0)
     width, height = work.width * scale, work.height * scale
-    pdf.write_page(page, Resources=PdfParser.PdfDict(XObject=PdfParser.PdfDict(image=image)),
-                   MediaBox=[0, 0, width, height], Contents=contents)
+    pdf.write_page(
+        page,
+        Resources=PdfParser.PdfDict(XObject=PdfParser.PdfDict(image=image)),
+        MediaBox=[0, 0, width, height],
+        Contents=contents,
+    )
     pdf.write_obj(contents, stream=b"q %f 0 0 %f 0 0 cm /image Do Q\n" % (width, height))
     pdf.write_xref_and_trailer()
     return fp.getvalue()

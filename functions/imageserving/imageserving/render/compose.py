@@ -64,16 +64,16 @@ class _Plan:
     index: int
     cmds: dict[str, str]
     source: codec.SourceImage | None
-    content: Image.Image | None           # text layers: the laid-out text (full size)
-    crop: tuple[int, int, int, int]       # x, y, w, h in source pixels (image layers)
-    fitted: tuple[int, int]               # the content after crop and scale
-    box: tuple[int, int]                  # the content rect (layer 0 size= box, else fitted)
+    content: Image.Image | None  # text layers: the laid-out text (full size)
+    crop: tuple[int, int, int, int]  # x, y, w, h in source pixels (image layers)
+    fitted: tuple[int, int]  # the content after crop and scale
+    box: tuple[int, int]  # the content rect (layer 0 size= box, else fitted)
     flip: str | None
-    rotate: Fraction                      # clockwise degrees in [0, 360)
+    rotate: Fraction  # clockwise degrees in [0, 360)
     rotated: tuple[int, int]
     extend: tuple[int, int, int, int]
-    size: tuple[int, int]                 # the layer rect
-    origin: tuple[float, float]           # in layer-rect pixels
+    size: tuple[int, int]  # the layer rect
+    origin: tuple[float, float]  # in layer-rect pixels
 
 
 def check_count(count: int) -> None:
@@ -87,8 +87,9 @@ def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
     return _plan(0, layers[0], max_pixels, None).size
 
 
-def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels: int,
-          deadline: float = math.inf) -> Image.Image:
+def build(
+    layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels: int, deadline: float = math.inf
+) -> Image.Image:
     """The RGBA composite at ``scale`` of its full size, with ``comp``'s ``opac`` applied
     (``flip`` and ``op_*`` of ``comp`` are left to the pipeline, as for a single layer; the
     watermark to :func:`watermark`)."""
@@ -103,7 +104,7 @@ def build(layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
         p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
         if _flag(p.cmds, "hide"):
-            continue                    # hide=1 on layer 0 still sizes the canvas (§4.3 hide)
+            continue  # hide=1 on layer 0 still sizes the canvas (§4.3 hide)
         spent = _spend(spent, p, scale)
         if i == 0:
             x, y = 0.0, 0.0
@@ -130,8 +131,10 @@ def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pix
     for mark in marks:
         p = _plan(len(layers), mark, max_pixels, size)
         _spend(0.0, p, scale)
-        at = (math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
-              math.floor((size[1] - p.size[1]) * (mark.align[1] + 1) / 2))
+        at = (
+            math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
+            math.floor((size[1] - p.size[1]) * (mark.align[1] + 1) / 2),
+        )
         _draw(canvas, _pixels(p, mark, scale), (round(at[0] * scale), round(at[1] * scale)))
     return canvas
 
@@ -184,7 +187,7 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
     if index == 0 and source is not None and c.get("size"):
         w, h = parse_ints(c["size"], 2, cmd="size", lo=0)
         if w > 0 and h > 0:
-            boxed = (w, h)              # layer 0's size= is the canvas; the image is fitted inside
+            boxed = (w, h)  # layer 0's size= is the canvas; the image is fitted inside
     flip = parse_flip(c["flip"]) if c.get("flip") else None
     rotate = parse_real(c["rotate"], cmd="rotate") % 360 if c.get("rotate") else Fraction(0)
     rotated = pillow_rotated_size(*boxed, -float(rotate))
@@ -193,8 +196,9 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
     if size[0] < 1 or size[1] < 1:
         raise ISError("bad_request", f"{where}: extend leaves a {size[0]}x{size[1]} layer")
     if size[0] * size[1] > max_pixels:
-        raise ISError("size_limit", f"{where} of {size[0]}x{size[1]} pixels, more than "
-                                    f"IS_MAX_SOURCE_PIXELS {max_pixels}")
+        raise ISError(
+            "size_limit", f"{where} of {size[0]}x{size[1]} pixels, more than IS_MAX_SOURCE_PIXELS {max_pixels}"
+        )
     p = _Plan(index, c, source, content, crop, fitted, boxed, flip, rotate, rotated, extend, size, (0.0, 0.0))
     p.origin = _origin(p)
     return p
@@ -205,8 +209,7 @@ def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
         x, y, w, h = parse_ints(c["crop"], 4, cmd="crop")
     elif c.get("cropn"):
         nx, ny, nw, nh = parse_reals(c["cropn"], 4, cmd="cropN")
-        x, y, w, h = (round_half_up(nx * sw), round_half_up(ny * sh), round_half_up(nw * sw),
-                      round_half_up(nh * sh))
+        x, y, w, h = (round_half_up(nx * sw), round_half_up(ny * sh), round_half_up(nw * sw), round_half_up(nh * sh))
     else:
         return 0, 0, sw, sh
     if w <= 0 or h <= 0:
@@ -293,8 +296,7 @@ def _anchor(p: _Plan) -> tuple[float, float] | None:
         return x, y
     cx, cy, cw, ch = p.crop
     fx, fy = p.fitted[0] / cw, p.fitted[1] / ch
-    return ((x - cx) * fx + (p.box[0] - p.fitted[0]) / 2,
-            (y - cy) * fy + (p.box[1] - p.fitted[1]) / 2)
+    return ((x - cx) * fx + (p.box[0] - p.fitted[0]) / 2, (y - cy) * fy + (p.box[1] - p.fitted[1]) / 2)
 
 
 def _pos(c: dict[str, str], canvas: tuple[int, int]) -> tuple[float, float]:
@@ -339,8 +341,11 @@ def _pixels(p: _Plan, layer: Layer, scale: float) -> Image.Image:
     if p.flip in ("ud", "lrud"):
         img = img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
     if p.rotate % 90 == 0 and p.rotate:
-        img = img.transpose({90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
-                             270: Image.Transpose.ROTATE_90}[int(p.rotate)])
+        img = img.transpose(
+            {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}[
+                int(p.rotate)
+            ]
+        )
     elif p.rotate:
         img = img.convert("RGBa").rotate(-float(p.rotate), Image.Resampling.BICUBIC, expand=True).convert("RGBA")
     left, top, _, _ = p.extend
@@ -360,7 +365,7 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
     sw, sh = p.source.size
     fw, fh = p.fitted
     out_size = (max(1, round(fw * scale)), max(1, round(fh * scale)))
-    kx, ky = out_size[0] / w, out_size[1] / h            # output pixels per source pixel
+    kx, ky = out_size[0] / w, out_size[1] / h  # output pixels per source pixel
     out = Image.new("RGBA", out_size, (0, 0, 0, 0))
     inner = (max(x, 0), max(y, 0), min(x + w, sw), min(y + h, sh))
     if inner[0] >= inner[2] or inner[1] >= inner[3]:

@@ -33,11 +33,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..errors import ISError
-from ..protocol.values import (Color, parse_color, parse_flag, parse_int, parse_ints, parse_real,
-                               parse_reals, round_half_up, split_list)
+from ..protocol.values import (
+    Color,
+    parse_color,
+    parse_flag,
+    parse_int,
+    parse_ints,
+    parse_real,
+    parse_reals,
+    round_half_up,
+    split_list,
+)
 
-Box = tuple[int, int, int, int]          # x0, y0, x1, y1 (exclusive)
-Rect = tuple[int, int, int, int]         # x, y, w, h
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+Rect = tuple[int, int, int, int]  # x, y, w, h
 FBox = tuple[float, float, float, float]
 
 FIT_MODES = frozenset(("fit", "constrain", "crop", "wrap", "stretch", "hfit", "vfit"))
@@ -64,6 +73,7 @@ def _bad(cmd: str, value: str, why: str) -> ISError:
 
 # =========================================================================== layer 0 (§4.2, §4.3)
 
+
 @dataclass(frozen=True)
 class LayerRequest:
     """Layer-0 geometry commands. Exactly one of ``crop``/``crop_n`` and of ``extend``/``extend_n``
@@ -71,11 +81,11 @@ class LayerRequest:
     before rotation; ``comp_flip`` is ``flip=`` addressed to ``comp``, which acts on the composite
     after ``extend`` (§4.1 routing) — the same thing as a final flip of layer 0 when it is alone."""
 
-    crop: Rect | None = None                 # in source pixels
+    crop: Rect | None = None  # in source pixels
     crop_n: tuple[Fraction, ...] | None = None
     flip: str | None = None
     rotate: Fraction = _ZERO
-    extend: tuple[int, int, int, int] | None = None      # left, top, right, bottom
+    extend: tuple[int, int, int, int] | None = None  # left, top, right, bottom
     extend_n: tuple[Fraction, ...] | None = None
     comp_flip: str | None = None
 
@@ -172,8 +182,12 @@ class SourceMap:
         x0, y0, x1, y1 = self.crop_box
         sw, sh = self.source_size
         lo_x, lo_y, hi_x, hi_y = max(x0, 0), max(y0, 0), min(x1, sw), min(y1, sh)
-        return (float(min(max(fx0, lo_x), hi_x)), float(min(max(fy0, lo_y), hi_y)),
-                float(min(max(fx1, lo_x), hi_x)), float(min(max(fy1, lo_y), hi_y)))
+        return (
+            float(min(max(fx0, lo_x), hi_x)),
+            float(min(max(fy0, lo_y), hi_y)),
+            float(min(max(fx1, lo_x), hi_x)),
+            float(min(max(fy1, lo_y), hi_y)),
+        )
 
 
 # (a, b, d, e) of the linear part -> PIL.Image.Transpose member (ROTATE_90 is counter-clockwise).
@@ -208,15 +222,15 @@ class LayerPlan:
     """
 
     source_size: tuple[int, int]
-    crop_box: Box                     # x0, y0, x1, y1; may reach outside the source
+    crop_box: Box  # x0, y0, x1, y1; may reach outside the source
     flip: str | None
-    rotate: Fraction                  # clockwise degrees in [0, 360)
+    rotate: Fraction  # clockwise degrees in [0, 360)
     rotated_size: tuple[int, int]
     extend: tuple[int, int, int, int]  # left, top, right, bottom in pixels (extendN resolved)
     comp_flip: str | None
     width: int
     height: int
-    mapping: SourceMap | None         # None when the rotation is not a multiple of 90°
+    mapping: SourceMap | None  # None when the rotation is not a multiple of 90°
 
     @property
     def crop_size(self) -> tuple[int, int]:
@@ -278,18 +292,33 @@ def plan_layer(src_w: int, src_h: int, layer: LayerRequest) -> LayerPlan:
         m = _then(_QUARTER_TURNS[int(quarter)](w, h), m)
         m = _then((1, 0, left, 0, 1, top), m)
         m = _then(_flip_map(layer.comp_flip, width, height), m)
-        mapping = SourceMap(*m, source_size=(src_w, src_h), crop_box=crop_box,
-                            layer_size=(width, height))
-    return LayerPlan((src_w, src_h), crop_box, layer.flip, layer.rotate, (rw, rh),
-                     (left, top, right, bottom), layer.comp_flip, width, height, mapping)
+        mapping = SourceMap(*m, source_size=(src_w, src_h), crop_box=crop_box, layer_size=(width, height))
+    return LayerPlan(
+        (src_w, src_h),
+        crop_box,
+        layer.flip,
+        layer.rotate,
+        (rw, rh),
+        (left, top, right, bottom),
+        layer.comp_flip,
+        width,
+        height,
+        mapping,
+    )
 
 
 def _then(outer: tuple[int, ...], inner: tuple[int, ...]) -> tuple[int, ...]:
     """Affine ``outer ∘ inner`` (each ``(a, b, c, d, e, f)``)."""
     a2, b2, c2, d2, e2, f2 = outer
     a1, b1, c1, d1, e1, f1 = inner
-    return (a2 * a1 + b2 * d1, a2 * b1 + b2 * e1, a2 * c1 + b2 * f1 + c2,
-            d2 * a1 + e2 * d1, d2 * b1 + e2 * e1, d2 * c1 + e2 * f1 + f2)
+    return (
+        a2 * a1 + b2 * d1,
+        a2 * b1 + b2 * e1,
+        a2 * c1 + b2 * f1 + c2,
+        d2 * a1 + e2 * d1,
+        d2 * b1 + e2 * e1,
+        d2 * c1 + e2 * f1 + f2,
+    )
 
 
 def _flip_map(flip: str | None, w: int, h: int) -> tuple[int, ...]:
@@ -300,9 +329,9 @@ def _flip_map(flip: str | None, w: int, h: int) -> tuple[int, ...]:
 # Clockwise quarter turns of a w × h image, as maps into the turned image.
 _QUARTER_TURNS = (
     lambda w, h: (1, 0, 0, 0, 1, 0),
-    lambda w, h: (0, -1, h, 1, 0, 0),        # (x, y) -> (h - y, x)
+    lambda w, h: (0, -1, h, 1, 0, 0),  # (x, y) -> (h - y, x)
     lambda w, h: (-1, 0, w, 0, -1, h),
-    lambda w, h: (0, 1, 0, -1, 0, w),        # (x, y) -> (y, w - x)
+    lambda w, h: (0, 1, 0, -1, 0, w),  # (x, y) -> (y, w - x)
 )
 
 
@@ -330,6 +359,7 @@ def pillow_rotated_size(w: int, h: int, angle: float) -> tuple[int, int]:
 
 # ==================================================================== view commands (§5, §7)
 
+
 @dataclass(frozen=True)
 class ViewRequest:
     """The view commands of a request, validated. ``None`` = absent.
@@ -346,14 +376,15 @@ class ViewRequest:
     upscale: bool = False
     align: tuple[Fraction, Fraction] = (_ZERO, _ZERO)
     bgc: Color | None = None
-    rgn: Rect | None = None              # in composite pixels
-    rect: Rect | None = None             # in rect-scaled view pixels
+    rgn: Rect | None = None  # in composite pixels
+    rect: Rect | None = None  # in rect-scaled view pixels
     rect_scale: Fraction = _ONE
     dpr: Fraction = _ONE
 
 
-def parse_view(cmds: Mapping[str, str], req_type: str = "img", *,
-               client_dpr: Fraction | float | None = None) -> ViewRequest:
+def parse_view(
+    cmds: Mapping[str, str], req_type: str = "img", *, client_dpr: Fraction | float | None = None
+) -> ViewRequest:
     """Validate the view commands (``wid hei scl fit align bgc rgn rect dpr network``) of
     ``cmds`` (lower-case names, decoded values). ``client_dpr`` is the device pixel ratio the
     edge forwarded (``Sec-CH-DPR``/``DPR``), used by ``dpr=on`` without a value."""
@@ -388,7 +419,7 @@ def parse_view(cmds: Mapping[str, str], req_type: str = "img", *,
     if "dpr" in cmds:
         fields["dpr"] = _parse_dpr(cmds["dpr"], client_dpr)
     if "network" in cmds:
-        parse_flag(cmds["network"], cmd="network")   # accepted and ignored (P2)
+        parse_flag(cmds["network"], cmd="network")  # accepted and ignored (P2)
     return ViewRequest(**fields)  # type: ignore[arg-type]
 
 
@@ -463,7 +494,7 @@ class ViewPlan:
     rect: Rect
     rect_scale: tuple[Fraction, Fraction]
     rect_view_size: tuple[int, int]
-    dpr: Fraction                     # the multiplier used, after any MaxPix clamp
+    dpr: Fraction  # the multiplier used, after any MaxPix clamp
 
     @property
     def scale(self) -> tuple[Fraction, Fraction]:
@@ -473,8 +504,7 @@ class ViewPlan:
     @property
     def origin(self) -> tuple[Fraction, Fraction]:
         """The composite's top-left in sent-image coordinates."""
-        return (self.offset[0] * self.rect_scale[0] - self.rect[0],
-                self.offset[1] * self.rect_scale[1] - self.rect[1])
+        return (self.offset[0] * self.rect_scale[0] - self.rect[0], self.offset[1] * self.rect_scale[1] - self.rect[1])
 
     @property
     def view_box(self) -> Box | None:
@@ -488,13 +518,20 @@ class ViewPlan:
         view and the sent image; ``None`` when nothing of it is visible."""
         (ox, oy), (fx, fy) = self.origin, self.scale
         x0, y0, x1, y1 = box
-        sent = (round_half_up(ox + x0 * fx), round_half_up(oy + y0 * fy),
-                round_half_up(ox + x1 * fx), round_half_up(oy + y1 * fy))
+        sent = (
+            round_half_up(ox + x0 * fx),
+            round_half_up(oy + y0 * fy),
+            round_half_up(ox + x1 * fx),
+            round_half_up(oy + y1 * fy),
+        )
         view = self.view_box
         if view is None:
             return None
-        return _clip((max(sent[0], view[0]), max(sent[1], view[1]),
-                      min(sent[2], view[2]), min(sent[3], view[3])), self.width, self.height)
+        return _clip(
+            (max(sent[0], view[0]), max(sent[1], view[1]), min(sent[2], view[2]), min(sent[3], view[3])),
+            self.width,
+            self.height,
+        )
 
     @property
     def content_box(self) -> Box | None:
@@ -507,8 +544,12 @@ class ViewPlan:
         (ox, oy), (fx, fy) = self.origin, self.scale
         cw, ch = self.comp_size
         x0, y0, x1, y1 = region
-        return (float(min(max((x0 - ox) / fx, 0), cw)), float(min(max((y0 - oy) / fy, 0), ch)),
-                float(min(max((x1 - ox) / fx, 0), cw)), float(min(max((y1 - oy) / fy, 0), ch)))
+        return (
+            float(min(max((x0 - ox) / fx, 0), cw)),
+            float(min(max((y0 - oy) / fy, 0), ch)),
+            float(min(max((x1 - ox) / fx, 0), cw)),
+            float(min(max((y1 - oy) / fy, 0), ch)),
+        )
 
 
 def _clip(box: Box, w: int, h: int) -> Box | None:
@@ -516,12 +557,20 @@ def _clip(box: Box, w: int, h: int) -> Box | None:
     return out if out[0] < out[2] and out[1] < out[3] else None
 
 
-def plan_view(comp_w: int, comp_h: int, view: ViewRequest, *, default_pix: tuple[int, int],
-              max_pix: tuple[int, int], thumb: ThumbRules | None = None,
-              upscale: bool = True) -> ViewPlan:
+def plan_view(
+    comp_w: int,
+    comp_h: int,
+    view: ViewRequest,
+    *,
+    default_pix: tuple[int, int],
+    max_pix: tuple[int, int],
+    thumb: ThumbRules | None = None,
+    upscale: bool = True,
+) -> ViewPlan:
     """The view transform (§5.1; §7 when ``thumb`` is given for ``req=tmb``), ``rect=``, the dpr
     clamp and the MaxPix check (§1.1). ``upscale`` is the catalog switch letting ``wid``/``hei``
     without ``fit=`` enlarge (D1). Raises ``ISError("size_limit")``."""
+
     def plan(d: Fraction) -> ViewPlan:
         return _plan(comp_w, comp_h, view, d, default_pix, thumb, upscale)
 
@@ -533,8 +582,7 @@ def plan_view(comp_w: int, comp_h: int, view: ViewRequest, *, default_pix: tuple
         if _fits(base, max_pix):
             return _clamp_dpr(plan, base, result, max_pix)
         result = base
-    raise ISError("size_limit", f"reply {result.width}x{result.height} exceeds "
-                                f"MaxPix {max_pix[0]},{max_pix[1]}")
+    raise ISError("size_limit", f"reply {result.width}x{result.height} exceeds MaxPix {max_pix[0]},{max_pix[1]}")
 
 
 def _fits(p: ViewPlan, max_pix: tuple[int, int]) -> bool:
@@ -557,8 +605,15 @@ def _clamp_dpr(plan, fitting: ViewPlan, too_big: ViewPlan, max_pix) -> ViewPlan:
     return guess if (guess.width, guess.height) == (lo.width, lo.height) else lo
 
 
-def _plan(cw: int, ch: int, view: ViewRequest, d: Fraction, default_pix: tuple[int, int],
-          thumb: ThumbRules | None, upscale: bool) -> ViewPlan:
+def _plan(
+    cw: int,
+    ch: int,
+    view: ViewRequest,
+    d: Fraction,
+    default_pix: tuple[int, int],
+    thumb: ThumbRules | None,
+    upscale: bool,
+) -> ViewPlan:
     rx, ry, rw, rh = view.rgn or (0, 0, cw, ch)
     wid = _dim(view.wid * d) if view.wid is not None else None
     hei = _dim(view.hei * d) if view.hei is not None else None
@@ -589,8 +644,22 @@ def _plan(cw: int, ch: int, view: ViewRequest, d: Fraction, default_pix: tuple[i
         rvw, rvh = _dim(vw * k), _dim(vh * k)
     else:
         rect, rvw, rvh = (0, 0, vw, vh), vw, vh
-    return ViewPlan(rect[2], rect[3], (cw, ch), vw, vh, sw, sh, sx, sy, offset, rect,
-                    (Fraction(rvw, vw), Fraction(rvh, vh)), (rvw, rvh), d)
+    return ViewPlan(
+        rect[2],
+        rect[3],
+        (cw, ch),
+        vw,
+        vh,
+        sw,
+        sh,
+        sx,
+        sy,
+        offset,
+        rect,
+        (Fraction(rvw, vw), Fraction(rvh, vh)),
+        (rvw, rvh),
+        d,
+    )
 
 
 def _legacy_scale(rw, rh, wid, hei, align, upscale):
@@ -621,8 +690,14 @@ def _fit_scale(rw, rh, wid, hei, view: ViewRequest):
         if mode == "stretch":
             sx, sy = clamp(gx), clamp(gy)
         else:
-            s = {"fit": min(gx, gy), "constrain": min(gx, gy), "crop": max(gx, gy),
-                 "wrap": max(gx, gy), "hfit": gx, "vfit": gy}[mode]
+            s = {
+                "fit": min(gx, gy),
+                "constrain": min(gx, gy),
+                "crop": max(gx, gy),
+                "wrap": max(gx, gy),
+                "hfit": gx,
+                "vfit": gy,
+            }[mode]
             sx = sy = clamp(s)
     else:
         # One dimension given: it decides the scale; the other view side follows from it
@@ -669,6 +744,7 @@ def _thumb_scale(rw, rh, wid, hei, scl, rules: ThumbRules):
 
 
 # ============================================================================= decoding (§16)
+
 
 def draft_scale(total_scale: Fraction | float) -> int:
     """Largest JPEG DCT reduction (1, 2, 4, 8) that keeps at least twice the resolution needed

@@ -49,10 +49,10 @@ class OpContext:
 @dataclass(frozen=True)
 class OpSpec:
     name: str
-    stage: str                               # COMPOSITE (§3 stage 6) or FINAL (stage 9)
+    stage: str  # COMPOSITE (§3 stage 6) or FINAL (stage 9)
     parse: Callable[[str], object | None]
     apply: Callable[[Image.Image, object, OpContext], Image.Image]
-    commutes: bool                           # may run on the scaled image instead (§16.5)
+    commutes: bool  # may run on the scaled image instead (§16.5)
     margin: Callable[[object, OpContext], int] | None  # neighbours read on each side, in pixels
 
 
@@ -81,26 +81,36 @@ class OpPlan:
 OPS: dict[str, OpSpec] = {}
 
 
-def register(name: str, stage: str, parse: Callable[[str], object | None], *, commutes: bool = True,
-             margin: Callable[[object, OpContext], int] | None = None):
+def register(
+    name: str,
+    stage: str,
+    parse: Callable[[str], object | None],
+    *,
+    commutes: bool = True,
+    margin: Callable[[object, OpContext], int] | None = None,
+):
     """Register the decorated apply function for command ``name`` (lower case)."""
+
     def add(apply):
         OPS[name] = OpSpec(name, stage, parse, apply, commutes, margin)
         return apply
+
     return add
 
 
 def parse_ops(cmds: Mapping[str, str]) -> OpPlan:
     """Validate every ``op_*`` command of ``cmds`` (lower-case names, decoded values) that this
     server implements; the others are left to whoever handles them."""
-    chosen = [Op(spec, params) for name, spec in OPS.items()
-              if name in cmds and (params := spec.parse(cmds[name])) is not None]
+    chosen = [
+        Op(spec, params)
+        for name, spec in OPS.items()
+        if name in cmds and (params := spec.parse(cmds[name])) is not None
+    ]
     stage6 = [op for op in chosen if op.spec.stage == COMPOSITE]
     # Everything up to the last operation that must see composite pixels runs there, so the
     # documented order holds; the rest runs after scaling.
     cut = max((i + 1 for i, op in enumerate(stage6) if not op.spec.commutes), default=0)
-    return OpPlan(tuple(stage6[:cut]), tuple(stage6[cut:]),
-                  tuple(op for op in chosen if op.spec.stage == FINAL))
+    return OpPlan(tuple(stage6[:cut]), tuple(stage6[cut:]), tuple(op for op in chosen if op.spec.stage == FINAL))
 
 
 def run(img: Image.Image, ops: tuple[Op, ...], ctx: OpContext) -> Image.Image:
@@ -136,12 +146,14 @@ def _parts(value: str, cmd: str, most: int) -> list[str]:
 def _adjustment(cmd: str, lo: int = -100, hi: int = 100) -> Callable[[str], int | None]:
     def parse(value: str) -> int | None:
         return parse_int(value, cmd=cmd, lo=lo, hi=hi) or None
+
     return parse
 
 
 def _switch(cmd: str) -> Callable[[str], bool | None]:
     def parse(value: str) -> bool | None:
         return parse_flag(value, cmd=cmd) or None
+
     return parse
 
 
@@ -203,8 +215,7 @@ def _blur_radii(radius: float, ctx: OpContext) -> tuple[float, float]:
     return radius * ctx.scale[0], radius * ctx.scale[1]
 
 
-@register("op_blur", COMPOSITE, _parse_blur,
-          margin=lambda r, ctx: math.ceil(3 * max(_blur_radii(r, ctx))) + 2)
+@register("op_blur", COMPOSITE, _parse_blur, margin=lambda r, ctx: math.ceil(3 * max(_blur_radii(r, ctx))) + 2)
 def _blur(img: Image.Image, radius: float, ctx: OpContext) -> Image.Image:
     """Gaussian blur, ``radius`` (σ) in composite pixels."""
     radii = _blur_radii(radius, ctx)
@@ -289,7 +300,7 @@ def _normalizer(composite: Image.Image, contrast: Fraction) -> list[int]:
     if not total:
         return _IDENTITY
     seen, median = 0, 0
-    for median, count in enumerate(hist):
+    for median, count in enumerate(hist):  # noqa: B007 - the break keeps it
         seen += count
         if 2 * seen >= total:
             break
@@ -330,7 +341,7 @@ def _invert(img: Image.Image, _: bool, ctx: OpContext) -> Image.Image:
 
 @dataclass(frozen=True)
 class Noise:
-    amount: int                 # percent of 255
+    amount: int  # percent of 255
     gaussian: bool
     monochrome: bool
 
@@ -381,11 +392,11 @@ def _sharpen(img: Image.Image, _: bool, ctx: OpContext) -> Image.Image:
 
 @dataclass(frozen=True)
 class Usm:
-    amount: Fraction            # 1 = 100 %
+    amount: Fraction  # 1 = 100 %
     radius: float
     threshold: int
     monochrome: bool
-    scaled: bool                # op_usm: radius in full-resolution pixels (D5); op_usmR: as given
+    scaled: bool  # op_usm: radius in full-resolution pixels (D5); op_usmR: as given
 
 
 def _parse_usm(cmd: str, scaled: bool) -> Callable[[str], Usm | None]:
@@ -393,11 +404,15 @@ def _parse_usm(cmd: str, scaled: bool) -> Callable[[str], Usm | None]:
 
     def parse(value: str) -> Usm | None:
         amount, radius, threshold, mono = _parts(value, name, 4)
-        usm = Usm(parse_real(amount, cmd=name, lo=0, hi=5),
-                  float(parse_real(radius, cmd=name, lo=0, hi=250)) if radius else 0.0,
-                  parse_int(threshold, cmd=name, lo=0, hi=255, round_real=True) if threshold else 0,
-                  parse_flag(mono, cmd=name) if mono else False, scaled)
+        usm = Usm(
+            parse_real(amount, cmd=name, lo=0, hi=5),
+            float(parse_real(radius, cmd=name, lo=0, hi=250)) if radius else 0.0,
+            parse_int(threshold, cmd=name, lo=0, hi=255, round_real=True) if threshold else 0,
+            parse_flag(mono, cmd=name) if mono else False,
+            scaled,
+        )
         return usm if usm.amount and usm.radius else None
+
     return parse
 
 
@@ -410,8 +425,9 @@ def _usm_radius(p: Usm, ctx: OpContext) -> float:
 
 def _usm(img: Image.Image, p: Usm, ctx: OpContext) -> Image.Image:
     """Unsharp mask; ``monochrome`` sharpens luminance only (and the alpha, premultiplied)."""
-    f = ImageFilter.UnsharpMask(radius=_usm_radius(p, ctx), percent=round_half_up(p.amount * 100),
-                                threshold=p.threshold)
+    f = ImageFilter.UnsharpMask(
+        radius=_usm_radius(p, ctx), percent=round_half_up(p.amount * 100), threshold=p.threshold
+    )
     if not p.monochrome or img.mode in ("L", "LA"):
         return _premultiplied(img, lambda im: im.filter(f))
     alpha = None
@@ -427,5 +443,6 @@ def _usm(img: Image.Image, p: Usm, ctx: OpContext) -> Image.Image:
 
 
 for _name, _scaled in (("op_usm", True), ("op_usmr", False)):
-    register(_name, FINAL, _parse_usm(_name, _scaled),
-             margin=lambda p, ctx: math.ceil(3 * _usm_radius(p, ctx)) + 2)(_usm)
+    register(_name, FINAL, _parse_usm(_name, _scaled), margin=lambda p, ctx: math.ceil(3 * _usm_radius(p, ctx)) + 2)(
+        _usm
+    )

@@ -22,12 +22,27 @@ from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
 Resampling = Image.Resampling
 # resMode names and the catalog's ResMode numbers (rendering.md §15).
-RES_MODES = {"bilin": "bilin", "bicub": "bicub", "sharp2": "sharp2", "sharp": "sharp2", "bisharp": "bisharp",
-             "trilin": "trilin", "2": "bilin", "3": "bicub", "4": "sharp2", "1": "sharp2"}
-_FILTERS = {"bilin": Resampling.BILINEAR, "bicub": Resampling.BICUBIC, "sharp2": Resampling.LANCZOS,
-            "bisharp": Resampling.BICUBIC, "trilin": Resampling.BILINEAR}
+RES_MODES = {
+    "bilin": "bilin",
+    "bicub": "bicub",
+    "sharp2": "sharp2",
+    "sharp": "sharp2",
+    "bisharp": "bisharp",
+    "trilin": "trilin",
+    "2": "bilin",
+    "3": "bicub",
+    "4": "sharp2",
+    "1": "sharp2",
+}
+_FILTERS = {
+    "bilin": Resampling.BILINEAR,
+    "bicub": Resampling.BICUBIC,
+    "sharp2": Resampling.LANCZOS,
+    "bisharp": Resampling.BICUBIC,
+    "trilin": Resampling.BILINEAR,
+}
 _BISHARP = ImageFilter.UnsharpMask(radius=0.5, percent=40, threshold=0)
-_TRILIN_GAP = 1.5                       # part of trilin's definition (§15), not a shortcut
+_TRILIN_GAP = 1.5  # part of trilin's definition (§15), not a shortcut
 
 # Shrink-on-load (§16.2) keeps at least this multiple of the reply's resolution. Measured on 14
 # photographs (Debian mate-backgrounds, re-saved as q92 JPEG), reductions 2.2-32x, LANCZOS, BICUBIC
@@ -53,21 +68,21 @@ class RenderDefaults:
     thumb_bkg_color: tuple[int, int, int] = (255, 255, 255)
     jpeg_quality: tuple[int, bool] = (80, False)
     res_mode: str = "sharp2"
-    print_res: float | None = None       # catalog::PrintResolution of the record, if any
-    default_print_res: float = 72.0      # attribute::PrintResolution
+    print_res: float | None = None  # catalog::PrintResolution of the record, if any
+    default_print_res: float = 72.0  # attribute::PrintResolution
     thumb: ThumbRules = field(default_factory=ThumbRules)
-    usm_radius: str = "doc"              # D5: op_usm radius in full-resolution ("doc") or reply ("output") px
+    usm_radius: str = "doc"  # D5: op_usm radius in full-resolution ("doc") or reply ("output") px
 
 
 @dataclass
 class RenderJob:
-    req_type: str                        # img | tmb | mask
-    source: bytes | None                 # encoded layer-0 image; None for a solid/text layer
-    layer: dict[str, str]                # decoded commands of layer 0 / comp
-    request: dict[str, str]              # decoded request commands (wid, fmt, qlt …)
+    req_type: str  # img | tmb | mask
+    source: bytes | None  # encoded layer-0 image; None for a solid/text layer
+    layer: dict[str, str]  # decoded commands of layer 0 / comp
+    request: dict[str, str]  # decoded request commands (wid, fmt, qlt …)
     defaults: RenderDefaults = field(default_factory=RenderDefaults)
     max_source_pixels: int = 100_000_000
-    max_render_pixels: int = 25_000_000      # sent pixels, whatever MaxPix (or a rule) allows
+    max_render_pixels: int = 25_000_000  # sent pixels, whatever MaxPix (or a rule) allows
     max_response_bytes: int = 4_400_000
     deadline: float = float("inf")
     client_dpr: float | None = None
@@ -104,7 +119,7 @@ class Planned:
     bgc: tuple[int, int, int]
     print_res: float
     icc_embed: bool
-    mask: bool                           # the reply carries alpha
+    mask: bool  # the reply carries alpha
     source: codec.SourceImage | None
     layer: LayerPlan
     view: ViewPlan
@@ -126,18 +141,26 @@ def parse_options(job: RenderJob) -> Options:
     output = codec.parse_fmt(req.get("fmt") or "jpeg", default_pixel_type="gray" if job.req_type == "mask" else "rgb")
     quality, chroma_off = codec.parse_qlt(req["qlt"]) if req.get("qlt") else defaults.jpeg_quality
     view = geometry.parse_view(req, job.req_type, client_dpr=job.client_dpr)
-    bgc = view.bgc.rgb() if view.bgc is not None else (
-        defaults.thumb_bkg_color if job.req_type == "tmb" else defaults.bkg_color)
-    for name in ("quantize", "pscan", "jpegsize"):           # validated now, used by encode
+    bgc = (
+        view.bgc.rgb()
+        if view.bgc is not None
+        else (defaults.thumb_bkg_color if job.req_type == "tmb" else defaults.bkg_color)
+    )
+    for name in ("quantize", "pscan", "jpegsize"):  # validated now, used by encode
         if req.get(name):
             _ENCODE_OPTIONS[name](req[name], output)
     return Options(
-        output=output, quality=quality, chroma_off=chroma_off, view=view,
-        layer=geometry.parse_layer(job.layer, comp=True), bgc=tuple(bgc),
+        output=output,
+        quality=quality,
+        chroma_off=chroma_off,
+        view=view,
+        layer=geometry.parse_layer(job.layer, comp=True),
+        bgc=tuple(bgc),
         res_mode=_res_mode(req.get("resmode"), defaults.res_mode),
         icc_embed=_flag(req, "iccembed"),
         print_res=parse_real(req["printres"], cmd="printRes", positive=True) if req.get("printres") else None,
-        operations=ops.parse_ops(job.layer))
+        operations=ops.parse_ops(job.layer),
+    )
 
 
 def plan(job: RenderJob, options: Options | None = None) -> Planned:
@@ -158,21 +181,49 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     layer = geometry.plan_layer(width, height, layer_request)
     if layer.width * layer.height > job.max_source_pixels:
         # Margins, overhangs and solid layers are not bounded by the source's own size check.
-        raise ISError("size_limit", f"composite of {layer.width}x{layer.height} pixels, more than "
-                                    f"IS_MAX_SOURCE_PIXELS {job.max_source_pixels}")
-    view_plan = geometry.plan_view(layer.width, layer.height, o.view, default_pix=defaults.default_pix,
-                                   max_pix=defaults.max_pix,
-                                   thumb=defaults.thumb if job.req_type == "tmb" else None)
+        raise ISError(
+            "size_limit",
+            f"composite of {layer.width}x{layer.height} pixels, more than IS_MAX_SOURCE_PIXELS {job.max_source_pixels}",
+        )
+    view_plan = geometry.plan_view(
+        layer.width,
+        layer.height,
+        o.view,
+        default_pix=defaults.default_pix,
+        max_pix=defaults.max_pix,
+        thumb=defaults.thumb if job.req_type == "tmb" else None,
+    )
     if view_plan.width * view_plan.height > job.max_render_pixels:
-        raise ISError("size_limit", f"reply of {view_plan.width}x{view_plan.height} pixels, more than "
-                                    f"IS_MAX_RENDER_PIXELS {job.max_render_pixels}")
-    print_res = (o.print_res or defaults.print_res or (source.dpi[0] if source and source.dpi else None)
-                 or defaults.default_print_res)
+        raise ISError(
+            "size_limit",
+            f"reply of {view_plan.width}x{view_plan.height} pixels, more than "
+            f"IS_MAX_RENDER_PIXELS {job.max_render_pixels}",
+        )
+    print_res = (
+        o.print_res
+        or defaults.print_res
+        or (source.dpi[0] if source and source.dpi else None)
+        or defaults.default_print_res
+    )
     covered = view_plan.content_box == (0, 0, view_plan.width, view_plan.height) and not layer.transparent
     has_alpha = source.has_alpha if source else True
     mask = o.output.alpha and (has_alpha or not covered)
-    return Planned(view_plan.width, view_plan.height, o.output, o.quality, o.chroma_off, o.bgc,
-                   float(print_res), o.icc_embed, mask, source, layer, view_plan, o.res_mode, o.operations)
+    return Planned(
+        view_plan.width,
+        view_plan.height,
+        o.output,
+        o.quality,
+        o.chroma_off,
+        o.bgc,
+        float(print_res),
+        o.icc_embed,
+        mask,
+        source,
+        layer,
+        view_plan,
+        o.res_mode,
+        o.operations,
+    )
 
 
 def render(job: RenderJob, options: Options | None = None) -> Rendered:
@@ -183,14 +234,22 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
     if job.req_type == "mask":
         img = _alpha_of(img)
     body = codec.encode(
-        img, planned.output, quality=planned.quality, chroma_off=planned.chroma_off,
-        bgc=planned.bgc, quantize=_quantize(job.request, planned.output), print_res=planned.print_res,
-        icc_profile=icc, icc_embed=planned.icc_embed,
+        img,
+        planned.output,
+        quality=planned.quality,
+        chroma_off=planned.chroma_off,
+        bgc=planned.bgc,
+        quantize=_quantize(job.request, planned.output),
+        print_res=planned.print_res,
+        icc_profile=icc,
+        icc_embed=planned.icc_embed,
         xmp=planned.source.xmp if planned.source and _flag(job.request, "xmpembed") else None,
-        jpeg_size_kb=codec.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0)
+        jpeg_size_kb=codec.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0,
+    )
     if len(body) > job.max_response_bytes:
-        raise ISError("size_limit", f"encoded reply is {len(body)} bytes, over IS_MAX_RESPONSE_BYTES "
-                                    f"{job.max_response_bytes}")
+        raise ISError(
+            "size_limit", f"encoded reply is {len(body)} bytes, over IS_MAX_RESPONSE_BYTES {job.max_response_bytes}"
+        )
     return Rendered(body, planned.output.mime, planned.width, planned.height)
 
 
@@ -206,7 +265,7 @@ def _draw(job: RenderJob, p: Planned) -> tuple[Image.Image, bytes | None]:
     ctx = ops.OpContext(scale=_floats(view.scale), usm_radius=job.defaults.usm_radius)
     m = ops.margin(final, ctx)
     x, y = view.rect[:2]
-    inner = (x + window[0], y + window[1], x + window[2], y + window[3])   # in rect-scaled view pixels
+    inner = (x + window[0], y + window[1], x + window[2], y + window[3])  # in rect-scaled view pixels
     rvw, rvh = view.rect_view_size
     grown = (max(inner[0] - m, 0), max(inner[1] - m, 0), min(inner[2] + m, rvw), min(inner[3] + m, rvh))
     if grown == inner and window == (0, 0, view.width, view.height):
@@ -226,15 +285,15 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     mode, background = _canvas(job, p)
     layer = p.layer
     if job.layers:
-        comp = compose.build(job.layers, job.layer, _memory_scale(view), max_pixels=job.max_source_pixels,
-                             deadline=job.deadline)
+        comp = compose.build(
+            job.layers, job.layer, _memory_scale(view), max_pixels=job.max_source_pixels, deadline=job.deadline
+        )
         comp = ops.run(_flip(comp, layer.comp_flip), p.operations.composite, ops.OpContext())
         # After comp's flip and op_*: they are the target's, the watermark is merged onto it (§12).
         comp = compose.watermark(comp, job.layers, _memory_scale(view), max_pixels=job.max_source_pixels)
         return _place(comp, view, mode, background, p), None
     if p.source is None:
-        comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite,
-                       ops.OpContext())
+        comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite, ops.OpContext())
         return _place(comp, view, mode, background, p), None
     mapping = layer.mapping
     if mapping is None:
@@ -247,7 +306,7 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
 
     content = mapping.content_box
     region = view.project(content) if content is not None else None
-    if region is None:                  # only background is visible: no need to decode
+    if region is None:  # only background is visible: no need to decode
         icc = p.source.icc_profile if p.source.mode != "CMYK" else None
         return Image.new(mode, (view.width, view.height), background), icc
     # codec.decode keeps twice the resolution its hint asks for.
@@ -260,13 +319,20 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
         _check_deadline(job)
         pixels, icc = decoded.image, decoded.icc_profile
     sw, sh = p.source.size
-    fx, fy = pixels.size[0] / sw, pixels.size[1] / sh     # decoded pixels per source pixel (draft)
+    fx, fy = pixels.size[0] / sw, pixels.size[1] / sh  # decoded pixels per source pixel (draft)
     cx0, cy0, cx1, cy1 = mapping.crop_box
-    kept = (math.floor(max(cx0, 0) * fx), math.floor(max(cy0, 0) * fy),
-            math.ceil(min(cx1, sw) * fx), math.ceil(min(cy1, sh) * fy))   # the composite's pixels
+    kept = (
+        math.floor(max(cx0, 0) * fx),
+        math.floor(max(cy0, 0) * fy),
+        math.ceil(min(cx1, sw) * fx),
+        math.ceil(min(cy1, sh) * fy),
+    )  # the composite's pixels
     if p.operations.composite:
-        pixels = ops.run(pixels, p.operations.composite,
-                         ops.OpContext(scale=(fx, fy), composite=_cropper(pixels, kept), composite_scale=(fx, fy)))
+        pixels = ops.run(
+            pixels,
+            p.operations.composite,
+            ops.OpContext(scale=(fx, fy), composite=_cropper(pixels, kept), composite_scale=(fx, fy)),
+        )
 
     def scaled(r: Box) -> Image.Image:
         x0, y0, x1, y1 = mapping.source_box(view.source_box(r))
@@ -299,8 +365,14 @@ def _place(comp: Image.Image, view: ViewPlan, mode: str, background, p: Planned)
     return _compose(piece, region, view, mode, background)
 
 
-def _scaled_content(view: ViewPlan, region: Box, content: Box, scaled: Callable[[Box], Image.Image],
-                    after: tuple[ops.Op, ...], ctx: ops.OpContext) -> Image.Image:
+def _scaled_content(
+    view: ViewPlan,
+    region: Box,
+    content: Box,
+    scaled: Callable[[Box], Image.Image],
+    after: tuple[ops.Op, ...],
+    ctx: ops.OpContext,
+) -> Image.Image:
     """The composite's pixels for the sent ``region``, with the composite operations that run
     after scaling (§16.5). Those reading neighbours (blur) are given the composite's pixels
     around ``region`` even where the view or a ``rect=`` window cuts it."""
@@ -309,10 +381,18 @@ def _scaled_content(view: ViewPlan, region: Box, content: Box, scaled: Callable[
     if m:
         (ox, oy), (sx, sy) = view.origin, view.scale
         x0, y0, x1, y1 = content
-        whole = (round_half_up(ox + x0 * sx), round_half_up(oy + y0 * sy),
-                 round_half_up(ox + x1 * sx), round_half_up(oy + y1 * sy))   # view.project, unclipped
-        grown = (max(region[0] - m, whole[0]), max(region[1] - m, whole[1]),
-                 min(region[2] + m, whole[2]), min(region[3] + m, whole[3]))
+        whole = (
+            round_half_up(ox + x0 * sx),
+            round_half_up(oy + y0 * sy),
+            round_half_up(ox + x1 * sx),
+            round_half_up(oy + y1 * sy),
+        )  # view.project, unclipped
+        grown = (
+            max(region[0] - m, whole[0]),
+            max(region[1] - m, whole[1]),
+            min(region[2] + m, whole[2]),
+            min(region[3] + m, whole[3]),
+        )
     piece = ops.run(scaled(grown), after, ctx)
     return piece if grown == region else piece.crop(_shift(region, grown))
 
@@ -321,7 +401,7 @@ def _compose(piece: Image.Image, region: Box, view: ViewPlan, mode: str, backgro
     # Alpha meets the background here already for formats without alpha (§3: flatten at stage 7
     # when no colour conversion is pending), so that sharpening sees the flattened edges.
     if region == (0, 0, view.width, view.height) and (piece.mode == mode or (piece.mode, mode) == ("L", "RGB")):
-        return piece                    # the composite fills the reply: no canvas copy
+        return piece  # the composite fills the reply: no canvas copy
     canvas = Image.new(mode, (view.width, view.height), background)
     _paste(canvas, piece, region[:2])
     return canvas
@@ -380,6 +460,8 @@ def _resize(pixels: Image.Image | resample.JpegStream, size: tuple[int, int], bo
 # ------------------------------------------------------------------------- layer 0 in memory
 # Largest composite buffer drawn in memory (64 MB as RGBA); bigger ones are drawn smaller.
 MEMORY_PIXELS = 16_000_000
+
+
 def _memory_scale(view: ViewPlan) -> float:
     """Scale at which a composite built in memory (solid layer, arbitrary rotation, layers) is
     drawn: DRAFT_HEADROOM times what the view needs, never more than full size, and never more
@@ -389,7 +471,7 @@ def _memory_scale(view: ViewPlan) -> float:
     size = view.comp_size
     if compose.scaled_pixels(size, scale) > MEMORY_PIXELS:
         scale = math.sqrt(MEMORY_PIXELS / (size[0] * size[1]))
-        if compose.scaled_pixels(size, scale) > MEMORY_PIXELS:    # a strip: one side stays 1 pixel
+        if compose.scaled_pixels(size, scale) > MEMORY_PIXELS:  # a strip: one side stays 1 pixel
             scale = MEMORY_PIXELS / max(size)
     return scale
 
@@ -496,8 +578,7 @@ def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
     ``layer_cat``; record fields first)."""
     q = (cats.raw_attr(main, "JpegQuality") or "80,0").split(",")
     try:
-        quality = (parse_int(q[0], cmd="JpegQuality", lo=1, hi=100),
-                   len(q) > 1 and q[1].strip() == "1")
+        quality = (parse_int(q[0], cmd="JpegQuality", lo=1, hi=100), len(q) > 1 and q[1].strip() == "1")
     except ISError:
         quality = (80, False)
     res = RES_MODES.get(str(cats.raw_attr(main, "ResMode") or "4").strip().lower(), "sharp2")
@@ -518,10 +599,12 @@ def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
         res_mode=res,
         print_res=record_pr,
         default_print_res=float(cats.attr(layer_cat, "PrintResolution") or 72),
-        thumb=ThumbRules(default_thumb_pix=cats.attr(main, "DefaultThumbPix"),
-                         thumb_type=thumb_type if thumb_type in (1, 2, 3) else 2,
-                         halign=cats.attr(main, "ThumbHorizAlign") or 2,
-                         valign=cats.attr(main, "ThumbVertAlign") or 2),
+        thumb=ThumbRules(
+            default_thumb_pix=cats.attr(main, "DefaultThumbPix"),
+            thumb_type=thumb_type if thumb_type in (1, 2, 3) else 2,
+            halign=cats.attr(main, "ThumbHorizAlign") or 2,
+            valign=cats.attr(main, "ThumbVertAlign") or 2,
+        ),
     )
 
 

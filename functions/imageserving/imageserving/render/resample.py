@@ -117,7 +117,7 @@ class JpegStream:
             return None
         if len(im.tile) != 1 or im.mode != src.mode:
             return None
-        if scale_hint is not None and 0 < scale_hint <= 0.5:    # the draft request of codec.decode
+        if scale_hint is not None and 0 < scale_hint <= 0.5:  # the draft request of codec.decode
             w, h = im.size
             im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
         return cls(im, feed)
@@ -171,7 +171,7 @@ class JpegStream:
             i = ready.get()
             part = core.resize((size[0], rows[i + 1] - rows[i]), resample_filter, (x0, edges[i], x1, edges[i + 1]))
             out.paste(im._new(part), (0, rows[i]))
-        loading.result()                 # a decoding error surfaces here, before `out` is used
+        loading.result()  # a decoding error surfaces here, before `out` is used
         return out
 
     def _load(self) -> None:

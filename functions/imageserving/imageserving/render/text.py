@@ -15,10 +15,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ISError
 
-DEFAULT_HALF_POINTS = 24          # 12 pt, RTF's own default size
-MAX_TEXT_CHARS = 10_000           # more than any caption; bounds layout work
-MAX_FONT_PX = 1000                # FreeType refuses far larger sizes; nobody needs them
-MAX_TEXT_PIXELS = 25_000_000      # a self-sized text layer may not grow beyond this
+DEFAULT_HALF_POINTS = 24  # 12 pt, RTF's own default size
+MAX_TEXT_CHARS = 10_000  # more than any caption; bounds layout work
+MAX_FONT_PX = 1000  # FreeType refuses far larger sizes; nobody needs them
+MAX_TEXT_PIXELS = 25_000_000  # a self-sized text layer may not grow beyond this
 _CONTROL = re.compile(r"\\([a-z]+)(-?\d+)? ?|\\([^a-z])|([{}])|([^\\{}]+)", re.S)
 
 
@@ -47,7 +47,7 @@ def parse_text(value: str) -> TextSpec:
 def _parse_rtf(value: str) -> TextSpec:
     paragraphs = [Paragraph()]
     colors: list[tuple[int, int, int]] = [(0, 0, 0)]
-    skip_depth = None                   # inside {\fonttbl …} or {\*\…}: ignore text
+    skip_depth = None  # inside {\fonttbl …} or {\*\…}: ignore text
     depth = 0
     table_color = [0, 0, 0]
     in_colortbl = None
@@ -91,7 +91,7 @@ def _parse_rtf(value: str) -> TextSpec:
         elif text:
             current.text += text.replace("\r", "").replace("\n", "")
     if len(paragraphs) > 1 and not paragraphs[-1].text:
-        paragraphs.pop()                 # a closing \par ends the last line; it adds none
+        paragraphs.pop()  # a closing \par ends the last line; it adds none
     return TextSpec(paragraphs)
 
 
@@ -116,7 +116,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int | None, max_lin
         else:
             lines.append(line)
             line = word
-        while len(line) > 1 and len(lines) < max_lines and draw.textlength(line[:width + 1], font=font) > width:
+        while len(line) > 1 and len(lines) < max_lines and draw.textlength(line[: width + 1], font=font) > width:
             # Longest prefix that fits (at least one character); no glyph is narrower than a pixel.
             lo, hi = 1, min(len(line) - 1, width)
             while lo < hi:
@@ -131,8 +131,9 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int | None, max_lin
     return lines
 
 
-def render_text(spec: TextSpec, box: tuple[int, int] | None, *, res: float = 72.0,
-                color: tuple[int, int, int, int] | None = None) -> Image.Image:
+def render_text(
+    spec: TextSpec, box: tuple[int, int] | None, *, res: float = 72.0, color: tuple[int, int, int, int] | None = None
+) -> Image.Image:
     """An RGBA image of the laid-out text; ``box`` (w, h) wraps at w and clips at h (0 = fit text)."""
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     width = box[0] if box and box[0] > 0 else None

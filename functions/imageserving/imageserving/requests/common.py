@@ -8,21 +8,20 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
+from .. import sources
 from ..catalog.formats import parse_real_attr, parse_size_attr
 from ..catalog.model import Catalog, CatalogSet, Record
 from ..catalog.resolve import Source
 from ..errors import ISError
 from ..protocol.commands import Commands
 from ..responses.headers import Reply, finish
-from ..responses.properties import Body
+
 # The property writers' own JSON and XML helpers, so that every body escapes the same way
 # (the handlers use them as C.xml_document and C.xml_escape).
-from ..responses.properties import json_text, xml_document, xml_escape  # noqa: F401
-from ..storage import Blob
-from .. import sources
+from ..responses.properties import Body, json_text, xml_document, xml_escape  # noqa: F401
 from ..sources import catalog_timestamp, record_timestamp, record_tokens, version_id  # noqa: F401
+from ..storage import Blob
 from . import localize
-
 
 # Reading a header decodes no pixels, so the limit that protects decoding does not apply: the
 # properties of an image too large to render are still worth reporting.
@@ -66,7 +65,7 @@ def object_id(ctx) -> str:
     obj, main = ctx.path.object, ctx.path.main
     if main.is_default:
         return obj
-    return obj.removeprefix(main.root_id).removeprefix("/")   # "rootId" alone names no object
+    return obj.removeprefix(main.root_id).removeprefix("/")  # "rootId" alone names no object
 
 
 def record_name(main: Catalog, record_id: str) -> str:
@@ -91,8 +90,9 @@ def path_record(ctx, cmds: Commands) -> PathRecord:
     for suffix in suffixes:
         rec = cats.lookup(main, obj_id + suffix)
         if rec is not None:
-            return PathRecord(Source(rec.catalog, rec, rec.get("path"), record_name(main, rec.id)),
-                              record_name(main, rec.id))
+            return PathRecord(
+                Source(rec.catalog, rec, rec.get("path"), record_name(main, rec.id)), record_name(main, rec.id)
+            )
     if source.record is None:
         return PathRecord(source, source.name)
     return PathRecord(None, ctx.path.object)
@@ -132,11 +132,15 @@ def jsonp(handler: str, value: object, req_id: str) -> Body:
     return Body(text.encode("utf-8"), "text/javascript; charset=UTF-8")
 
 
-def reply(ctx, body: Body, ttl: float | None, *, modified: datetime | None = None,
-          never: bool = False) -> Reply:
+def reply(ctx, body: Body, ttl: float | None, *, modified: datetime | None = None, never: bool = False) -> Reply:
     """A 200 reply with caching headers, ETag and 304 handling (``ttl`` None: not cacheable)."""
-    return finish(Reply(200, body.content, body.media_type), ttl, ctx.headers,
-                  last_modified=modified if ttl is not None else None, never_expires=never)
+    return finish(
+        Reply(200, body.content, body.media_type),
+        ttl,
+        ctx.headers,
+        last_modified=modified if ttl is not None else None,
+        never_expires=never,
+    )
 
 
 def last_modified(ctx, record: Record | None, blob: Blob | None = None) -> datetime | None:

@@ -28,22 +28,19 @@ def validate(server, ctx) -> Reply:
     type-checked (§8.17). Tokenizing, brackets and macros were checked before this point."""
     cmds = C.url_commands(ctx)
     request = _checkable(cmds.request)
-    request.update((n, _SIZE_PLACEHOLDER) for n in ("wid", "hei", "scl")
-                   if n in cmds.request and n not in request)
+    request.update((n, _SIZE_PLACEHOLDER) for n in ("wid", "hei", "scl") if n in cmds.request and n not in request)
     layers = {key: _checkable(layer) for key, layer in cmds.layers.items()}
     layer0 = {**layers.pop("0", {}), **layers.pop("comp", {})}
     pipeline.parse_options(pipeline.RenderJob(req_type="img", source=None, layer=layer0, request=request))
     for layer in layers.values():
         geometry.parse_layer(layer)
-    body = P.render_properties([("request.isValid", "1")], ctx.req.format, handler=ctx.handler,
-                               req_id=ctx.req_id)
+    body = P.render_properties([("request.isValid", "1")], ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
     return C.reply(ctx, body, None)
 
 
 def _checkable(commands: dict[str, str]) -> dict[str, str]:
     """Decoded values that hold no variable reference (those are checked once substituted)."""
-    return {n: v if is_nested(v) else decode_value(v)
-            for n, v in commands.items() if not _VARIABLE_REFERENCE.search(v)}
+    return {n: v if is_nested(v) else decode_value(v) for n, v in commands.items() if not _VARIABLE_REFERENCE.search(v)}
 
 
 def resolve(server, ctx) -> Reply:
@@ -90,10 +87,18 @@ _MESSAGE_LIMIT = 4096
 def message(server, ctx) -> Reply:
     """``message=`` written to the log as one JSON line; an empty, uncacheable reply (§8.19)."""
     text = C.url_commands(ctx).value("message") or ""
-    log.info(json.dumps({"event": "message", "id": ctx.req_id,
-                         "trace": ctx.headers.get("x-amzn-trace-id", ""),
-                         "catalog": ctx.main.label(), "message": text[:_MESSAGE_LIMIT]},
-                        ensure_ascii=False))
+    log.info(
+        json.dumps(
+            {
+                "event": "message",
+                "id": ctx.req_id,
+                "trace": ctx.headers.get("x-amzn-trace-id", ""),
+                "catalog": ctx.main.label(),
+                "message": text[:_MESSAGE_LIMIT],
+            },
+            ensure_ascii=False,
+        )
+    )
     return C.reply(ctx, P.render_raw_text(""), None)
 
 

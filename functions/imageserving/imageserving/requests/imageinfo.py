@@ -38,7 +38,7 @@ def props(server, ctx) -> Reply:
         ("image.length", "0"),
         ("image.mask", P.flag(desc.mask)),
         ("image.pixTyp", desc.pixel_type),
-        ("image.pathEmbed", "0"),             # clipping paths are never written into replies
+        ("image.pathEmbed", "0"),  # clipping paths are never written into replies
         ("image.printRes", _number(desc.print_res)),
         ("image.quality", str(desc.quality)),
         ("image.type", desc.media_type),
@@ -47,8 +47,7 @@ def props(server, ctx) -> Reply:
         ("metadata.version", C.metadata_version(record)),
     ]
     body = P.render_properties(pairs, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
-    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"),
-                   modified=C.last_modified(ctx, record))
+    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record))
 
 
 def _number(value: float) -> str:
@@ -88,8 +87,7 @@ def imageprops(server, ctx) -> Reply:
         ("image.translatedId", path.name),
     ]
     body = P.render_properties(pairs, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
-    return C.reply(ctx, body, cats.attr(ctx.main, "NonImgExpiration"),
-                   modified=C.last_modified(ctx, record, blob))
+    return C.reply(ctx, body, cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record, blob))
 
 
 def _anchor(record: Record | None) -> str | None:
@@ -198,10 +196,10 @@ def _jpeg_photoshop_block(data: bytes) -> bytes:
         if marker == 0x01 or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
             i += 1 if marker == 0xFF else 2
             continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        segment = data[i + 4:i + 2 + length]
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        segment = data[i + 4 : i + 2 + length]
         if marker == 0xED and segment.startswith(_PHOTOSHOP_APP13):
-            out.append(segment[len(_PHOTOSHOP_APP13):])
+            out.append(segment[len(_PHOTOSHOP_APP13) :])
         i += 2 + length
     return b"".join(out)
 
@@ -210,20 +208,21 @@ def _image_resources(block: bytes) -> list[tuple[int, str]]:
     """(id, name) of each ``8BIM`` resource; a truncated block ends the list quietly."""
     out = []
     i = 0
-    while i + 7 <= len(block) and block[i:i + 4] == b"8BIM":
-        (res_id,) = struct.unpack(">H", block[i + 4:i + 6])
+    while i + 7 <= len(block) and block[i : i + 4] == b"8BIM":
+        (res_id,) = struct.unpack(">H", block[i + 4 : i + 6])
         name_len = block[i + 6]
-        name = block[i + 7:i + 7 + name_len].decode("mac_roman")
-        i += 6 + ((1 + name_len + 1) & ~1)          # Pascal string padded to an even length
+        name = block[i + 7 : i + 7 + name_len].decode("mac_roman")
+        i += 6 + ((1 + name_len + 1) & ~1)  # Pascal string padded to an even length
         if i + 4 > len(block):
             break
-        (size,) = struct.unpack(">I", block[i:i + 4])
+        (size,) = struct.unpack(">I", block[i : i + 4])
         i += 4 + size + (size & 1)
         out.append((res_id, name))
     return out
 
 
 # --- catalogprops
+
 
 def catalogprops(server, ctx) -> Reply:
     """Effective attributes of the catalog named by the first path element (§8.8)."""
@@ -280,5 +279,10 @@ def xmp(server, ctx) -> Reply:
     blob = C.fetch_source(server, ctx, source)
     packet = codec.open_source(blob.data, max_pixels=C.HEADER_ONLY).xmp
     body = Body(packet or _NO_XMP, "text/xml; charset=UTF-8")
-    return C.reply(ctx, body, C.record_expiration(ctx.cats, source.catalog, source.record),
-                   modified=C.last_modified(ctx, source.record, blob), never=C.never_expires(source.record))
+    return C.reply(
+        ctx,
+        body,
+        C.record_expiration(ctx.cats, source.catalog, source.record),
+        modified=C.last_modified(ctx, source.record, blob),
+        never=C.never_expires(source.record),
+    )

@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 
 from ..catalog.model import Catalog, CatalogSet
+
 # Object id translation lives with object resolution; the handlers reach it through this module.
-from ..catalog.resolve import id_suffixes  # noqa: F401
-from ..catalog.resolve import locale_map_values, parse_locale_map
+from ..catalog.resolve import (
+    id_suffixes,  # noqa: F401
+    locale_map_values,
+    parse_locale_map,
+)
 
 
 def all_suffixes(cats: CatalogSet, main: Catalog) -> list[str]:
@@ -57,8 +61,9 @@ _PROPERTY_SEPARATORS = re.compile(r"(\?\?|\r\n|\r|\n)")
 _LINE_SEPARATORS = re.compile(r"(\r\n|\r|\n)")
 
 
-def localize_properties(text: str, loc_ids: list[str] | None, quoted: bool,
-                        names: tuple[str, ...] | None = None) -> str:
+def localize_properties(
+    text: str, loc_ids: list[str] | None, quoted: bool, names: tuple[str, ...] | None = None
+) -> str:
     """Property data with each value localized (only names ending in one of ``names`` when
     given: Targets localize ``.label`` and ``.userdata``); separators are kept as written."""
     if loc_ids is None or "^loc=" not in text:
@@ -86,7 +91,7 @@ def localize_set(text: str, loc_ids: list[str] | None) -> str:
     for i in range(0, len(parts), 2):
         color = _COLOR_PREFIX.match(parts[i])
         keep = color.group() if color else ""
-        parts[i] = keep + localize(parts[i][len(keep):], loc_ids)
+        parts[i] = keep + localize(parts[i][len(keep) :], loc_ids)
     return "".join(parts)
 
 

@@ -17,8 +17,7 @@ def exists(server, ctx) -> Reply:
     path = C.path_record(ctx, C.url_commands(ctx))
     props = [("catalogRecord.exists", P.flag(path.record is not None))]
     body = P.render_properties(props, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
-    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"),
-                   modified=C.last_modified(ctx, path.record))
+    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, path.record))
 
 
 def userdata(server, ctx) -> Reply:
@@ -35,31 +34,40 @@ def _property_field(ctx, field_name: str, localized: tuple[str, ...] | None) -> 
     record = C.path_record(ctx, cmds).record
     quoted = record is not None and field_name in record.quoted
     text = record.get(field_name) if record is not None else ""
-    text = L.localize_properties(text, L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)),
-                                 quoted, localized)
-    body = P.render_property_data(text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id,
-                                  encoding=ctx.req.encoding)
-    return C.reply(ctx, body, C.record_expiration(ctx.cats, ctx.main, record),
-                   modified=C.last_modified(ctx, record), never=C.never_expires(record))
+    text = L.localize_properties(
+        text, L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)), quoted, localized
+    )
+    body = P.render_property_data(
+        text, quoted, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding
+    )
+    return C.reply(
+        ctx,
+        body,
+        C.record_expiration(ctx.cats, ctx.main, record),
+        modified=C.last_modified(ctx, record),
+        never=C.never_expires(record),
+    )
 
 
 def imageset(server, ctx) -> Reply:
     """``catalog::ImageSet`` as stored (strings localized); "" for an unknown record."""
     cmds = C.url_commands(ctx)
     record = C.path_record(ctx, cmds).record
-    text = L.localize_set(record.get("imageset") if record is not None else "",
-                          L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)))
-    body = P.render_imageset(text, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id,
-                             encoding=ctx.req.encoding)
-    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"),
-                   modified=C.last_modified(ctx, record))
+    text = L.localize_set(
+        record.get("imageset") if record is not None else "",
+        L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)),
+    )
+    body = P.render_imageset(text, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id, encoding=ctx.req.encoding)
+    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record))
 
 
 # Commands that move, scale or clip the image, and with it the map (§8.14).
-_GEOMETRY = frozenset("""
+_GEOMETRY = frozenset(
+    """
     align wid hei scl crop flip rotate scale layer size extend origin pos anchor src map mapa
     cropn sizen extendn originn posn anchorn rgn rect
-""".split())
+""".split()
+)
 
 
 def image_map(server, ctx) -> Reply:
@@ -78,8 +86,9 @@ def image_map(server, ctx) -> Reply:
     moved = sorted({t.name for t in tokens if t.kind == "command" and t.name in _GEOMETRY})
     if moved:
         raise ISError("bad_request", f"req=map with {', '.join(moved)}: composite maps are not supported")
-    text = L.localize_map(record.get("map") if record is not None else "",
-                          L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)))
+    text = L.localize_map(
+        record.get("map") if record is not None else "", L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds))
+    )
     fmt = ctx.req.format
     if fmt == P.TEXT:
         body = P.render_raw_text(text)
@@ -89,8 +98,13 @@ def image_map(server, ctx) -> Reply:
             body = C.xml_document("\n" + _map_xml(areas), ctx.req.encoding)
         else:
             body = C.jsonp(ctx.handler, [_area_json(a) for a in areas], ctx.req_id)
-    return C.reply(ctx, body, C.record_expiration(ctx.cats, ctx.main, record),
-                   modified=C.last_modified(ctx, record), never=C.never_expires(record))
+    return C.reply(
+        ctx,
+        body,
+        C.record_expiration(ctx.cats, ctx.main, record),
+        modified=C.last_modified(ctx, record),
+        never=C.never_expires(record),
+    )
 
 
 class _AreaParser(HTMLParser):
@@ -146,7 +160,13 @@ def xlate(server, ctx) -> Reply:
             if candidate not in ids and ctx.cats.lookup(main, candidate) is not None:
                 ids.append(candidate)
     record = ctx.path.source.record if ctx.path.source is not None else None
-    body = P.render_properties([("xlate.translatedIds", ",".join(ids))], ctx.req.format,
-                               handler=ctx.handler, req_id=ctx.req_id)
-    return C.reply(ctx, body, C.record_expiration(ctx.cats, ctx.main, record),
-                   modified=C.last_modified(ctx, record), never=C.never_expires(record))
+    body = P.render_properties(
+        [("xlate.translatedIds", ",".join(ids))], ctx.req.format, handler=ctx.handler, req_id=ctx.req_id
+    )
+    return C.reply(
+        ctx,
+        body,
+        C.record_expiration(ctx.cats, ctx.main, record),
+        modified=C.last_modified(ctx, record),
+        never=C.never_expires(record),
+    )

@@ -35,12 +35,28 @@ from . import localize as L
 # PROPOSED analogue of PS::fvctx.nestingLimit (IS_SET_NESTING_LIMIT in protocol.md §8.13).
 SET_NESTING_LIMIT = 8
 
-_ASSET_TYPES = {"mediaset": "media_set", "spinset": "spin", "spinset2d": "spin", "videoset": "video_set",
-                "imageset": "img_set", "ecatalog": "ecat"}
-_ITEM_TYPES = {"img": "img", "basic": "img", "advanced_image": "img", "img_set": "img_set",
-               "advanced_image_set": "img_set", "advanced_imageset": "img_set",
-               "advanced_swatchset": "img_set", "spin": "spin", "video": "video", "video_set": "video_set",
-               "static": "static", "ecat": "ecat"}
+_ASSET_TYPES = {
+    "mediaset": "media_set",
+    "spinset": "spin",
+    "spinset2d": "spin",
+    "videoset": "video_set",
+    "imageset": "img_set",
+    "ecatalog": "ecat",
+}
+_ITEM_TYPES = {
+    "img": "img",
+    "basic": "img",
+    "advanced_image": "img",
+    "img_set": "img_set",
+    "advanced_image_set": "img_set",
+    "advanced_imageset": "img_set",
+    "advanced_swatchset": "img_set",
+    "spin": "spin",
+    "video": "video",
+    "video_set": "video_set",
+    "static": "static",
+    "ecat": "ecat",
+}
 _VIDEO_SUFFIXES = (".mp3", ".mp4", ".flv", ".f4v", ".swf", ".xml")
 _OPEN = {"{": "}", "(": ")"}
 
@@ -78,8 +94,12 @@ def answer_set(server, ctx) -> Reply:
     cmds = C.url_commands(ctx)
     path = C.path_record(ctx, cmds)
     record = path.record
-    builder = _SetBuilder(server, ctx, (cmds.value("labelkey") or "").strip(),
-                          L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)))
+    builder = _SetBuilder(
+        server,
+        ctx,
+        (cmds.value("labelkey") or "").strip(),
+        L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds)),
+    )
     text = _image_set_override(cmds)
     if text is None:
         text = record.get("imageset") if record is not None else ""
@@ -88,7 +108,7 @@ def answer_set(server, ctx) -> Reply:
         root = builder.set_element(text, asset_type, path.name if record is not None else "", 0)
     elif path.source is not None:
         root = builder.single_image(path)
-    elif path.name:                 # locale translation found no record
+    elif path.name:  # locale translation found no record
         raise ISError("not_found", path.name)
     else:
         root = Element("set", [("type", "empty")])
@@ -97,8 +117,7 @@ def answer_set(server, ctx) -> Reply:
         body = C.jsonp(ctx.handler, {"set": root.json()}, ctx.req_id)
     else:
         body = C.xml_document("\n" + root.xml(), ctx.req.encoding)
-    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"),
-                   modified=C.last_modified(ctx, record))
+    return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record))
 
 
 def _refuse_colons(ctx) -> None:
@@ -149,7 +168,7 @@ def _unwrap(part: str) -> str | None:
     try:
         split_top(inner, ",")
     except ISError:
-        return None     # "{a}{b}": two groups, not one
+        return None  # "{a}{b}": two groups, not one
     return inner
 
 
@@ -163,16 +182,20 @@ class _SetBuilder:
 
     # --- sets
 
-    def set_element(self, text: str, asset_type: str, name: str, depth: int,
-                    forced_type: str | None = None) -> Element:
+    def set_element(self, text: str, asset_type: str, name: str, depth: int, forced_type: str | None = None) -> Element:
         if depth > SET_NESTING_LIMIT:
             raise ISError("bad_request", f"image set nests deeper than {SET_NESTING_LIMIT} levels")
         text = L.localize_set(text, self.loc_ids)
         entries = [e for e in split_top(text, ",") if e.strip()]
         set_type = forced_type or _ASSET_TYPES.get(asset_type.strip().lower()) or self._detect(entries)
         attrs = [("type", set_type)] + ([("n", name)] if name else [])
-        items = {"img_set": self._img_set, "spin": self._spin, "ecat": self._ecat,
-                 "video_set": self._video_set, "media_set": self._media_set}[set_type](entries, depth)
+        items = {
+            "img_set": self._img_set,
+            "spin": self._spin,
+            "ecat": self._ecat,
+            "video_set": self._video_set,
+            "media_set": self._media_set,
+        }[set_type](entries, depth)
         return Element("set", attrs, items)
 
     def _detect(self, entries: list[str]) -> str:
@@ -197,8 +220,9 @@ class _SetBuilder:
         rec = self._set_record(part)
         if rec is None:
             return None
-        return self.set_element(rec.get("imageset"), rec.get("assettype"), self._name(part, rec),
-                                depth + 1, forced_type)
+        return self.set_element(
+            rec.get("imageset"), rec.get("assettype"), self._name(part, rec), depth + 1, forced_type
+        )
 
     def _set_record(self, part: str) -> Record | None:
         ref = decode_path_element(part.strip())
@@ -228,15 +252,20 @@ class _SetBuilder:
         items = []
         for entry in entries:
             nested = self._nested(entry, depth, "spin")
-            items.append(Element("item", children=[nested]) if nested is not None
-                         else self._image_item(entry, None, with_swatch=False))
+            items.append(
+                Element("item", children=[nested])
+                if nested is not None
+                else self._image_item(entry, None, with_swatch=False)
+            )
         return items
 
     def _ecat(self, entries: list[str], depth: int) -> list[Element]:
         items = []
         for entry in entries:
-            pages = [Element("page", children=self._image_item(p, None, with_swatch=False).children)
-                     for p in split_top(entry, ":")]
+            pages = [
+                Element("page", children=self._image_item(p, None, with_swatch=False).children)
+                for p in split_top(entry, ":")
+            ]
             items.append(Element("item", children=pages))
         return items
 
@@ -260,7 +289,7 @@ class _SetBuilder:
                 items.append(Element("item", [("type", item_type)], [_video(asset)] + swatch_el))
                 continue
             nested = self._nested(asset, depth, item_type)
-            if nested is None:      # a typed set item whose id names no set: an empty set of that type
+            if nested is None:  # a typed set item whose id names no set: an empty set of that type
                 nested = Element("set", [("type", item_type), ("n", self._name(asset, None))])
             items.append(Element("item", children=[nested] + swatch_el))
         return items
@@ -272,8 +301,9 @@ class _SetBuilder:
             return self._detect([e for e in split_top(inner, ",") if e.strip()])
         rec = self._set_record(asset)
         if rec is not None:
-            return _ASSET_TYPES.get(rec.get("assettype").strip().lower()) or \
-                self._detect([e for e in split_top(rec.get("imageset"), ",") if e.strip()])
+            return _ASSET_TYPES.get(rec.get("assettype").strip().lower()) or self._detect(
+                [e for e in split_top(rec.get("imageset"), ",") if e.strip()]
+            )
         return "video" if asset.strip().lower().endswith(_VIDEO_SUFFIXES) else "img"
 
     # --- items
@@ -340,7 +370,7 @@ class _SetBuilder:
         storage = self.server.storage
         size = C.record_size(source.record)
         for key in keys:
-            if size is not None:                # catalog::Size spares reading the image
+            if size is not None:  # catalog::Size spares reading the image
                 info = storage.head(key)
                 if info is not None:
                     return _dimension_elements(size, key, info.etag)
@@ -363,8 +393,11 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
 
 
 def _dimension_elements(size: tuple[int, int], key: str, etag: str) -> list[Element]:
-    return [Element("dx", text=str(size[0])), Element("dy", text=str(size[1])),
-            Element("iv", text=C.version_id([key, etag, ""]))]
+    return [
+        Element("dx", text=str(size[0])),
+        Element("dy", text=str(size[1])),
+        Element("iv", text=C.version_id([key, etag, ""])),
+    ]
 
 
 def _video(text: str) -> Element:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 
-
 ONE_YEAR = 31_536_000
 NOT_CACHEABLE = {
     "Cache-Control": "no-cache, no-store, must-revalidate",
@@ -39,10 +38,10 @@ def cache_headers(ttl: float | None, now: float | None = None) -> dict[str, str]
     now = time.time() if now is None else now
     if ttl == -1:
         seconds = ONE_YEAR
-    elif not ttl > 0:                      # 0, negative or NaN from a catalog: expire at once
+    elif not ttl > 0:  # 0, negative or NaN from a catalog: expire at once
         return {"Cache-Control": "no-cache, max-age=0", "Expires": formatdate(now, usegmt=True)}
     else:
-        seconds = int(min(ttl * 3600 + 0.5, ONE_YEAR))   # HTTP caches cap max-age at a year anyway
+        seconds = int(min(ttl * 3600 + 0.5, ONE_YEAR))  # HTTP caches cap max-age at a year anyway
     return {"Cache-Control": f"public, max-age={seconds}", "Expires": formatdate(now + seconds, usegmt=True)}
 
 
@@ -50,8 +49,14 @@ def http_date(dt: datetime) -> str:
     return formatdate(dt.timestamp(), usegmt=True)
 
 
-def finish(reply: Reply, ttl: float | None, request_headers, *, last_modified: datetime | None = None,
-           never_expires: bool = False) -> Reply:
+def finish(
+    reply: Reply,
+    ttl: float | None,
+    request_headers,
+    *,
+    last_modified: datetime | None = None,
+    never_expires: bool = False,
+) -> Reply:
     """Add caching headers and validators to a successful reply; answer 304 when the client is current."""
     reply.headers.update(cache_headers(ttl))
     if ttl is None:
@@ -86,7 +91,7 @@ def _etag_basis(body: bytes) -> bytes:
     so an unchanged answer keeps its ETag and can be revalidated with 304."""
     if body.startswith(b"#S7Z OK\n#"):
         end = body.find(b"\n", 9)
-        return body[:8] + (body[end + 1:] if end != -1 else b"")
+        return body[:8] + (body[end + 1 :] if end != -1 else b"")
     return body
 
 

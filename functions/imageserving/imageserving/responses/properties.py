@@ -146,7 +146,7 @@ def java_double(x: float) -> str:
         return sign + "0.0"
     _, digit_tuple, exponent = Decimal(repr(abs(float(x)))).normalize().as_tuple()
     digits = "".join(map(str, digit_tuple))
-    point = len(digits) + exponent          # position of the decimal point within digits
+    point = len(digits) + exponent  # position of the decimal point within digits
     if 1e-3 <= abs(x) < 1e7:
         if point <= 0:
             return f"{sign}0.{'0' * -point}{digits}"
@@ -159,8 +159,10 @@ def java_date(dt: datetime) -> str:
     """``Date.toString`` in UTC: ``Thu Jan 01 00:00:00 UTC 2026`` (naive datetimes are taken as UTC)."""
     if dt.tzinfo is not None:
         dt = dt.astimezone(timezone.utc)
-    return (f"{_DAYS[dt.weekday()]} {_MONTHS[dt.month - 1]} {dt.day:02d} "
-            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} UTC {dt.year}")
+    return (
+        f"{_DAYS[dt.weekday()]} {_MONTHS[dt.month - 1]} {dt.day:02d} "
+        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} UTC {dt.year}"
+    )
 
 
 def hex_color(rgb: Sequence[int]) -> str:
@@ -175,6 +177,7 @@ def flag(value: bool) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Escaping per format
+
 
 def _properties_escape(text: str, *, is_key: bool) -> str:
     """Java ``Properties.store`` escaping (``saveConvert`` with non-ASCII left as is)."""
@@ -206,8 +209,7 @@ def _js_escape(text: str) -> str:
 # Characters XML 1.0 cannot carry at all, not even as a character reference.
 _XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # TAB/LF/CR as references: a parser would otherwise normalise them to spaces in attribute values.
-_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
-                "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 _XML_RE = re.compile('[&<>"\t\n\r]')
 
 
@@ -248,9 +250,9 @@ def xml_document(text: str, encoding: str) -> Body:
 # ---------------------------------------------------------------------------------------------
 # Writers
 
+
 def _text(props: Sequence[tuple[str, str]]) -> str:
-    return "".join(f"{_properties_escape(n, is_key=True)}={_properties_escape(v, is_key=False)}\n"
-                   for n, v in props)
+    return "".join(f"{_properties_escape(n, is_key=True)}={_properties_escape(v, is_key=False)}\n" for n, v in props)
 
 
 def _javascript(props: Sequence[tuple[str, str]]) -> Body:
@@ -293,8 +295,15 @@ def _jsonp(callback: str, props: Sequence[tuple[str, str]], req_id: str) -> Body
     return Body(_utf8(text), _UTF8_SCRIPT)
 
 
-def render_properties(props: Sequence[tuple[str, str]], fmt: str, *, handler: str = DEFAULT_HANDLER,
-                      req_id: str = "", encoding: str = "UTF-8", now: datetime | None = None) -> Body:
+def render_properties(
+    props: Sequence[tuple[str, str]],
+    fmt: str,
+    *,
+    handler: str = DEFAULT_HANDLER,
+    req_id: str = "",
+    encoding: str = "UTF-8",
+    now: datetime | None = None,
+) -> Body:
     """A properties response (§8.2). ``now`` dates the text header (default: the current time);
     ``handler``/``req_id`` apply to json, ``encoding`` to xml. Later duplicate names win in json."""
     if fmt == TEXT:
@@ -329,8 +338,9 @@ def render_raw_text(text: str) -> Body:
     return Body(_utf8(text), _UTF8_TEXT)
 
 
-def render_imageset(image_set: str, fmt: str, *, handler: str = DEFAULT_HANDLER, req_id: str = "",
-                    encoding: str = "UTF-8") -> Body:
+def render_imageset(
+    image_set: str, fmt: str, *, handler: str = DEFAULT_HANDLER, req_id: str = "", encoding: str = "UTF-8"
+) -> Body:
     """``req=imageset`` (§8.12): the ``catalog::ImageSet`` text ("" for an unknown record)."""
     if fmt == TEXT:
         return render_raw_text(userdata_text(image_set, quoted=True))
@@ -376,10 +386,12 @@ def userdata_text(text: str, quoted: bool) -> str:
     return (text if quoted else text.replace("??", "\r\n")) + "\r\n"
 
 
-def render_property_data(text: str, quoted: bool, fmt: str, *, handler: str = "s7jsonResponse",
-                         req_id: str = "", encoding: str = "UTF-8") -> Body:
+def render_property_data(
+    text: str, quoted: bool, fmt: str, *, handler: str = "s7jsonResponse", req_id: str = "", encoding: str = "UTF-8"
+) -> Body:
     """A property-data field (UserData, Targets): raw text with CR LF lines, or properties (§8.10)."""
     if fmt == TEXT:
         return render_raw_text(userdata_text(text, quoted))
-    return render_properties(property_data_to_pairs(text, quoted), fmt, handler=handler, req_id=req_id,
-                             encoding=encoding)
+    return render_properties(
+        property_data_to_pairs(text, quoted), fmt, handler=handler, req_id=req_id, encoding=encoding
+    )
