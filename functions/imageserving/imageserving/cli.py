@@ -1,4 +1,5 @@
-"""Command line: ``python -m imageserving serve`` runs the server locally; ``validate`` checks catalogs."""
+"""Command line: ``python -m imageserving serve`` runs the server locally; ``validate`` checks catalogs;
+``sign`` signs a URL."""
 
 from __future__ import annotations
 
@@ -33,7 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     check.add_argument("--root", default=".", help="folder laid out like the bucket (default: current directory)")
 
+    signer = sub.add_parser(
+        "sign",
+        help="sign an /is/image or /is/content URL (HMAC-SHA256, see README 'Signed URLs')",
+        description="Print URL signed with the first key of IS_SIGNING_KEYS (or --key). The signature "
+        "covers the path from /is/ on and the raw query, as sent.",
+    )
+    signer.add_argument("url", help="URL or path, e.g. https://host/is/image/Shop/SKU?wid=500 or /is/image/Shop/SKU")
+    signer.add_argument("--expires", type=int, metavar="SECONDS", help="valid for SECONDS from now (isExp=)")
+    signer.add_argument("--key", help="signing key (default: the first of IS_SIGNING_KEYS)")
+
     args = parser.parse_args(argv)
+    if args.command == "sign":
+        return _sign(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(args)
@@ -66,6 +79,25 @@ def _serve(args) -> int:
         flush=True,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _sign(args) -> int:
+    import time
+
+    from .signing import sign
+
+    key = args.key or next((k.strip() for k in os.environ.get("IS_SIGNING_KEYS", "").split(",") if k.strip()), "")
+    if not key:
+        print("error: no key: set IS_SIGNING_KEYS or pass --key", file=sys.stderr)
+        return 2
+    start = args.url.find("/is/")
+    if start == -1:
+        print(f"error: {args.url!r} has no /is/image or /is/content path", file=sys.stderr)
+        return 2
+    path, _, query = args.url[start:].partition("?")
+    expires_at = int(time.time()) + args.expires if args.expires is not None else None
+    print(args.url[:start] + sign(path, query, key.encode("utf-8"), expires_at))
     return 0
 
 

@@ -27,6 +27,7 @@ from .protocol.values import parse_flag
 from .render import pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, min_ttl
+from .signing import Signer
 from .sources import client_cache_off
 from .sources import last_modified as last_modified_of
 
@@ -60,6 +61,7 @@ class ImageServer:
         self.storage = storage
         self.catalogs = CatalogStore(storage, settings)
         self.assembler = Assembler(settings, storage)
+        self.signer = Signer(settings.signing_keys, settings.signing_keys_ssm_parameter, settings.signature_required)
 
     # ------------------------------------------------------------------ entry point
     def handle(
@@ -104,6 +106,7 @@ class ImageServer:
         ctx.cats = self.catalogs.current()
         ctx.main = ctx.cats.default
         ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
+        raw_query = self.signer.verify(f"/is/{ctx.context}/{raw_object}", raw_query, ctx.main.root_id)
         pre = preprocess(
             ctx.cats, ctx.main, raw_object, raw_query, client_ip, context="static" if ctx.context == "content" else "is"
         )

@@ -43,6 +43,9 @@ class Settings:
     max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)  # secrets: never logged, never in a repr
+    signing_keys_ssm_parameter: str = ""
+    signature_required: tuple[str, ...] = ()  # RootIds, "*" for all
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
 
     @classmethod
@@ -77,6 +80,9 @@ class Settings:
             max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
+            signing_keys=_list(get("IS_SIGNING_KEYS", ""), ","),
+            signing_keys_ssm_parameter=get("IS_SIGNING_KEYS_SSM_PARAMETER", "").strip(),
+            signature_required=_list(get("IS_SIGNATURE_REQUIRED", ""), ","),
             errors=ErrorPolicy(
                 not_found_status=int(get("IS_NOT_FOUND_STATUS", "403")),
                 error_image_kinds=frozenset(kinds) if kinds else ErrorPolicy().error_image_kinds,
