@@ -11,15 +11,21 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m imageserving", description="Open-source Scene7 / Dynamic Media Image Serving."
+        prog="python -m imageserving",
+        description="Open-source Scene7 / Dynamic Media Image Serving. A plain `pip install -e .` is enough "
+        "for every command; `pip install -e '.[dev]'` adds what the tests need.",
+        epilog="example: python -m imageserving serve --root .   (the repository's sample bucket on port 8080)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
         "serve",
         help="serve /is/image from a local folder or an S3 bucket",
-        description="Serve /is/image locally. The folder (or bucket) holds catalogs/default.ini, "
-        "catalogs/<name>.ini with their data files, and images/...",
+        description="Serve /is/image and /is/content locally with uvicorn (installed with the package). "
+        "The folder (or bucket) holds catalogs/default.ini, catalogs/<name>.ini with their data files, "
+        "images/... and static/...",
+        epilog="example: python -m imageserving serve --root . --port 8080, then open "
+        "http://127.0.0.1:8080/is/image/sample/rose?wid=300",
     )
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--root", help="folder laid out like the bucket (default: current directory)")
@@ -68,7 +74,9 @@ def _serve(args) -> int:
     try:
         import uvicorn
     except ImportError:
-        print("error: uvicorn is not installed; run: pip install -e '.[dev]'", file=sys.stderr)
+        # uvicorn is a dependency of the package; only an install that left it out (e.g. the Lambda layer's
+        # packages alone) gets here.
+        print("error: uvicorn is not installed; run: pip install -e . (or pip install uvicorn)", file=sys.stderr)
         return 2
     from .app import create_app
 
