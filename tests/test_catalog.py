@@ -167,3 +167,46 @@ def test_a_catalog_reads_its_data_files_on_first_use(store):
     assert "shoe" in cats.catalog("cat").records
     assert fetched.count("catalogs/cat/images.txt") == 1
     assert "shoe" in cats.catalog("cat").records and fetched.count("catalogs/cat/images.txt") == 1
+
+
+def test_backoff_retries_at_once_then_exponentially():
+    from imageserving.catalog.store import Backoff
+
+    clock = Clock()
+    b = Backoff(clock)
+    assert b.wait("k") == 0
+    waits = []
+    for _ in range(7):
+        b.failed("k")
+        waits.append(b.wait("k"))
+    assert waits == [0, 0.25, 0.5, 1.0, 2.0, 4.0, 4.0]
+    clock.now += 4
+    assert b.wait("k") == 0
+    b.succeeded("k")
+    b.failed("k")
+    assert b.wait("k") == 0  # a success starts the schedule over
+
+
+def test_a_data_file_fault_is_not_remembered_as_no_records(store):
+    cat_store, clock, root, _ = store
+    cats = cat_store.current()
+    real_fetch = cat_store.storage.fetch
+
+    def failing(key):
+        if key == "catalogs/cat/images.txt":
+            raise ISError("overload", f"S3 SlowDown on GET {key}")
+        return real_fetch(key)
+
+    cat_store.storage.fetch = failing
+    with pytest.raises(ISError) as e:
+        cats.catalog("cat").load_tables()
+    assert e.value.kind == "overload"
+    cat_store.storage.fetch = real_fetch
+    assert "shoe" in cats.catalog("cat").records  # the next use reads it again
+
+
+def test_an_unreadable_key_in_the_listing_costs_only_that_catalog(store):
+    cat_store, clock, root, _ = store
+    write(root, {"catalogs/bad\\name.ini": "RootId=bad\n"})
+    cats = cat_store.current()
+    assert cats.catalog("bad") is None and "shoe" in cats.catalog("cat").records

@@ -129,7 +129,14 @@ def _validate(args) -> int:
         print(f"ERROR: {exc}")
         return 1
     for cat in cats.all_catalogs():
-        state = f"error: {cat.error.detail}" if cat.error else f"{len(cat.records)} records, {len(cat.macros)} macros"
+        if cat.error:
+            state = f"error: {cat.error.detail}"
+        else:
+            try:
+                state = f"{len(cat.records)} records, {len(cat.macros)} macros"
+            except ISError as exc:  # a data file that cannot be read (storage fault)
+                problems.append(f"ERROR: {cat.key}: {exc.detail}")
+                state = "data files unreadable"
         print(f"{cat.key}: RootId={cat.root_id or '(default)'} {state}")
     for line in problems:
         print(line)

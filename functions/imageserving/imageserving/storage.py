@@ -1,9 +1,9 @@
 """Where catalogs and images come from: S3 (through boto3) or a local folder with the same key layout.
 
 Both answer ``fetch(key)`` with a :class:`Blob` or ``None`` when the object does not exist; every
-other failure is raised as an :class:`ISError` whose kind tells the client the truth (throttling and
-timeouts are ``overload``, anything else ``server_error``) without echoing keys or bucket names in
-the public title.
+other failure is raised as an :class:`ISError` whose kind tells the client the truth (throttling,
+5xx, timeouts and unreachable endpoints are ``overload``, 503; anything else ``server_error``)
+without echoing keys or bucket names in the public title.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def _is_dir(st: os.stat_result) -> bool:
     return stat.S_ISDIR(st.st_mode)
 
 
-# S3 error codes that mean "try again later" (503 overload) rather than "broken" (500).
+# S3 error codes that mean "try again later" (503 overload) rather than "broken" (500); any 5xx
+# status counts too.
 _THROTTLE_CODES = {
     "SlowDown",
     "Throttling",
@@ -161,7 +162,8 @@ class S3Storage:
 
     def _fault(self, exc: Exception, key: str, action: str) -> ISError | None:
         """None when the failure means "no such object"; else the ISError to raise."""
-        from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
 
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -169,11 +171,14 @@ class S3Storage:
             # Without s3:ListBucket a missing key answers 403 AccessDenied: it is still "missing".
             if code in _MISSING_CODES or status in (403, 404):
                 return None
-            if code in _THROTTLE_CODES or status in (503, 429):
+            # Throttling and every 5xx are S3's own trouble: retryable, 503 (issue 8.2).
+            if code in _THROTTLE_CODES or status == 429 or (isinstance(status, int) and status >= 500):
                 return ISError("overload", f"S3 {code or status} on {action} {key}")
             return ISError("server_error", f"S3 {code or status} on {action} {key}")
-        if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)):
-            return ISError("overload", f"S3 timeout on {action} {key}")
+        # Timeouts, refused or dropped connections (EndpointConnectionError, ReadTimeoutError,
+        # ConnectionClosedError …): the endpoint is unreachable for now, not broken for good.
+        if isinstance(exc, (BotoConnectionError, HTTPClientError, TimeoutError, ConnectionError)):
+            return ISError("overload", f"S3 {type(exc).__name__} on {action} {key}")
         return ISError("server_error", f"S3 {type(exc).__name__} on {action} {key}")
 
     def head(self, key: str) -> ObjectInfo | None:

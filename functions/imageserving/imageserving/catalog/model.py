@@ -45,11 +45,17 @@ class Catalog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load_tables(self) -> None:
+        """Read the data files once. A loader that raises (S3 unavailable) stays in place: the next
+        request that needs the tables tries again (the store decides how soon, issue 8.2)."""
         if self.loader is not None:
             with self._lock:
-                loader, self.loader = self.loader, None
-                if loader is not None:
-                    loader(self)
+                if self.loader is not None:
+                    self.loader(self)
+                    self.loader = None
+
+    @property
+    def tables_loaded(self) -> bool:
+        return self.loader is None
 
     @property
     def records(self) -> dict[str, Record]:
@@ -103,9 +109,19 @@ _TYPED: dict[str, Callable[[str], object]] = {
 class CatalogSet:
     """All catalogs of one generation: the default catalog plus the others by RootId."""
 
-    def __init__(self, default: Catalog, by_root: dict[str, Catalog], overrides: dict[str, str] | None = None):
+    def __init__(
+        self,
+        default: Catalog,
+        by_root: dict[str, Catalog],
+        overrides: dict[str, str] | None = None,
+        unavailable: dict[str, ISError] | None = None,
+    ):
         self.default = default
         self.by_root = by_root
+        # Catalogs whose .ini could not be read yet (S3 fault, no earlier version): by file name
+        # stem, the RootId they most likely carry; their requests answer 503 rather than falling
+        # through to the default catalog as "not found" (issue 8.2).
+        self.unavailable = unavailable or {}
         # Attribute values that matched rule-set rules set for one request (lower-cased names).
         self.overrides = overrides or {}
 
@@ -114,10 +130,16 @@ class CatalogSet:
         (catalogs.md §12.3; a record's own ``catalog::Expiration`` still wins over ``Expiration``)."""
         if not overrides:
             return self
-        return CatalogSet(self.default, self.by_root, {**self.overrides, **overrides})
+        return CatalogSet(self.default, self.by_root, {**self.overrides, **overrides}, self.unavailable)
 
     def catalog(self, root_id: str) -> Catalog | None:
         return self.by_root.get(root_id)
+
+    def check_available(self, root_id: str) -> None:
+        """Raise the fault of a catalog named ``root_id`` that could not be read yet (503)."""
+        if root_id not in self.by_root and root_id in self.unavailable:
+            err = self.unavailable[root_id]
+            raise ISError(err.kind, err.detail)  # a fresh one: a stored exception's traceback would grow
 
     def raw_attr(self, cat: Catalog, name: str) -> str | None:
         """Effective raw value of attribute ``name`` for ``cat`` (None = not set anywhere)."""

@@ -38,6 +38,8 @@ def main_catalog(cats: CatalogSet, elements: list[str]) -> Catalog:
     """The catalog whose RootId is the first path element, else the default catalog (§5.1);
     a catalog that failed to load fails its requests."""
     cat = cats.catalog(elements[0]) if elements and elements[0] else None
+    if cat is None and elements and elements[0]:
+        cats.check_available(elements[0])
     cat = cat or cats.default
     if cat.error is not None:
         raise cat.error
@@ -94,6 +96,8 @@ def resolve_object(cats: CatalogSet, obj: str, main: Catalog, locale: str | None
         return _from_record(rec, obj)
     first, _, rest = obj.partition("/")
     other = cats.catalog(first)
+    if other is None and rest:
+        cats.check_available(first)
     if other is not None and rest:
         rec, missing_there = lookup_translated(cats, main, other, rest, locale)
         if rec is not None:

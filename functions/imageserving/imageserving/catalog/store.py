@@ -3,6 +3,11 @@
 A listing of the catalog prefix (one request, ETag and LastModified for every key) decides what
 changed; only changed files are fetched and parsed again. A broken catalog fails only the
 requests addressed to it; a failed revalidation keeps serving the last good generation.
+
+Storage faults (S3 throttling, 5xx, timeouts: issue 8.2) are never taken for "no such file": a
+catalog whose ``.ini`` cannot be read keeps its last good version (or, never read yet, answers 503),
+a data file that cannot be read answers 503 for the requests that need it, and every failed read is
+tried again on a later request, per key with an exponential backoff (:class:`Backoff`).
 """
 
 from __future__ import annotations
@@ -24,61 +29,166 @@ log = logging.getLogger("imageserving.catalog")
 _BAD_ROOT_ID = re.compile(r"[/?#&,%\s]")
 
 
+class Backoff:
+    """When a read that failed may be tried again, per key: the first retry at once (the next
+    request), then after 0.25 s, 0.5 s, 1 s … up to :attr:`CAP` seconds, so that a failing S3 is
+    not hammered by every request; a success forgets the key."""
+
+    BASE = 0.25
+    CAP = 4.0
+
+    def __init__(self, clock):
+        self.clock = clock
+        self._state: dict[str, tuple[int, float]] = {}  # key -> (failures in a row, retry at)
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may be read again (0: now)."""
+        state = self._state.get(key)
+        return max(0.0, state[1] - self.clock()) if state else 0.0
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            n = self._state.get(key, (0, 0.0))[0] + 1
+            delay = 0.0 if n == 1 else min(self.CAP, self.BASE * 2 ** (n - 2))
+            self._state[key] = (n, self.clock() + delay)
+
+    def succeeded(self, key: str) -> None:
+        self._state.pop(key, None)
+
+    def failures(self, key: str) -> int:
+        state = self._state.get(key)
+        return state[0] if state else 0
+
+
+class _Broken(Exception):
+    """The bucket's catalogs are unusable as configured (not a fault): no catalog set at all."""
+
+    def __init__(self, err: ISError):
+        super().__init__(str(err))
+        self.err = err
+
+
+_LISTING = "\x00listing"  # the Backoff key of the catalog prefix listing
+
+
+def _fault(exc: ISError) -> ISError:
+    """A fresh copy of ``exc`` for one request (a stored exception raised again and again would
+    grow its traceback): for a storage fault, the storage's kind (overload = 503 for
+    throttling/5xx/timeouts), its detail kept for ErrorDetail 2."""
+    return ISError(exc.kind, exc.detail)
+
+
 class CatalogStore:
     def __init__(self, storage, settings, clock=time.monotonic):
         self.storage = storage
         self.settings = settings
         self.clock = clock
         self._set: CatalogSet | None = None
-        self._checked = float("-inf")
+        self._error: ISError | None = None  # why there is no catalog set (cold start failed)
+        self._next = float("-inf")  # when to revalidate next (clock time)
         self._inis: dict[str, Catalog] = {}  # .ini key -> catalog built from it
         self._tables: dict[str, tuple[str, object]] = {}  # data-file key -> (etag, parsed table)
+        self._retry: set[str] = set()  # .ini keys whose last read hit a storage fault
+        self.backoff = Backoff(clock)
         self._lock = threading.Lock()
 
     def current(self) -> CatalogSet:
-        """The catalog set to use for one request (revalidated at most every refresh interval)."""
-        if self._set is not None and self.clock() - self._checked < self.settings.catalog_refresh_seconds:
-            return self._set
-        with self._lock:
-            if self._set is None or self.clock() - self._checked >= self.settings.catalog_refresh_seconds:
-                self._refresh()
-        assert self._set is not None
-        return self._set
+        """The catalog set to use for one request (revalidated at most every refresh interval,
+        sooner while a read is being retried)."""
+        if self.clock() >= self._next:
+            with self._lock:
+                if self.clock() >= self._next:
+                    self._revalidate()
+        cats = self._set
+        if cats is None:
+            assert self._error is not None
+            raise _fault(self._error)  # a fresh exception each time: tracebacks must not pile up
+        return cats
+
+    def _revalidate(self) -> None:
+        try:
+            self._refresh()
+        except _Broken as broken:
+            self._set, self._error = None, broken.err
+            self._next = self.clock() + self.settings.catalog_refresh_seconds
+            raise _fault(broken.err) from None
+        except ISError as exc:
+            self.backoff.failed(_LISTING)
+            self._next = self.clock() + self.backoff.wait(_LISTING)
+            if self._set is None:
+                self._error = _fault(exc)
+                log.warning("catalogs cannot be loaded (%s); retrying", exc.detail)
+                raise _fault(exc) from exc
+            log.warning("catalog revalidation failed (%s); keeping the loaded catalogs", exc.detail)
+            return
+        self.backoff.succeeded(_LISTING)
 
     def _refresh(self) -> None:
         prefix = self.settings.catalog_prefix
-        try:
-            listing = self.storage.list(prefix)
-        except ISError:
-            if self._set is None:
-                raise
-            log.exception("catalog revalidation failed; keeping the loaded catalogs")
-            self._checked = self.clock()
-            return
+        listing = self.storage.list(prefix)
         objects = {o.key: o for o in listing}
         inis = sorted(k for k in objects if "/" not in k[len(prefix) :] and k.lower().endswith(".ini"))
         default_key = prefix + "default.ini"
         if default_key not in objects:
-            raise ISError("server_error", f"{default_key} is missing from {self.storage.describe()}")
+            raise _Broken(ISError("server_error", f"{default_key} is missing from {self.storage.describe()}"))
 
         now = datetime.now(timezone.utc)
         fresh: dict[str, Catalog] = {}
+        unavailable: dict[str, ISError] = {}
         for key in inis:
             info = objects[key]
             old = self._inis.get(key)
-            if old is not None and not self._changed(old, info, objects):
+            is_default = key == default_key
+            if old is not None and key not in self._retry and not self._changed(old, info, objects):
                 fresh[key] = old
                 continue
             if old is not None and (now - info.last_modified).total_seconds() < self.settings.catalog_settle_seconds:
                 fresh[key] = old  # still being uploaded: serve the old version until it settles
                 continue
-            fresh[key] = self._load(key, info, objects, is_default=(key == default_key))
+            if self.backoff.wait(key) > 0:  # failed a moment ago: do not ask S3 again yet
+                if old is not None:
+                    fresh[key] = old
+                elif is_default:
+                    raise ISError("overload", f"catalog {key} is unavailable (retrying)")
+                else:
+                    unavailable[key[len(prefix) : -4]] = ISError("overload", f"catalog {key} is unavailable")
+                continue
+            try:
+                cat = self._load(key, info, objects, is_default=is_default)
+                if cat is None:
+                    continue  # a key no storage can read: not addressable, logged
+                # The default catalog serves every request, and a catalog in use changes only once
+                # its new data files are read: read their tables now.
+                if cat.error is None and (is_default or (old is not None and old.tables_loaded)):
+                    try:
+                        cat.load_tables()
+                    except ISError:
+                        if old is not None:
+                            raise
+                        # Cold start: the default catalog is served, its tables read at first use.
+                        log.warning("catalog %s: data files unavailable; read again at first use", key)
+            except ISError as exc:
+                self.backoff.failed(key)
+                self._retry.add(key)
+                if old is not None:
+                    log.warning("catalog %s unreadable (%s); serving its last good version", key, exc.detail)
+                    fresh[key] = old
+                elif is_default:
+                    raise
+                else:
+                    log.warning("catalog %s unreadable (%s); retrying", key, exc.detail)
+                    unavailable[key[len(prefix) : -4]] = ISError("overload", f"catalog {key} is unavailable")
+                continue
+            self.backoff.succeeded(key)
+            self._retry.discard(key)
+            fresh[key] = cat
 
         default = fresh[default_key]
         by_root: dict[str, Catalog] = {}
         for key in inis:
-            cat = fresh[key]
-            if key == default_key:
+            cat = fresh.get(key)
+            if cat is None or key == default_key:
                 continue
             if not cat.root_id:
                 log.error("catalog %s has no valid RootId; it is not addressable", key)
@@ -87,8 +197,13 @@ class CatalogStore:
             else:
                 by_root[cat.root_id] = cat
         self._inis = fresh
-        self._set = CatalogSet(default, by_root)
-        self._checked = self.clock()
+        self._retry &= set(objects)
+        self._set = CatalogSet(default, by_root, unavailable=unavailable)
+        self._error = None
+        interval = self.settings.catalog_refresh_seconds
+        if self._retry:  # a catalog is being retried: revalidate as soon as its backoff allows
+            interval = min(interval, min(self.backoff.wait(k) for k in self._retry))
+        self._next = self.clock() + interval
 
     def _changed(self, cat: Catalog, info: ObjectInfo, objects: dict[str, ObjectInfo]) -> bool:
         if cat.etag != info.etag or cat.last_modified != info.last_modified:
@@ -97,8 +212,16 @@ class CatalogStore:
             return any(objects.get(k) is None or objects[k].etag != e for k, e in cat.data_etags.items())
         return False
 
-    def _load(self, key: str, info: ObjectInfo, objects: dict[str, ObjectInfo], *, is_default: bool) -> Catalog:
-        blob = self.storage.fetch(key)
+    def _load(self, key: str, info: ObjectInfo, objects: dict[str, ObjectInfo], *, is_default: bool) -> Catalog | None:
+        """The catalog of ``key``; None for a key the storage refuses to read (logged). A storage
+        fault on the ``.ini`` or its rule set raises."""
+        try:
+            blob = self.storage.fetch(key)
+        except ISError as exc:
+            if exc.kind != "bad_request":
+                raise
+            log.error("catalog %s: the key cannot be read (%s); it is not addressable", key, exc.detail)
+            return None
         if blob is None:
             raise ISError("server_error", f"catalog {key} vanished while loading")
         try:
@@ -122,12 +245,14 @@ class CatalogStore:
         if rule_keys:
             self._load_rules(cat, rule_keys[0])
         cat.loader = lambda c: self._load_tables(c, attrs, objects)
-        if is_default:
-            cat.load_tables()  # the default catalog serves every request: read it now
         return cat
 
     def _load_tables(self, cat: Catalog, attrs: dict[str, str], objects: dict[str, ObjectInfo]) -> None:
-        """The image, SVG, static content and macro tables of ``cat`` (catalogs.md §4.2-§4.3)."""
+        """The image, SVG, static content and macro tables of ``cat`` (catalogs.md §4.2-§4.3); all
+        of them or none (a storage fault raises and leaves the catalog to be read again)."""
+        records: dict[str, Record] = {}
+        statics: dict[str, Record] = {}
+        macros: dict[str, str] = {}
         svg_keys = self._data_keys(attrs.get("svgcatalogfile", ""))
         for file_key in self._data_keys(attrs.get("catalogfile", "")) + svg_keys:
             table = self._table(file_key, cat, objects)
@@ -135,23 +260,29 @@ class CatalogStore:
                 continue
             for rid, row in table.rows.items():
                 # Image records load before SVG records and win an id clash (AMBIG-7); later image files replace.
-                if rid in cat.records_ and file_key in svg_keys:
+                if rid in records and file_key in svg_keys:
                     continue
-                cat.records_[rid] = Record(rid, row.fields, row.quoted, cat)
+                records[rid] = Record(rid, row.fields, row.quoted, cat)
         for file_key in self._data_keys(attrs.get("staticcontentcatalogfile", "")):
             table = self._table(file_key, cat, objects)
             for rid, row in table.rows.items() if table is not None else ():
-                cat.statics_[rid] = Record(rid, row.fields, row.quoted, cat)
+                statics[rid] = Record(rid, row.fields, row.quoted, cat)
         macro_keys = self._data_keys(attrs.get("macrofile", ""))
         if macro_keys:
             table = self._table(macro_keys[0], cat, objects, key_field="name")
             if table is not None:
-                cat.macros_ = F.parse_macros(table)
+                macros = F.parse_macros(table)
+        cat.records_, cat.statics_, cat.macros_ = records, statics, macros
 
     def _load_rules(self, cat: Catalog, key: str) -> None:
         """A rule set that is missing or does not conform fails its catalog closed: it may carry
-        IP filters (catalogs.md §15.4)."""
-        blob = self.storage.fetch(key)
+        IP filters (catalogs.md §15.4). A storage fault raises: the catalog is read again later."""
+        try:
+            blob = self.storage.fetch(key)
+        except ISError as exc:
+            if exc.kind != "bad_request":
+                raise
+            blob = None
         try:
             if blob is None:
                 raise RuleSetError("the file is missing")
@@ -179,16 +310,27 @@ class CatalogStore:
         return keys
 
     def _table(self, key: str, cat: Catalog, objects: dict[str, ObjectInfo], key_field: str = "id"):
+        """The parsed data file ``key``; None when it is missing or invalid (its records are lost,
+        logged). A storage fault raises (503 for throttling/5xx/timeouts) and is never cached: the
+        next request that needs the file reads it again once :class:`Backoff` allows."""
         info = objects.get(key)
         cached = self._tables.get(key)
         if cached is not None and info is not None and cached[0] == info.etag:
             cat.data_etags[key] = cached[0]
             return cached[1]
+        wait = self.backoff.wait(key)
+        if wait > 0:
+            raise ISError("overload", f"catalog {cat.key}: data file {key} unavailable (retry in {wait:.2f} s)")
         try:
             blob = self.storage.fetch(key)
-        except ISError:
-            log.exception("catalog %s: data file %s unreadable", cat.key, key)
-            return cached[1] if cached else None
+        except ISError as exc:
+            if exc.kind == "bad_request":  # a key no storage can hold: as good as missing
+                log.error("catalog %s: data file %s cannot be read: %s", cat.key, key, exc.detail)
+                return None
+            self.backoff.failed(key)
+            log.warning("catalog %s: data file %s unavailable: %s", cat.key, key, exc.detail)
+            raise _fault(exc) from exc
+        self.backoff.succeeded(key)
         if blob is None:
             log.error("catalog %s: data file %s is missing", cat.key, key)
             return None
