@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
 
+from . import observe
 from .protocol.preprocess import client_address
 from .service import ImageServer
 from .settings import Settings
@@ -41,7 +42,15 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         raw_object = path[start + len(context) + 4 :].removeprefix("/") if start != -1 else ""
         query = request.scope.get("query_string", b"").decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        reply = server.handle(request.method, raw_object, query, headers, client_address(request.scope), context)
+        reply = server.handle(
+            request.method,
+            raw_object,
+            query,
+            headers,
+            client_address(request.scope),
+            context,
+            request_id=observe.request_id(request.scope, headers),
+        )
         out = Response(content=reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
         if settings.cors_allow_origin:
             out.headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import __version__
+from . import __version__, observe
 from .assemble import Assembler, default_ttl, image_version, request_source, source_ttl
 from .catalog.resolve import Source, main_catalog, resolve_path_object
 from .catalog.store import CatalogStore
@@ -72,8 +72,11 @@ class ImageServer:
         headers: dict[str, str],
         client_ip: str = "",
         context: str = "image",
+        request_id: str = "",
     ) -> Reply:
-        """Answer one request; ``context`` is ``image`` (``/is/image``) or ``content`` (``/is/content``)."""
+        """Answer one request; ``context`` is ``image`` (``/is/image``) or ``content`` (``/is/content``).
+        Its line goes to the request log (:mod:`.observe`) under ``request_id``."""
+        record = observe.begin(request_id or observe.request_id({}, headers), method, context, raw_object, raw_query)
         ctx = Context(
             headers=headers,
             deadline=time.monotonic() + self.settings.request_timeout_s,
@@ -93,6 +96,12 @@ class ImageServer:
             add_rule_headers(reply.headers, ctx.rule_headers, ctx.url)
         except Exception:  # noqa: BLE001 - a rule header must never cost the reply
             log.exception("rule-set headers dropped")
+        try:
+            record.catalog = ctx.main.label() if ctx.main is not None else ""
+            record.req = ctx.req.type if ctx.req is not None else ""
+            observe.finish(record, reply.status, reply.headers, reply.media_type, len(reply.body))
+        except Exception:  # noqa: BLE001 - the log line must never cost the reply
+            log.exception("request log line dropped")
         if method == "HEAD":
             reply.headers["Content-Length"] = str(len(reply.body))
             reply.body = b""
@@ -103,16 +112,17 @@ class ImageServer:
             return self._identification()
         if len(raw_query) > MAX_QUERY_CHARS:
             raise ISError("bad_request", f"the query string is {len(raw_query)} characters long")
-        ctx.cats = self.catalogs.current()
+        with observe.span("catalog"):
+            ctx.cats = self.catalogs.current()
         ctx.main = ctx.cats.default
         ctx.main = main_catalog(ctx.cats, object_elements(raw_object))
-        raw_query = self.signer.verify(f"/is/{ctx.context}/{raw_object}", raw_query, ctx.main.root_id)
-        pre = preprocess(
-            ctx.cats, ctx.main, raw_object, raw_query, client_ip, context="static" if ctx.context == "content" else "is"
-        )
-        ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
-        ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
-        self._request_type(ctx)
+        with observe.span("parse"):
+            raw_query = self.signer.verify(f"/is/{ctx.context}/{raw_object}", raw_query, ctx.main.root_id)
+            context = "static" if ctx.context == "content" else "is"
+            pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip, context=context)
+            ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
+            ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
+            self._request_type(ctx)
         if ctx.context == "content":
             from .content import answer_content
 

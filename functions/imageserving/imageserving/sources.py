@@ -10,6 +10,7 @@ import hashlib
 from datetime import datetime
 from typing import Iterable
 
+from . import observe
 from .catalog.formats import parse_timestamp
 from .catalog.model import Catalog, CatalogSet, Record
 from .catalog.resolve import Source, source_keys
@@ -31,7 +32,8 @@ def fetch_source(storage, settings, cats: CatalogSet, source: Source, *, layer: 
     as a missing layer source, the one failure the default image covers."""
     keys = source_keys(cats, source, settings)
     for key in keys:
-        blob = storage.fetch(key)
+        with observe.span("fetch"):
+            blob = storage.fetch(key)
         if blob is not None:
             return blob
     raise ISError("not_found", f"{source.name} ({', '.join(keys)})", missing_source=layer)

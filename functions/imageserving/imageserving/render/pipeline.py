@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image, ImageFilter
 
+from .. import observe
 from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, parse_real, round_half_up
 from . import codec, compose, geometry, ops, resample
@@ -227,13 +228,24 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
 
 
 def render(job: RenderJob, options: Options | None = None) -> Rendered:
-    planned = plan(job, options)
-    _check_deadline(job)
-    img, icc = _draw(job, planned)
-    _check_deadline(job)
-    if job.req_type == "mask":
-        img = _alpha_of(img)
-    body = codec.encode(
+    with observe.span("render"):  # the decode inside is timed on its own
+        planned = plan(job, options)
+        _check_deadline(job)
+        img, icc = _draw(job, planned)
+        _check_deadline(job)
+        if job.req_type == "mask":
+            img = _alpha_of(img)
+    with observe.span("encode"):
+        body = _encode(job, planned, img, icc)
+    if len(body) > job.max_response_bytes:
+        raise ISError(
+            "size_limit", f"encoded reply is {len(body)} bytes, over IS_MAX_RESPONSE_BYTES {job.max_response_bytes}"
+        )
+    return Rendered(body, planned.output.mime, planned.width, planned.height)
+
+
+def _encode(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | None) -> bytes:
+    return codec.encode(
         img,
         planned.output,
         quality=planned.quality,
@@ -246,11 +258,6 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
         xmp=planned.source.xmp if planned.source and _flag(job.request, "xmpembed") else None,
         jpeg_size_kb=codec.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0,
     )
-    if len(body) > job.max_response_bytes:
-        raise ISError(
-            "size_limit", f"encoded reply is {len(body)} bytes, over IS_MAX_RESPONSE_BYTES {job.max_response_bytes}"
-        )
-    return Rendered(body, planned.output.mime, planned.width, planned.height)
 
 
 # ---------------------------------------------------------------------------------- drawing
@@ -299,7 +306,8 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     if mapping is None:
         # An arbitrary rotation builds the composite in memory, at the resolution the view needs.
         scale = _memory_scale(view)
-        decoded = codec.decode(p.source, scale_hint=scale if scale < 1 else None)
+        with observe.span("decode"):
+            decoded = codec.decode(p.source, scale_hint=scale if scale < 1 else None)
         _check_deadline(job)
         comp = ops.run(_layer_image(decoded.image, layer, scale), p.operations.composite, ops.OpContext())
         return _place(comp, view, mode, background, p), decoded.icc_profile
@@ -315,7 +323,8 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     if stream is not None:
         pixels, icc = stream, p.source.icc_profile
     else:
-        decoded = codec.decode(p.source, scale_hint=hint)
+        with observe.span("decode"):
+            decoded = codec.decode(p.source, scale_hint=hint)
         _check_deadline(job)
         pixels, icc = decoded.image, decoded.icc_profile
     sw, sh = p.source.size
