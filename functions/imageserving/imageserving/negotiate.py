@@ -1,0 +1,160 @@
+"""Smart Imaging's format decision (browser format conversion, ``bfc=``): one pure function.
+
+:func:`negotiate` takes the effective ``fmt`` (a parsed :class:`~.render.codec.OutputFormat`),
+whether it came from the URL itself, the ``bfc`` switch, the browser's ``Accept`` (raw, or the
+CDN's normalised ``x-is-accept``: ``avif|webp|none``) and the JPEG quality, and says what to
+encode. Nothing here reads a request or encodes an image.
+
+What converts (Adobe's ``bfc``: "converting JPEG or PNG images"):
+
+- ``jpeg``/``pjpeg`` (rgb) -> lossy AVIF when the browser takes it and qlt <= 90, else lossy WebP
+  when it takes WebP and qlt <= 80, else unchanged. Measured (benchmarks/smart_imaging.py
+  --calibrate, 13 photographs at 500 px, SSIM of luma): at the JPEG's SSIM, AVIF is a median 0.75x
+  the JPEG's bytes at qlt 80, 0.85x at 90 and 1.04x at 95; WebP 0.95x at 80, 1.04x at 85 and
+  1.24x at 90. Above those limits conversion would cost bytes, so it is not tried.
+- ``png``/``png-alpha`` -> lossless WebP (``webp``/``webp-alpha``) when the browser takes WebP or
+  AVIF: the same visible pixels (libwebp may change the colour under alpha 0), 37-59 % fewer
+  bytes on every PNG measured. Never AVIF: Pillow's AVIF writer has no lossless mode, and a
+  request for a lossless format must not get a lossy reply.
+- Everything else is served as requested: gray/cmyk JPEG (print and masks), ``png8``/``gif``
+  (a palette was asked for), the -alpha formats other than ``png-alpha``, and every explicit
+  ``fmt=`` in the URL (``explicit=True``: "an explicit fmt=webp|avif|... is never changed", and
+  an explicit ``fmt=jpg`` is a request for JPEG too). ``keep_requested=True`` is for requests
+  that use something only the requested format carries (``jpegSize=``, ``iccEmbed``/``xmpEmbed``
+  with data to embed, ``quantize=``): the caller knows, this module does not parse commands.
+
+Quality. ``Choice.quality`` is what to pass as ``quality=`` to ``codec.encode``. For AVIF it is
+qlt itself: since the encoder fix, codec maps qlt onto libavif's scale (``codec.AVIF_QUALITY``)
+for every AVIF reply, explicit ones included. For lossy WebP it is :func:`webp_quality` (qlt=80 ->
+90): libwebp's scale is not libjpeg's either; reaching a q80 JPEG's SSIM took WebP q90 on the
+median photograph. Lossless WebP ignores it.
+
+"The converted body must be smaller than the requested format's body would be": ``Choice.compare``
+says how. For a JPEG request it is True: encode the JPEG as well and serve the smaller. Measured
+at 500 px (smart_imaging.py): the JPEG encode takes 0.6-2.2 ms beside AVIF's 3-40 ms and WebP's
+10-28 ms, so the second encode is a small part of the conversion (the rendered pixels are shared),
+and it is needed: at qlt=80 the WebP came out larger than the JPEG on 5 of 15 photographs and the
+AVIF on 2 (the most textured ones). For a PNG request it is False: lossless WebP was smaller than
+the PNG on all 10 PNGs measured, with and without alpha (0.41-0.63x), while a second PNG encode
+costs 8-55 ms.
+
+``Choice.vary`` is True whenever the Accept header decided (even when the answer was "as
+requested"): such replies must carry ``Vary: Accept`` for browsers and caches, and behind the
+CDN the cache key holds ``x-is-accept`` (edge/viewer-request.js).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import features
+
+from .render import codec
+
+# Normalised classes, as the CloudFront function writes them into ``x-is-accept``.
+AVIF, WEBP, NONE = "avif", "webp", "none"
+ACCEPT_CLASSES = (AVIF, WEBP, NONE)
+
+# Above these qlt values the converted reply is larger than the JPEG at equal SSIM (module doc).
+AVIF_MAX_QLT = 90
+WEBP_MAX_QLT = 80
+
+# qlt -> libwebp quality: the median over 13 photographs of the lowest WebP quality whose SSIM
+# reaches the JPEG's (smart_imaging.py --calibrate), linear in between; only used up to qlt 80.
+WEBP_QUALITY = ((1, 1), (50, 67), (60, 77), (70, 83), (75, 87), (80, 90), (85, 93), (90, 97), (95, 100), (100, 100))
+
+_LOSSY_SOURCES = ("jpeg", "pjpeg")
+_LOSSLESS_SOURCES = {"png": "webp", "png-alpha": "webp-alpha"}
+_CAN_AVIF = features.check("avif")
+_CAN_WEBP = features.check("webp")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What to encode. ``format`` is ``requested`` itself when nothing converts."""
+
+    format: codec.OutputFormat
+    quality: int  # the ``quality=`` for codec.encode
+    converted: bool  # format differs from the requested one
+    compare: bool  # also encode the requested format and serve the smaller body
+    vary: bool  # the Accept header decided: reply with Vary: Accept
+
+
+def accept_class(accept: str | None) -> str:
+    """``avif``, ``webp`` or ``none`` from a raw Accept header or an ``x-is-accept`` value.
+
+    The same rules as edge/viewer-request.js: a media range counts only when named exactly
+    (``image/*`` and ``*/*`` promise nothing: curl and old browsers send them) and its q is > 0.
+    """
+    if not accept:
+        return NONE
+    value = accept.strip().lower()
+    if value in ACCEPT_CLASSES:
+        return value
+    avif = webp = False
+    for media_range in value.split(","):
+        params = media_range.split(";")
+        kind = params[0].strip()
+        if kind not in ("image/avif", "image/webp"):
+            continue
+        q = 1.0
+        for param in params[1:]:
+            name, _, number = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(number)
+                except ValueError:
+                    q = 0.0
+        if not q > 0:
+            continue
+        if kind == "image/avif":
+            avif = True
+        else:
+            webp = True
+    return AVIF if avif else WEBP if webp else NONE
+
+
+def webp_quality(qlt: int) -> int:
+    """The libwebp quality that matches a JPEG of ``qlt`` (``WEBP_QUALITY``, interpolated)."""
+    qlt = max(1, min(100, qlt))
+    for (q0, w0), (q1, w1) in zip(WEBP_QUALITY, WEBP_QUALITY[1:]):
+        if qlt <= q1:
+            return round(w0 + (w1 - w0) * (qlt - q0) / (q1 - q0))
+    return 100
+
+
+def negotiate(
+    requested: codec.OutputFormat,
+    *,
+    explicit: bool,
+    bfc: bool,
+    accept: str | None,
+    quality: int,
+    keep_requested: bool = False,
+) -> Choice:
+    """The reply format for ``requested`` (module docstring for the rules and measurements).
+
+    ``explicit``: fmt= was in the URL's own commands (not the default, a preset, a template or
+    the catalog). ``bfc``: the effective switch (URL ``bfc=``, else catalog ``Bfc``, else the
+    operator's default). ``quality``: the effective JPEG qlt (1-100).
+    """
+    unchanged = Choice(requested, quality, converted=False, compare=False, vary=False)
+    if not bfc or explicit or keep_requested or requested.pixel_type != "rgb":
+        return unchanged
+    lossy = requested.name in _LOSSY_SOURCES
+    if not lossy and requested.name not in _LOSSLESS_SOURCES:
+        return unchanged
+    decided = Choice(requested, quality, converted=False, compare=False, vary=True)
+    kind = accept_class(accept)
+    if kind == NONE:
+        return decided
+    if lossy:
+        if kind == AVIF and _CAN_AVIF and quality <= AVIF_MAX_QLT:
+            return Choice(codec.parse_fmt("avif"), quality, converted=True, compare=True, vary=True)
+        if _CAN_WEBP and quality <= WEBP_MAX_QLT:  # an AVIF browser takes WebP too
+            return Choice(codec.parse_fmt("webp"), webp_quality(quality), converted=True, compare=True, vary=True)
+        return decided
+    if not _CAN_WEBP:
+        return decided
+    target = codec.parse_fmt(_LOSSLESS_SOURCES[requested.name] + ",,lossless")
+    return Choice(target, quality, converted=True, compare=False, vary=True)
