@@ -200,7 +200,7 @@ class Assembler:
             ),
             max_source_pixels=self.settings.max_source_pixels,
             max_render_pixels=self.settings.max_render_pixels,
-            max_response_bytes=self.settings.max_response_bytes,
+            max_response_bytes=self.settings.render_bytes_limit,
             deadline=ctx.deadline,
         )
         if nested:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import __version__, observe
+from . import __version__, observe, renditions
 from .assemble import Assembler, default_ttl, image_version, request_source, source_ttl
 from .catalog.resolve import Source, main_catalog, resolve_path_object
 from .catalog.store import CatalogStore
@@ -159,7 +159,11 @@ class ImageServer:
 
     # ------------------------------------------------------------------ images
     def _image_reply(self, ctx: Context) -> Reply:
-        return self.render_source(ctx, request_source(ctx), ctx.url, req_type=ctx.req.type).reply(ctx.headers)
+        result = self.render_source(ctx, request_source(ctx), ctx.url, req_type=ctx.req.type, inline=False)
+        reply = result.reply(ctx.headers)
+        if len(reply.body) > self.settings.max_response_bytes:  # only when renditions are on
+            return renditions.redirect(self.storage, self.settings, reply)
+        return reply
 
     def render_source(
         self,
@@ -172,9 +176,11 @@ class ImageServer:
         default_image: bool = False,
         replacement: Source | None = None,
         watermark: bool = True,
+        inline: bool = True,
     ) -> ImageResult:
         """Render ``source`` (record or file) with the URL commands; ``req=img`` replies get the
-        catalog's watermark unless ``watermark`` is False (error images)."""
+        catalog's watermark unless ``watermark`` is False (error images). ``inline``: the body must
+        fit IS_MAX_RESPONSE_BYTES (only the request's own image may become a rendition)."""
         cats, main = ctx.cats, ctx.main
         p = self.assembler.prepare(
             ctx,
@@ -186,6 +192,8 @@ class ImageServer:
             watermark=watermark and req_type == "img",
         )
         rendered = pipeline.render(p.job, p.options)
+        if inline:
+            pipeline.check_reply_size(len(rendered.body), self.settings.max_response_bytes)
         if default_image:  # mode 0: the default object is the whole reply
             ttl = default_ttl(cats, main, p.record)
         else:

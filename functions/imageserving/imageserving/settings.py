@@ -43,6 +43,10 @@ class Settings:
     max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
+    rendition_prefix: str = ""  # "" - large replies are a size_limit error (the default)
+    rendition_url_seconds: int = 3600
+    rendition_base_url: str = ""
+    max_rendition_bytes: int = 200_000_000
     signing_keys: tuple[str, ...] = field(default=(), repr=False)  # secrets: never logged, never in a repr
     signing_keys_ssm_parameter: str = ""
     signature_required: tuple[str, ...] = ()  # RootIds, "*" for all
@@ -80,6 +84,10 @@ class Settings:
             max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
+            rendition_prefix=_prefix(get("IS_RENDITION_PREFIX", "")),
+            rendition_url_seconds=int(get("IS_RENDITION_URL_SECONDS", "3600")),
+            rendition_base_url=get("IS_RENDITION_BASE_URL", "").strip(),
+            max_rendition_bytes=int(get("IS_MAX_RENDITION_BYTES", "200000000")),
             signing_keys=_list(get("IS_SIGNING_KEYS", ""), ","),
             signing_keys_ssm_parameter=get("IS_SIGNING_KEYS_SSM_PARAMETER", "").strip(),
             signature_required=_list(get("IS_SIGNATURE_REQUIRED", ""), ","),
@@ -89,4 +97,14 @@ class Settings:
             ),
         )
         values.update(overrides)
-        return cls(**values)
+        settings = cls(**values)
+        rendition = settings.rendition_prefix
+        readable = (settings.catalog_prefix, *settings.image_prefixes, *settings.static_prefixes)
+        if rendition and any(p.startswith(rendition) or rendition.startswith(p) for p in readable):
+            raise ValueError(f"IS_RENDITION_PREFIX {rendition!r} overlaps the catalog, image or static roots")
+        return settings
+
+    @property
+    def render_bytes_limit(self) -> int:
+        """The largest encoded reply: the inline limit, or the rendition limit when renditions are on."""
+        return self.max_rendition_bytes if self.rendition_prefix else self.max_response_bytes

@@ -152,6 +152,7 @@ class S3Storage:
             self._client = boto3.client(
                 "s3",
                 config=Config(
+                    signature_version="s3v4",  # presigned rendition URLs: SigV2 is refused by newer regions
                     retries={"max_attempts": 3, "mode": "standard"},
                     connect_timeout=3,
                     read_timeout=10,
@@ -215,6 +216,22 @@ class S3Storage:
             err = self._fault(exc, prefix, "LIST") or ISError("server_error", f"S3 LIST {prefix} denied")
             raise err from exc
         return out
+
+    def put(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        """Write one object (renditions of large replies, the only writes the server makes)."""
+        check_key(key)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise (self._fault(exc, key, "PUT") or ISError("server_error", f"S3 PUT {key} denied")) from exc
+
+    def presign(self, key: str, seconds: int) -> str:
+        """A GET URL for ``key`` valid ``seconds``, signed locally with the function's credentials."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+        )
 
 
 def open_storage(settings) -> "LocalStorage | S3Storage":

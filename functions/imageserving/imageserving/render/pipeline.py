@@ -237,11 +237,13 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
             img = _alpha_of(img)
     with observe.span("encode"):
         body = _encode(job, planned, img, icc)
-    if len(body) > job.max_response_bytes:
-        raise ISError(
-            "size_limit", f"encoded reply is {len(body)} bytes, over IS_MAX_RESPONSE_BYTES {job.max_response_bytes}"
-        )
+    check_reply_size(len(body), job.max_response_bytes)
     return Rendered(body, planned.output.mime, planned.width, planned.height)
+
+
+def check_reply_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise ISError("size_limit", f"encoded reply is {size} bytes, over IS_MAX_RESPONSE_BYTES {limit}")
 
 
 def _encode(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | None) -> bytes:
