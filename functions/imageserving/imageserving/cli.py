@@ -1,5 +1,5 @@
 """Command line: ``python -m imageserving serve`` runs the server locally; ``validate`` checks catalogs;
-``sign`` signs a URL."""
+``sign`` signs a URL; ``publish`` uploads a folder to a bucket (logic in publish.py)."""
 
 from __future__ import annotations
 
@@ -50,9 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     signer.add_argument("--expires", type=int, metavar="SECONDS", help="valid for SECONDS from now (isExp=)")
     signer.add_argument("--key", help="signing key (default: the first of IS_SIGNING_KEYS)")
 
+    pub = sub.add_parser(
+        "publish",
+        help="validate a folder's catalogs and upload what changed to an S3 bucket",
+        description="Validate every catalog of DIR (a broken one is refused, with file:line messages), compare "
+        "DIR's catalogs/, images/ and static/ with the bucket by content (ETag = MD5, else the object's "
+        "x-amz-meta-sha256), then upload data files and images before the .ini files that reference them. "
+        "A progress bar needs the 'publish' extra (pip install -e '.[publish]'); without it, one line per file.",
+        epilog="example: python -m imageserving publish . --bucket my-images --dry-run",
+    )
+    pub.add_argument("dir", metavar="DIR", help="folder laid out like the bucket (catalogs/default.ini, ...)")
+    pub.add_argument("--bucket", required=True, help="S3 bucket (AWS_ENDPOINT_URL_S3 selects another endpoint)")
+    pub.add_argument("--prefix", default="", help="key prefix in the bucket (default: none)")
+    pub.add_argument("--dry-run", action="store_true", help="print what would be uploaded and deleted; write nothing")
+    pub.add_argument("--delete", action="store_true", help="also delete objects under the roots that DIR does not have")
+
     args = parser.parse_args(argv)
     if args.command == "sign":
         return _sign(args)
+    if args.command == "publish":
+        return _publish(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(args)
@@ -109,35 +126,36 @@ def _sign(args) -> int:
     return 0
 
 
+def _publish(args) -> int:
+    from .publish import PublishError, publish
+
+    try:
+        result = publish(args.dir, args.bucket, prefix=args.prefix, dry_run=args.dry_run, delete=args.delete)
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    plan = result.plan
+    where = f"s3://{args.bucket}/{_key_prefix(args.prefix)}"
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(
+        f"{where}: {verb} {len(plan.uploads)} file(s) ({result.uploaded_bytes} bytes), "
+        f"{len(plan.unchanged)} unchanged, {'would delete' if args.dry_run else 'deleted'} {len(plan.deletes)}"
+    )
+    return 0
+
+
+def _key_prefix(prefix: str) -> str:
+    return prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+
 def _validate(args) -> int:
-    from .catalog.store import CatalogStore
-    from .errors import ISError
+    from .catalog.check import check_catalogs
     from .storage import open_storage
 
     settings = _settings(args)
-    problems = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            if record.levelno >= logging.WARNING:
-                problems.append(f"{record.levelname}: {record.getMessage()}")
-
-    logging.getLogger("imageserving.catalog").addHandler(Collect())
-    try:
-        cats = CatalogStore(open_storage(settings), settings).current()
-    except ISError as exc:
-        print(f"ERROR: {exc}")
-        return 1
-    for cat in cats.all_catalogs():
-        if cat.error:
-            state = f"error: {cat.error.detail}"
-        else:
-            try:
-                state = f"{len(cat.records)} records, {len(cat.macros)} macros"
-            except ISError as exc:  # a data file that cannot be read (storage fault)
-                problems.append(f"ERROR: {cat.key}: {exc.detail}")
-                state = "data files unreadable"
-        print(f"{cat.key}: RootId={cat.root_id or '(default)'} {state}")
-    for line in problems:
+    report = check_catalogs(open_storage(settings), settings)
+    for line in report.catalogs:
         print(line)
-    return 1 if any(p.startswith("ERROR") for p in problems) else 0
+    for problem in report.problems:
+        print(problem)
+    return 0 if report.ok else 1

@@ -231,6 +231,8 @@ class CatalogStore:
             cat = Catalog("", key, blob.etag, blob.last_modified, {})
             cat.error = ISError("server_error", f"catalog {key} cannot be parsed")
             return cat
+        for warning in ini.warnings:
+            log.warning("%s: %s", key, warning)
         attrs = dict(ini.attrs)
         root_id = attrs.get("rootid", "").strip()
         if is_default:
