@@ -143,3 +143,42 @@ def test_python_and_edge_classify_accept_alike():
         check=True,
     )
     assert json.loads(done.stdout) == [accept_class(h) for h in headers]
+
+
+HINT_CASES = [
+    {},
+    {"Accept": "image/webp,*/*", "Sec-CH-DPR": "2.625"},
+    {"Accept": "image/avif", "DPR": "1.5", "Save-Data": "on"},
+    {"Sec-CH-DPR": "x", "DPR": "2", "ECT": "3g"},
+    {"Sec-CH-DPR": "0", "Downlink": "0.45"},
+    {"DPR": "inf", "Downlink": "10", "ECT": "4g"},
+    {"Sec-CH-DPR": "1.2", "Downlink": "abc", "Save-Data": "off"},
+    {"Sec-CH-DPR": "3.5", "ECT": "slow-2g"},
+]
+
+
+@needs_node
+def test_python_client_hints_match_the_edge_function():
+    from imageserving.negotiate import client_hints
+
+    script = (
+        "const fs=require('fs'),vm=require('vm');const c={};"
+        "vm.runInNewContext(fs.readFileSync(process.argv[1],'utf8')+';this.h=handler;',c);"
+        "console.log(JSON.stringify(JSON.parse(process.argv[2]).map(function (hs) {"
+        "  var headers={}; for (var k in hs) headers[k.toLowerCase()]={value: hs[k]};"
+        "  var r=c.h({request:{headers:headers, querystring:{}}}).headers;"
+        "  return [r['x-is-accept'].value, r['x-is-dpr'].value, r['x-is-net'].value]; })))"
+    )
+    done = subprocess.run(
+        [NODE, "-e", script, str(EDGE / "viewer-request.js"), json.dumps(HINT_CASES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for headers, (accept, dpr, net) in zip(HINT_CASES, json.loads(done.stdout)):
+        direct = client_hints(headers)
+        assert (direct.accept, direct.dpr, direct.slow, direct.from_cdn) == (accept, float(dpr), net == "slow", False)
+        # What the origin sees behind the CDN: the edge's headers win over the raw ones.
+        behind = client_hints(headers | {"x-is-accept": accept, "x-is-dpr": dpr, "x-is-net": net})
+        assert (behind.accept, behind.dpr, behind.slow, behind.from_cdn) == (accept, float(dpr), net == "slow", True)

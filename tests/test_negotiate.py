@@ -159,3 +159,30 @@ def test_png_alpha_becomes_lossless_webp_alpha_with_the_same_visible_pixels(acce
         over = [Image.alpha_composite(Image.new("RGBA", img.size, matte + (255,)), im) for im in (back, png)]
         assert over[0].tobytes() == over[1].tobytes()
     assert len(data) < len(encode(img, parse_fmt("png-alpha")))
+
+
+# --- client hints (the edge-equivalence cases are in test_edge.py)
+
+
+def test_client_hints_behind_the_cdn_ignore_the_raw_headers():
+    from imageserving.negotiate import client_hints
+
+    hints = client_hints({"X-IS-Accept": "webp", "x-is-dpr": "1.5", "x-is-net": "slow", "Accept": "image/avif"})
+    assert (hints.accept, hints.dpr, hints.slow, hints.from_cdn) == ("webp", 1.5, True, True)
+    hints = client_hints({"x-is-accept": "webp", "x-is-dpr": "1.5", "x-is-net": "slow", "Sec-CH-DPR": "3"})
+    assert hints.dpr == 1.5
+
+
+def test_client_hints_reject_forged_or_partial_cdn_headers():
+    from imageserving.negotiate import client_hints
+
+    # A value the edge never writes means the request did not come through it: raw rules apply.
+    hints = client_hints({"x-is-accept": "avif", "x-is-dpr": "7", "x-is-net": "fast", "Accept": "*/*"})
+    assert (hints.accept, hints.dpr, hints.from_cdn) == ("none", 1.0, False)
+    assert not client_hints({"x-is-accept": "avif"}).from_cdn
+
+
+def test_client_hints_without_any_header():
+    from imageserving.negotiate import client_hints
+
+    assert client_hints({}) == negotiate.Hints("none", 1.0, False, from_cdn=False)

@@ -41,6 +41,10 @@ costs 8-55 ms.
 ``Choice.vary`` is True whenever the Accept header decided (even when the answer was "as
 requested"): such replies must carry ``Vary: Accept`` for browsers and caches, and behind the
 CDN the cache key holds ``x-is-accept`` (edge/viewer-request.js).
+
+:func:`client_hints` reduces a request's headers to those inputs (Accept class, DPR class, slow
+network) with the edge function's rules; behind the CDN it reads only the ``x-is-*`` headers,
+because the cache key holds nothing else. ``VARY_*`` name the raw headers for ``Vary``.
 """
 
 from __future__ import annotations
@@ -158,3 +162,62 @@ def negotiate(
         return decided
     target = codec.parse_fmt(_LOSSLESS_SOURCES[requested.name] + ",,lossless")
     return Choice(target, quality, converted=True, compare=False, vary=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Client hints: what dpr=on and network=on read (the same rules as edge/viewer-request.js)
+
+DPR_CLASSES = (1.0, 1.5, 2.0, 3.0)
+_EDGE_DPR = {"1": 1.0, "1.5": 1.5, "2": 2.0, "3": 3.0}  # x-is-dpr exactly as the edge writes it
+# Vary names for replies that used a hint (browsers see the raw headers, never x-is-*).
+VARY_ACCEPT = ("Accept",)
+VARY_DPR = ("Sec-CH-DPR", "DPR")
+VARY_NETWORK = ("ECT", "Downlink", "Save-Data")
+
+
+@dataclass(frozen=True)
+class Hints:
+    """The request's negotiation inputs, reduced to the CDN's classes."""
+
+    accept: str  # avif | webp | none
+    dpr: float  # one of DPR_CLASSES; 1 without a hint
+    slow: bool  # Save-Data, a slow ECT or Downlink < 1 Mbit/s
+    from_cdn: bool  # read from x-is-* (the cache key) rather than the raw headers
+
+
+def _dpr_class(value: str | None) -> float | None:
+    try:
+        d = float(value or "")
+    except ValueError:
+        return None
+    if not 0 < d <= 16:  # also rejects nan and inf
+        return None
+    return 1.0 if d < 1.25 else 1.5 if d < 1.75 else 2.0 if d < 2.5 else 3.0
+
+
+def _slow(headers: dict[str, str]) -> bool:
+    if headers.get("save-data", "").strip().lower() == "on":
+        return True
+    if headers.get("ect", "").strip().lower() in ("slow-2g", "2g", "3g"):
+        return True
+    try:
+        downlink = float(headers.get("downlink", "") or "nan")
+    except ValueError:
+        return False
+    return 0 <= downlink < 1
+
+
+def client_hints(headers) -> Hints:
+    """Hints from a request's headers (any mapping of name -> value, names in any case).
+
+    Behind the CDN the three ``x-is-*`` headers are the whole truth: they are the cache key, and a
+    reply must not depend on anything outside it, so the raw hints are then ignored. Without them
+    (the API or a local server reached directly) the raw headers are reduced with the same rules;
+    there is no device detection then, so a missing DPR hint means 1.
+    """
+    h = {str(k).lower(): str(v) for k, v in headers.items()}
+    accept, dpr, net = h.get("x-is-accept", "").lower(), h.get("x-is-dpr", ""), h.get("x-is-net", "").lower()
+    if accept in ACCEPT_CLASSES and dpr in _EDGE_DPR and net in ("slow", "fast"):
+        return Hints(accept, _EDGE_DPR[dpr], net == "slow", from_cdn=True)
+    raw_dpr = _dpr_class(h.get("sec-ch-dpr")) or _dpr_class(h.get("dpr")) or 1.0
+    return Hints(accept_class(h.get("accept")), raw_dpr, _slow(h), from_cdn=False)
