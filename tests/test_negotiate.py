@@ -186,3 +186,63 @@ def test_client_hints_without_any_header():
     from imageserving.negotiate import client_hints
 
     assert client_hints({}) == negotiate.Hints("none", 1.0, False, from_cdn=False)
+
+
+# --- encode_choice: compare with the requested format, one AVIF retry, fall back
+
+
+class FakeEncoder:
+    """encode(fmt, quality) with scripted body sizes, recording the calls."""
+
+    def __init__(self, sizes: dict):
+        self.sizes, self.calls = sizes, []
+
+    def __call__(self, fmt, quality):
+        self.calls.append((fmt.name, quality))
+        return b"x" * self.sizes[(fmt.name, quality)]
+
+
+def test_encode_choice_serves_the_smaller_converted_body():
+    choice = choose("jpeg", CHROME, quality=80)
+    enc = FakeEncoder({("avif", 80): 700, ("jpeg", 80): 1000})
+    got = negotiate.encode_choice(choice, enc)
+    assert (got.format.name, len(got.body), got.requested_bytes) == ("avif", 700, 1000)
+    assert enc.calls == [("avif", 80), ("jpeg", 80)]
+
+
+def test_encode_choice_retries_avif_once_then_falls_back():
+    choice = choose("jpeg", CHROME, quality=80)
+    assert choice.retry_quality == 70
+    enc = FakeEncoder({("avif", 80): 1200, ("jpeg", 80): 1000, ("avif", 70): 900})
+    got = negotiate.encode_choice(choice, enc)
+    assert (got.format.name, len(got.body)) == ("avif", 900)
+    enc = FakeEncoder({("avif", 80): 1200, ("jpeg", 80): 1000, ("avif", 70): 1000})
+    got = negotiate.encode_choice(choice, enc)
+    assert (got.format.name, len(got.body), got.requested_bytes) == ("jpeg", 1000, 1000)
+    assert len(enc.calls) == 3
+
+
+def test_encode_choice_no_retry_for_webp_or_above_qlt_80():
+    assert choose("jpeg", SAFARI_WEBP_ONLY, quality=80).retry_quality is None
+    assert choose("jpeg", CHROME, quality=85).retry_quality is None
+    choice = choose("jpeg", SAFARI_WEBP_ONLY, quality=80)
+    enc = FakeEncoder({("webp", 90): 1100, ("jpeg", 80): 1000})
+    got = negotiate.encode_choice(choice, enc)
+    assert got.format.name == "jpeg" and len(enc.calls) == 2
+
+
+def test_encode_choice_without_conversion_or_compare_encodes_once():
+    enc = FakeEncoder({("jpeg", 80): 1000})
+    got = negotiate.encode_choice(choose("jpeg", CURL), enc)
+    assert (got.format.name, got.requested_bytes, enc.calls) == ("jpeg", None, [("jpeg", 80)])
+    enc = FakeEncoder({("webp-alpha", 80): 400})
+    got = negotiate.encode_choice(choose("png-alpha", CHROME), enc)
+    assert (got.format.name, got.requested_bytes, len(enc.calls)) == ("webp-alpha", None, 1)
+
+
+def test_encode_choice_with_the_real_encoder():
+    img = _photo()
+    choice = choose("jpeg", CHROME)
+    got = negotiate.encode_choice(choice, lambda fmt, q: encode(img, fmt, quality=q))
+    assert got.format.name in ("avif", "jpeg") and got.requested_bytes is not None
+    assert len(got.body) <= got.requested_bytes
