@@ -7,10 +7,11 @@ For every image, the reference is the 500 px wide rendition the server would enc
 decode + LANCZOS, through imageserving.render.codec), not encoded. Each contender is encoded from
 those same pixels with the server's own encoder (codec.encode): the requested format at qlt=80
 (JPEG for photos, PNG for images with alpha) beside the WebP and AVIF that
-imageserving.negotiate would serve instead, with the quality it maps qlt to. Columns: bytes,
-SSIM (luma, Gaussian 11x11 window, sigma 1.5 - Wang et al. 2004) and PSNR (R, G, B) against the
-reference, and the encode time; "extra ms" is what the converted encode costs beyond the
-requested one. Images with alpha are compared over white and over black, the lower score kept.
+imageserving.negotiate would serve instead, run through negotiate.encode_choice (compare with
+the requested body, AVIF retry, fallback). Columns: bytes, SSIM (luma, Gaussian 11x11 window,
+sigma 1.5 - Wang et al. 2004) and PSNR (R, G, B) against the reference, and ms: the requested
+format's encode time, and on a converted row every encode beyond that one (the extra time of a
+negotiated cache miss). Images with alpha are compared over white and over black, the lower score kept.
 
 Inputs: the 12 MP photo of bench_render.py (Debian's mate-backgrounds "Elephants", centre
 4000x3000), the same package's nature/*.jpg photographs and abstract/*.png (RGBA) wallpapers, and
