@@ -2,6 +2,11 @@
 
 Run after `sam build`:  .venv/bin/python benchmarks/cold_start.py [--runs 7]
 
+Second table, "first byte": a fresh python3.12 process importing the precompiled handler and
+answering its first small image (events/image.json: sample/rose, wid=300 PNG, from the repo's
+sample bucket as a local folder), then, in the same process, the cost S3 adds on Lambda: importing
+boto3 and creating its client (no request is sent). Targets: import ≤ 300 ms, first byte ≤ 450 ms.
+
 Each sample is a fresh python3.12 process doing `import handler` with Lambda's sys.path (function
 directory, then the layer's python/, then the runtime's boto3 if tests/test_built_handler.py has
 installed one). The baseline is a copy of the build with every .pyc removed,
@@ -47,6 +52,23 @@ elapsed = (time.perf_counter() - start) * 1000
 print(json.dumps({"ms": elapsed, "connections": connections}))
 """
 
+# Import, then the first reply from a local folder, then boto3 + an S3 client as S3Storage makes it.
+FIRST_BYTE = """
+import base64, json, sys, time
+start = time.perf_counter()
+import handler
+imported = time.perf_counter()
+event = json.load(open(sys.argv[1]))
+reply = handler.handler(event, type("C", (), {"function_name": "cold", "aws_request_id": "cold"})())
+assert reply["statusCode"] == 200, reply
+answered = time.perf_counter()
+import boto3
+boto3.client("s3", region_name="us-east-1")
+s3 = time.perf_counter()
+print(json.dumps({"import": (imported - start) * 1000, "first": (answered - start) * 1000,
+                  "s3": (s3 - answered) * 1000}))
+"""
+
 # No real endpoint anywhere: a stray S3 call at import fails fast on this machine instead of
 # reaching AWS, and the audit hook above names it.
 ENV = {
@@ -85,6 +107,23 @@ def import_once(python: str, build: Path, mode: str = "time") -> tuple[float, li
         sys.exit(f"import handler failed in {build}:\n{run.stderr}")
     result = json.loads(run.stdout.splitlines()[-1])
     return result["ms"], result["connections"]
+
+
+def first_byte_once(python: str, build: Path) -> dict:
+    path = [build / FUNCTION, build / LAYER / "python"] + ([RUNTIME_BOTO3] if RUNTIME_BOTO3.is_dir() else [])
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **ENV,
+        "IS_LOCAL_ROOT": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(map(str, path)),
+    }
+    event = str(ROOT / "events" / "image.json")
+    run = subprocess.run(
+        [python, "-S", "-c", FIRST_BYTE, event], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    if run.returncode != 0:
+        sys.exit(f"first byte failed in {build}:\n{run.stderr}")
+    return json.loads(run.stdout.splitlines()[-1])
 
 
 def without_bytecode(build: Path, into: Path) -> Path:
@@ -136,6 +175,21 @@ def main() -> None:
             f"{name:<32} {pyc[name]:>10} {medians[name]:>10.1f} {min(values):>8.1f} {max(values):>8.1f}"
             f" {medians[name] / fastest:>5.2f}x"
         )
+
+    first_byte_once(python, args.build)  # warm the page cache, untimed
+    firsts = [first_byte_once(python, args.build) for _ in range(args.runs)]
+    med = {key: statistics.median(f[key] for f in firsts) for key in ("import", "first", "s3")}
+    print()
+    print(f"first byte from a fresh process (precompiled build), median of {args.runs}:")
+    print(f"  import handler                 {med['import']:7.1f} ms   target ≤ 300 ms: {_met(med['import'], 300)}")
+    print(f"  + first small image (local)    {med['first']:7.1f} ms   target ≤ 450 ms: {_met(med['first'], 450)}")
+    print(f"  + boto3 import and S3 client   {med['s3']:7.1f} ms   (what S3 adds on Lambda without SnapStart)")
+    total = med["first"] + med["s3"]
+    print(f"  first byte with S3             {total:7.1f} ms   target ≤ 450 ms: {_met(total, 450)}")
+
+
+def _met(value: float, target: float) -> str:
+    return "yes" if value <= target else "NO"
 
 
 if __name__ == "__main__":
