@@ -85,11 +85,13 @@ def check_missing(response: dict) -> None:
 
 def check_preset(response: dict) -> None:
     """GET /is/image/sample/rose?$thumb$: the sample catalog's own thumb macro (160×160 PNG) wins
-    over the default catalog's (100×100 JPEG)."""
+    over the default catalog's (100×100 JPEG). The preset's fmt=png is not the URL's own, and the
+    browser's Accept takes WebP: Smart Imaging answers lossless WebP, saying so in Vary."""
     assert response["statusCode"] == 200, _text(response)
-    assert _header(response, "content-type") == "image/png"
+    assert _header(response, "content-type") == "image/webp"
+    assert _header(response, "vary") == "Accept" and _header(response, "x-is-smart-imaging").startswith("webp")
     img = _image(response)
-    assert (img.format, img.size) == ("PNG", (160, 160))
+    assert (img.format, img.size) == ("WEBP", (160, 160))
 
 
 def check_not_modified(response: dict) -> None:

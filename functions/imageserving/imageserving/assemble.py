@@ -26,10 +26,11 @@ from .catalog.model import CatalogSet, Record
 from .catalog.resolve import Source, main_catalog, resolve_object, resolve_path_object
 from .context import Context
 from .errors import ISError
+from .negotiate import client_hints, encode_choice, negotiate
 from .protocol.commands import Commands
 from .protocol.preprocess import object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, skip_brackets, tokenize
-from .protocol.values import parse_reals
+from .protocol.values import parse_flag, parse_reals
 from .render import compose, pipeline
 from .responses.headers import min_ttl
 from .sources import fetch_source, record_tokens, version_id
@@ -205,7 +206,32 @@ class Assembler:
         )
         if nested:
             _as_nested(job)
+        else:
+            self._smart_imaging(ctx, job, cmds)
         return job
+
+    def _smart_imaging(self, ctx: Context, job: pipeline.RenderJob, cmds: Commands) -> None:
+        """Client hints into the job (issue 10): the device pixel ratio for ``dpr=on``, a slow
+        network for ``network=on`` (which also turns DPR off, r-network.md) and the format
+        negotiation, on unless ``bfc=off``, the catalog's ``Bfc`` or ``IS_BFC`` says otherwise."""
+        client = client_hints(ctx.headers)
+        job.client_dpr = client.dpr
+        job.slow_network = client.slow
+        if client.slow and _on(job.request, "network") and "dpr" in job.request:
+            job.request["dpr"] = "off"
+        if not _bfc(ctx, cmds, self.settings.bfc):
+            return
+        # A fmt= typed into the URL is kept unless the URL also asks for bfc=on; a preset's, a
+        # record's or the catalog's format converts (storefront URLs stay unchanged).
+        explicit = ctx.explicit_fmt and (ctx.commands is None or ctx.commands.value("bfc") is None)
+
+        def smart(requested, quality, keep, encode):
+            choice = negotiate(
+                requested, explicit=explicit, bfc=True, accept=client.accept, quality=quality, keep_requested=keep
+            )
+            return encode_choice(choice, encode)
+
+        job.negotiate = smart
 
     def _read_layer0(
         self, ctx: Context, job: pipeline.RenderJob, layer0: _Layer0, replacement: Source | None
@@ -375,6 +401,20 @@ class Assembler:
                 f"src={value[:64]}: nested requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)",
             )
         return sub
+
+
+def _on(request: dict[str, str], name: str) -> bool:
+    return parse_flag(request[name], cmd=name) if request.get(name) else False
+
+
+def _bfc(ctx: Context, cmds: Commands, default: bool) -> bool:
+    """``bfc=`` of the request, else the catalog's ``Bfc`` when a catalog defines it, else ``default``."""
+    value = cmds.value("bfc")
+    if value is not None:
+        return parse_flag(value, cmd="bfc")
+    if ctx.cats.defines(ctx.main, "Bfc"):
+        return bool(ctx.cats.attr(ctx.main, "Bfc"))
+    return default
 
 
 def _merge(parts: list[list[Token]], ctx: Context, variables: dict[str, str] | None) -> Commands:

@@ -33,6 +33,7 @@ class Context:
     context: str = "image"  # "image" (/is/image) or "content" (/is/content)
     rule_headers: tuple[Header, ...] = ()  # from the matched rule-set rules, added last
     client_ip: str = ""
+    explicit_fmt: bool = False  # fmt= written in the URL itself (not from a macro, record or catalog)
     nesting: int = 0  # how many ``src=is{…}`` levels deep this is
     nested_renders: list[int] = field(default_factory=lambda: [0])  # shared by all nesting levels
 
@@ -50,10 +51,11 @@ class ImageResult:
     ttl: float
     last_modified: datetime | None
     never_expires: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # Vary, X-IS-Smart-Imaging
 
     def reply(self, request_headers: dict[str, str], headers: dict[str, str] | None = None) -> Reply:
         """The 200 reply with caching headers (TTL, ETag, Last-Modified; 304 when the client has it)."""
-        reply = Reply(200, self.body, self.media_type, headers or {})
+        reply = Reply(200, self.body, self.media_type, {**self.headers, **(headers or {})})
         return finish(
             reply, self.ttl, request_headers, last_modified=self.last_modified, never_expires=self.never_expires
         )

@@ -98,7 +98,7 @@ def _error_image(ctx: Context, err: ISError, level: int, render: Render) -> Repl
     except Exception as second:  # noqa: BLE001 - the original error is what the client gets
         log.info("error image %r failed: %s", obj, second)
         return None
-    headers = cache_headers(None)
+    headers = {**result.headers, **cache_headers(None)}
     headers["X-IS-Error"] = err.kind
     return Reply(200, result.body, result.media_type, headers)
 

@@ -106,6 +106,15 @@ class Encoded:
     format: codec.OutputFormat
     body: bytes
     requested_bytes: int | None  # the requested format's body size, when it was encoded to compare
+    vary: bool = False  # the Accept header decided (Choice.vary)
+    requested_format: codec.OutputFormat | None = None
+
+    @property
+    def saved(self) -> int | None:
+        """Bytes saved against the requested format, when a converted body was compared with it."""
+        if self.format is self.requested_format or self.requested_bytes is None:
+            return None
+        return self.requested_bytes - len(self.body)
 
 
 def accept_class(accept: str | None) -> str:
@@ -196,17 +205,18 @@ def encode_choice(choice: Choice, encode) -> Encoded:
     """Run ``choice``: ``encode(fmt, quality) -> bytes`` is the caller's encoder (codec.encode with
     the request's other options). At most three encodes, only for textured JPEG photos (module doc).
     """
+    same = {"vary": choice.vary, "requested_format": choice.requested}
     if not choice.converted:
-        return Encoded(choice.format, encode(choice.format, choice.quality), None)
+        return Encoded(choice.format, encode(choice.format, choice.quality), None, **same)
     body = encode(choice.format, choice.quality)
     if not choice.compare:
-        return Encoded(choice.format, body, None)
+        return Encoded(choice.format, body, None, **same)
     original = encode(choice.requested, choice.requested_quality)
     if len(body) >= len(original) and choice.retry_quality is not None:
         body = encode(choice.format, choice.retry_quality)
     if len(body) < len(original):
-        return Encoded(choice.format, body, len(original))
-    return Encoded(choice.requested, original, len(original))
+        return Encoded(choice.format, body, len(original), **same)
+    return Encoded(choice.requested, original, len(original), **same)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import __version__, observe, renditions
-from .assemble import Assembler, default_ttl, image_version, request_source, source_ttl
+from .assemble import Assembler, Prepared, default_ttl, image_version, request_source, source_ttl
 from .catalog.resolve import Source, main_catalog, resolve_path_object
 from .catalog.store import CatalogStore
 from .context import IMAGE_TYPES, Context, ImageResult
 from .errors import ISError, wrap_unexpected
 from .fallbacks import failure_reply
+from .negotiate import VARY_ACCEPT, VARY_DPR, VARY_NETWORK
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
 from .protocol.query import Token, expand_macros, tokenize
@@ -121,7 +122,9 @@ class ImageServer:
             context = "static" if ctx.context == "content" else "is"
             pre = preprocess(ctx.cats, ctx.main, raw_object, raw_query, client_ip, context=context)
             ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
-            ctx.url = expand_macros(tokenize(pre.query), lambda n: ctx.cats.macro(ctx.main, n))
+            tokens = tokenize(pre.query)
+            ctx.explicit_fmt = any(t.kind == "command" and t.name == "fmt" for t in tokens)
+            ctx.url = expand_macros(tokens, lambda n: ctx.cats.macro(ctx.main, n))
             self._request_type(ctx)
         if ctx.context == "content":
             from .content import answer_content
@@ -204,7 +207,7 @@ class ImageServer:
             ttl = None
         last_modified = last_modified_of(cats, main, p.record, p.blob)
         never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
-        return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never)
+        return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never, _hint_headers(p, rendered))
 
     def describe_image(self, ctx: Context) -> ImageDescription:
         """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
@@ -229,3 +232,18 @@ class ImageServer:
             icc_profile=planned.source.icc_profile if planned.source else None,
             version=image_version(p),
         )
+
+
+def _hint_headers(p: Prepared, rendered: pipeline.Rendered) -> dict[str, str]:
+    """``Vary`` for the client hints the reply depended on, and what Smart Imaging did."""
+    dpr = p.job.request.get("dpr", "").replace(" ", "").lower()
+    network = p.job.request.get("network", "").strip().lower() in ("on", "1")
+    names = (
+        (VARY_ACCEPT if rendered.vary_accept else ())
+        + (VARY_DPR if dpr in ("on", "1") else ())  # dpr=on without a value takes the client's ratio
+        + (VARY_NETWORK if network else ())
+    )
+    headers = {"Vary": ", ".join(names)} if names else {}
+    if rendered.smart_imaging:
+        headers["X-IS-Smart-Imaging"] = rendered.smart_imaging
+    return headers

@@ -43,6 +43,7 @@ class Settings:
     max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
+    bfc: bool = True  # Smart Imaging's format conversion where neither URL nor catalog says (IS_BFC)
     rendition_prefix: str = ""  # "" - large replies are a size_limit error (the default)
     rendition_url_seconds: int = 3600
     rendition_base_url: str = ""
@@ -84,6 +85,7 @@ class Settings:
             max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
+            bfc=_bool(get("IS_BFC", "on")),
             rendition_prefix=_prefix(get("IS_RENDITION_PREFIX", "")),
             rendition_url_seconds=int(get("IS_RENDITION_URL_SECONDS", "3600")),
             rendition_base_url=get("IS_RENDITION_BASE_URL", "").strip(),

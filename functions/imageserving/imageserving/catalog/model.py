@@ -84,6 +84,7 @@ class Catalog:
 _TYPED: dict[str, Callable[[str], object]] = {
     "bkgcolor": F.parse_color_attr,
     "thumbbkgcolor": F.parse_color_attr,
+    "bfc": F.parse_flag_attr,
     "fullmatch": F.parse_flag_attr,
     "uselastmodified": F.parse_flag_attr,
     "requestlock": F.parse_flag_attr,
@@ -160,6 +161,11 @@ class CatalogSet:
         if cat.is_default or name not in F.NOT_INHERITED:
             return F.BUILTIN_ATTRIBUTES.get(name)
         return None
+
+    def defines(self, cat: Catalog, name: str) -> bool:
+        """Whether ``cat``, ``default.ini`` or a rule set sets ``name`` (not only the built-in)."""
+        name = name.lower()
+        return name in self.overrides or name in cat.attrs or name in self.default.attrs
 
     def attr(self, cat: Catalog, name: str):
         """Effective typed value (raw string for untyped attributes)."""

@@ -87,6 +87,13 @@ class RenderJob:
     max_response_bytes: int = 4_400_000
     deadline: float = float("inf")
     client_dpr: float | None = None
+    # Smart Imaging (negotiate.py, set by the caller who knows the client): called with the
+    # requested output format, its quality, whether the request needs that very format and an
+    # ``encode(fmt, quality) -> bytes``; returns what to serve (``body``, ``format``, ``vary``, ``saved``).
+    negotiate: Callable[[codec.OutputFormat, int, bool, Callable[[codec.OutputFormat, int], bytes]], object] | None = (
+        None
+    )
+    slow_network: bool = False  # the client's network is slow: ``network=on`` lowers the quality
     # Every layer, layer 0 first, when the request has more than one; ``layer`` then holds the
     # commands addressed to ``comp`` (the composite's flip, opac and op_*).
     layers: list[compose.Layer] = field(default_factory=list)
@@ -134,6 +141,12 @@ class Rendered:
     media_type: str
     width: int
     height: int
+    vary_accept: bool = False  # the browser's Accept decided the format
+    smart_imaging: str | None = None  # what format negotiation did, for the reply's header
+
+
+# network=on over a slow connection (r-network.md): this much of the quality is kept.
+SLOW_NETWORK_QUALITY = 0.75
 
 
 def parse_options(job: RenderJob) -> Options:
@@ -235,10 +248,45 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
         _check_deadline(job)
         if job.req_type == "mask":
             img = _alpha_of(img)
+    if job.slow_network and _flag(job.request, "network"):
+        planned = replace(planned, quality=max(1, round(planned.quality * SLOW_NETWORK_QUALITY)))
     with observe.span("encode"):
-        body = _encode(job, planned, img, icc)
+        body, output, done = _encode_negotiated(job, planned, img, icc)
     check_reply_size(len(body), job.max_response_bytes)
-    return Rendered(body, planned.output.mime, planned.width, planned.height)
+    rendered = Rendered(body, output.mime, planned.width, planned.height)
+    if done is not None and done.vary:
+        rendered.vary_accept = True
+        if output is not planned.output:
+            saved = done.saved
+            rendered.smart_imaging = output.name if saved is None else f"{output.name}; saved={saved}"
+    return rendered
+
+
+def _encode_negotiated(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | None):
+    """The body in the requested format, or through ``job.negotiate`` in the one Smart Imaging
+    chose (an ``negotiate.Encoded``, or None when there is no negotiation). The pixels are shared;
+    only the encode repeats."""
+    if job.negotiate is None:
+        return _encode(job, planned, img, icc), planned.output, None
+    done = job.negotiate(
+        planned.output,
+        planned.quality,
+        _needs_requested_format(job, planned),
+        lambda fmt, quality: _encode(job, replace(planned, output=fmt, quality=quality), img, icc),
+    )
+    return done.body, done.format, done
+
+
+def _needs_requested_format(job: RenderJob, planned: Planned) -> bool:
+    """Commands only the requested format carries: a size target, a palette, embedded metadata."""
+    req = job.request
+    source = planned.source
+    return bool(
+        req.get("jpegsize")
+        or req.get("quantize")
+        or (planned.icc_embed and source is not None and source.icc_profile)
+        or (_flag(req, "xmpembed") and source is not None and source.xmp)
+    )
 
 
 def check_reply_size(size: int, limit: int) -> None:
