@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def local_client(root: Path, **overrides) -> TestClient:
+    # Tests that change catalogs expect the refresh on the next request: no wait bound on a loaded machine.
+    overrides = {"catalog_refresh_wait_s": 10, **overrides}
     settings = Settings.from_env({}, storage="local", local_root=str(root), catalog_settle_seconds=0, **overrides)
     return TestClient(create_app(settings))
 

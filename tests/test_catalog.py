@@ -39,7 +39,9 @@ BASE = {
 @pytest.fixture
 def store(tmp_path):
     write(tmp_path, BASE)
-    settings = Settings.from_env({}, storage="local", local_root=str(tmp_path), catalog_settle_seconds=0)
+    settings = Settings.from_env(
+        {}, storage="local", local_root=str(tmp_path), catalog_settle_seconds=0, catalog_refresh_wait_s=10
+    )
     clock = Clock()
     return CatalogStore(LocalStorage(tmp_path), settings, clock=clock), clock, tmp_path, settings
 

@@ -11,6 +11,9 @@ matrix tests what the server does once botocore gives up.
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -52,6 +55,7 @@ class Faults:
 
     def __init__(self, client):
         self.active: dict[str, str] = {}
+        self.stalled: dict[str, threading.Event] = {}  # key -> released when set (a stalled S3 call)
         self.sent: list[str] = []
         client.meta.events.register("before-send.s3", self._send)
 
@@ -67,6 +71,9 @@ class Faults:
         if "list-type" in query:
             key = "LIST:" + query.get("prefix", [""])[0]
         self.sent.append(key)
+        gate = self.stalled.get(key)
+        if gate is not None:
+            gate.wait(30)
         fault = self.active.get(key)
         if fault is None:
             return None
@@ -102,20 +109,32 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def server(moto_bucket):
+def _server(**overrides):
     """A cold server on the moto bucket: (TestClient, Faults, Clock for its catalog store)."""
     import boto3
     from botocore.config import Config
 
     client = boto3.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     faults = Faults(client)
-    settings = Settings.from_env({}, storage="s3", bucket=BUCKET, catalog_settle_seconds=0)
+    settings = Settings.from_env({}, storage="s3", bucket=BUCKET, catalog_settle_seconds=0, **overrides)
     app = create_app(settings, storage=S3Storage(BUCKET, client=client))
     clock = Clock()
     store = app.state.server.catalogs
     store.clock = store.backoff.clock = clock
     return TestClient(app), faults, clock
+
+
+@pytest.fixture
+def server(moto_bucket):
+    """The fault matrix asserts what a refresh does, on the request after the fault clears: a
+    generous refresh wait keeps a loaded test machine from turning that into a race."""
+    return _server(catalog_refresh_wait_s=10)
+
+
+@pytest.fixture
+def stall_server(moto_bucket):
+    """The server as deployed (IS_CATALOG_REFRESH_WAIT_S at its default), for the stall tests."""
+    return _server()
 
 
 def _assert_unavailable(r):
@@ -285,3 +304,82 @@ def test_source_files(server, fault, url, key):
     assert "x-is-default-image" not in r.headers
     del faults.active[key]
     assert client.get(url).status_code == 200
+
+
+def _timed(client, url):
+    start = time.perf_counter()
+    r = client.get(url)
+    return r, time.perf_counter() - start
+
+
+def test_a_stalled_revalidation_listing_costs_other_requests_nothing(stall_server, moto_bucket):
+    """Issue 8.3: the listing hangs; every catalog is served from the last good set at once, the
+    request that found the refresh due waits at most IS_CATALOG_REFRESH_WAIT_S, one listing is in
+    flight however many requests come, and the change shows up once the listing returns."""
+    client, faults, clock = stall_server
+    for url in (ROSE, "/is/image/Shop/rose?wid=40", SHOE):
+        assert client.get(url).status_code == 200
+    original = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample.ini")["Body"].read()
+    moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original + b"PublishInfo=v2\n")
+    gate = faults.stalled["LIST:catalogs/"] = threading.Event()
+    try:
+        clock.now += 11  # the refresh is due
+        r, first = _timed(client, "/is/image/Shop/rose?wid=40")
+        assert r.status_code == 200
+        assert first < 0.25 + 0.5, first  # the bound (0.25 s) and a margin for a loaded machine
+        urls = [ROSE, "/is/image/Shop/rose?wid=40", SHOE, "/is/image/sample?req=catalogprops"] * 10
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda u: _timed(client, u), urls))
+        assert all(r.status_code == 200 for r, _ in results)
+        slowest = max(t for _, t in results)
+        assert slowest < 0.5, slowest  # nobody waits for the stalled listing (it hangs for up to 30 s)
+        assert "sample catalog v1" in client.get("/is/image/sample?req=catalogprops").text  # last good set
+        assert faults.sent.count("LIST:catalogs/") == 1 + 1  # cold start + the one refresh in flight
+    finally:
+        gate.set()
+    deadline = time.monotonic() + 10
+    while "v2" not in client.get("/is/image/sample?req=catalogprops").text:
+        assert time.monotonic() < deadline, "the refreshed catalog never showed up"
+        time.sleep(0.02)
+    moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original)
+
+
+def test_a_slow_changed_data_file_does_not_hold_its_catalog_or_others(stall_server, moto_bucket):
+    """A catalog in use switches only once its new data files are read; while that read hangs, the
+    old version serves its requests, without waiting past the bound."""
+    client, faults, clock = stall_server
+    assert client.get(ROSE).status_code == 200
+    original = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample.ini")["Body"].read()
+    moto_bucket.put_object(
+        Bucket=BUCKET, Key="catalogs/sample.ini", Body=original.replace(b"sample/images.txt", b"sample/images2.txt")
+    )
+    table = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample/images.txt")["Body"].read()
+    moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample/images2.txt", Body=table + b"daisy\trose.jpg\n")
+    gate = faults.stalled["catalogs/sample/images2.txt"] = threading.Event()
+    try:
+        clock.now += 11
+        for url in (ROSE, "/is/image/sample/daisy?req=exists", "/is/image/Shop/rose?wid=40"):
+            r, took = _timed(client, url)
+            assert r.status_code == 200 and took < 0.75, (url, took)
+        assert client.get("/is/image/sample/daisy?req=exists").text.strip().endswith("0")
+        gate.set()
+        deadline = time.monotonic() + 10
+        while not client.get("/is/image/sample/daisy?req=exists").text.strip().endswith("1"):
+            assert time.monotonic() < deadline, "the new data file never showed up"
+            time.sleep(0.02)
+    finally:
+        gate.set()
+        moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original)
+        moto_bucket.delete_object(Bucket=BUCKET, Key="catalogs/sample/images2.txt")
+
+
+def test_a_quick_refresh_shows_up_on_the_request_that_started_it(stall_server, moto_bucket):
+    client, _, clock = stall_server
+    assert "sample catalog v1" in client.get("/is/image/sample?req=catalogprops").text
+    original = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample.ini")["Body"].read()
+    moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original + b"PublishInfo=v3\n")
+    try:
+        clock.now += 11
+        assert "v3" in client.get("/is/image/sample?req=catalogprops").text
+    finally:
+        moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original)

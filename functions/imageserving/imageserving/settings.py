@@ -33,6 +33,7 @@ class Settings:
     image_prefixes: tuple[str, ...] = ("images/",)
     static_prefixes: tuple[str, ...] = ("static/",)
     catalog_refresh_seconds: float = 10.0
+    catalog_refresh_wait_s: float = 0.25  # how long a request waits for a due refresh (issue 8.3)
     catalog_settle_seconds: float = 5.0
     catalog_watch_data_files: bool = False
     allow_default_catalog_requests: bool = True
@@ -75,6 +76,7 @@ class Settings:
             image_prefixes=tuple(_prefix(p) for p in _list(get("IS_IMAGE_ROOT_PREFIXES", "images/"))),
             static_prefixes=tuple(_prefix(p) for p in _list(get("IS_STATIC_ROOT_PREFIXES", "static/"))),
             catalog_refresh_seconds=float(get("IS_CATALOG_REFRESH_SECONDS", "10")),
+            catalog_refresh_wait_s=float(get("IS_CATALOG_REFRESH_WAIT_S", "0.25")),
             catalog_settle_seconds=float(get("IS_CATALOG_SETTLE_SECONDS", "5")),
             catalog_watch_data_files=_bool(get("IS_CATALOG_WATCH_DATA_FILES", "false")),
             allow_default_catalog_requests=_bool(get("IS_ALLOW_DEFAULT_CATALOG_REQUESTS", "true")),

@@ -8,6 +8,23 @@ Storage faults (S3 throttling, 5xx, timeouts: issue 8.2) are never taken for "no
 catalog whose ``.ini`` cannot be read keeps its last good version (or, never read yet, answers 503),
 a data file that cannot be read answers 503 for the requests that need it, and every failed read is
 tried again on a later request, per key with an exponential backoff (:class:`Backoff`).
+
+Revalidation never holds serving up (issue 8.3). Once catalogs are loaded, the request that finds
+the refresh interval passed starts **one** refresh in a thread and waits for it at most
+``IS_CATALOG_REFRESH_WAIT_S`` (0.25 s): a normal refresh (one listing, a few changed files) ends
+within that, so the change shows up on that very request, as before; a stalled listing or a slow
+data file does not, and that request and every one after it are answered from the last good
+catalogs until the refresh ends and swaps the new set in (atomically: a request keeps the set it
+started with). Requests arriving while a refresh runs do not wait at all, and never start a second
+one. Only a cold start, with nothing to serve yet, waits for its load.
+
+The same code serves both runtimes. On the local server (uvicorn's threads) the refresh thread runs
+beside the requests. On Lambda the sandbox is frozen between invocations, so a background thread
+alone would make no progress while no request runs; here the refresh is started by a request and
+runs while that invocation waits its bound and while later invocations are served — the first
+invocation after a stall pays at most the bound, none pays the stall. A refresh frozen in the
+middle of an S3 call is not lost either: after the thaw botocore's own timeouts end it, the failure
+goes through the listing's :class:`Backoff`, and the next due request starts a fresh one.
 """
 
 from __future__ import annotations
@@ -91,20 +108,48 @@ class CatalogStore:
         self._tables: dict[str, tuple[str, object]] = {}  # data-file key -> (etag, parsed table)
         self._retry: set[str] = set()  # .ini keys whose last read hit a storage fault
         self.backoff = Backoff(clock)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by the one load or refresh at work
+        self._refreshing: threading.Event | None = None  # set when the refresh in flight ends
+        self._flag = threading.Lock()  # guards _refreshing only: never held while working
 
     def current(self) -> CatalogSet:
         """The catalog set to use for one request (revalidated at most every refresh interval,
-        sooner while a read is being retried)."""
+        sooner while a read is being retried; see the module docstring for who waits how long)."""
         if self.clock() >= self._next:
-            with self._lock:
-                if self.clock() >= self._next:
-                    self._revalidate()
+            if self._set is None:
+                with self._lock:  # cold start (or no usable set): nothing to serve but what this loads
+                    if self._set is None and self.clock() >= self._next:
+                        self._revalidate()
+            else:
+                self._refresh_in_background()
         cats = self._set
         if cats is None:
             assert self._error is not None
             raise _fault(self._error)  # a fresh exception each time: tracebacks must not pile up
         return cats
+
+    def _refresh_in_background(self) -> None:
+        """Start the one refresh and wait for it at most the bound; if one runs already, return."""
+        with self._flag:
+            if self._refreshing is not None or self.clock() < self._next:
+                return
+            done = self._refreshing = threading.Event()
+        threading.Thread(target=self._refresh_thread, args=(done,), name="catalog-refresh", daemon=True).start()
+        done.wait(self.settings.catalog_refresh_wait_s)
+
+    def _refresh_thread(self, done: threading.Event) -> None:
+        try:
+            with self._lock:
+                self._revalidate()
+        except ISError:
+            pass  # no usable set any more (default.ini gone): recorded in _error, answered per request
+        except Exception:  # noqa: BLE001 - a bug here must not end refreshing for the process
+            log.exception("catalog revalidation failed unexpectedly; keeping the loaded catalogs")
+            self._next = self.clock() + self.settings.catalog_refresh_seconds
+        finally:
+            with self._flag:
+                self._refreshing = None
+            done.set()
 
     def _revalidate(self) -> None:
         try:
