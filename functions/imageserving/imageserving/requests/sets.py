@@ -15,6 +15,13 @@ reference's media-set item types (``img``, ``img_set``, ``spin``, ``ecat``, ``vi
 like image items; solid-colour swatches are ``<s c="0xRRGGBB" l="label"/>``; a missing swatch
 repeats the image (as observed); ``iv`` is the §8.22 version id of the item's source file; an
 item whose image cannot be read has no ``dx``/``dy``/``iv``.
+
+``labelkey=``: clients find an item's image by scanning the body for ``{"i":{"n":"…"}`` (storefront
+scrapers and integrations do exactly that with ``labelkey=label``), so ``i`` and ``s`` hold their
+``n`` alone and the label is the item's own last member, ``"l":"…"`` (``<l>…</l>`` in XML), after
+``dx``/``dy``/``iv``. It is the label of the item's image record, or — for an item that is a
+nested set, a video or a static asset — of its swatch's record (PROPOSED: where the label sits
+among the item's members was never observed; only that ``i`` closes after ``n``).
 """
 
 from __future__ import annotations
@@ -240,7 +247,7 @@ class _SetBuilder:
             swatch = rest[0] if rest and rest[0].strip() else None
             nested = self._nested(image, depth)
             if nested is not None:
-                items.append(Element("item", children=[nested] + ([self._swatch(swatch)] if swatch else [])))
+                items.append(Element("item", children=[nested] + self._swatch_children(swatch)))
             else:
                 items.append(self._image_item(image, swatch, with_swatch=True))
         return items
@@ -284,7 +291,7 @@ class _SetBuilder:
             if item_type == "img":
                 items.append(self._image_item(asset, swatch, with_swatch=True))
                 continue
-            swatch_el = [self._swatch(swatch)] if swatch else []
+            swatch_el = self._swatch_children(swatch)
             if item_type in ("video", "static"):
                 items.append(Element("item", [("type", item_type)], [_video(asset)] + swatch_el))
                 continue
@@ -313,30 +320,40 @@ class _SetBuilder:
         dims = self._dimensions(path.source)
         if not dims:
             raise ISError("not_found", path.name)
-        image = Element("i", [("n", path.name)] + self._label(path.record))
-        return Element("set", [("type", "img"), ("n", path.name)], [Element("item", children=[image] + dims)])
+        image = Element("i", [("n", path.name)])
+        item = Element("item", children=[image] + dims + self._label(path.record))
+        return Element("set", [("type", "img"), ("n", path.name)], [item])
 
     def _image_item(self, image: str, swatch: str | None, *, with_swatch: bool) -> Element:
         ref, source = self._reference("i", image)
         children = [ref]
         if with_swatch:
-            children.append(self._swatch(swatch) if swatch else Element("s", list(ref.attrs)))
-        return Element("item", children=children + self._dimensions(source))
+            children.append(self._swatch(swatch)[0] if swatch else Element("s", list(ref.attrs)))
+        return Element("item", children=children + self._dimensions(source) + self._label(source.record))
 
-    def _swatch(self, text: str) -> Element:
+    def _swatch_children(self, swatch: str | None) -> list[Element]:
+        """The swatch of an item that has no image (a nested set, a video): ``s`` and, since
+        there is no image record to label the item, the swatch record's label."""
+        if not swatch:
+            return []
+        element, record = self._swatch(swatch)
+        return [element] + self._label(record)
+
+    def _swatch(self, text: str) -> tuple[Element, Record | None]:
         inner = _unwrap(text)
         if inner is not None and inner.strip().lower().startswith("0x"):
             color, _, label = inner.strip().partition(" ")
             label = label.strip()
-            return Element("s", [("c", "0x" + color[2:].upper())] + ([("l", label)] if label else []))
-        return self._reference("s", text)[0]
+            return Element("s", [("c", "0x" + color[2:].upper())] + ([("l", label)] if label else [])), None
+        element, source = self._reference("s", text)
+        return element, source.record
 
     def _reference(self, tag: str, text: str) -> tuple[Element, Source]:
         ref = decode_path_element(text.strip())
         if not ref:
             raise ISError("bad_request", "empty id in image set")
         source = resolve_object(self.ctx.cats, ref, self.ctx.main)
-        return Element(tag, [("n", self._name(text, source.record))] + self._label(source.record)), source
+        return Element(tag, [("n", self._name(text, source.record))]), source
 
     def _name(self, text: str, record: Record | None) -> str:
         """How a viewer requests the object: ``rootId/id`` for a record, the path for a file."""
@@ -346,15 +363,15 @@ class _SetBuilder:
             return ref
         return f"{self.ctx.main.root_id}/{ref}"
 
-    def _label(self, record: Record | None) -> list[tuple[str, str]]:
-        """``l``: the ``labelkey=`` property of the record's UserData."""
+    def _label(self, record: Record | None) -> list[Element]:
+        """``l``: the ``labelkey=`` property of the record's UserData, as the item's member."""
         if not self.labelkey or record is None:
             return []
         quoted = "userdata" in record.quoted
         text = L.localize_properties(record.get("userdata"), self.loc_ids, quoted)
         for name, value in P.property_data_to_pairs(text, quoted):
             if name.lower() == self.labelkey:
-                return [("l", value)]
+                return [Element("l", text=value)]
         return []
 
     def _dimensions(self, source: Source) -> list[Element]:
