@@ -126,11 +126,91 @@ def test_revalidation_picks_up_changes_and_survives_broken_files(store):
     assert e.value.kind == "server_error" and "default.ini" in e.value.detail
 
 
-def test_duplicate_root_ids_first_key_wins(store):
+JUNK = "RootId=cat\nRootPath=other/\nCatalogFile=junk.txt\n"
+
+
+def _age(root: Path, key: str, seconds: float) -> None:
+    """Make ``key`` look uploaded ``seconds`` ago (LastModified is the file's mtime)."""
+    import os
+    import time
+
+    when = time.time() - seconds
+    os.utime(root / key, (when, when))
+
+
+def test_a_repeated_root_id_keeps_the_established_catalog(store, caplog):
+    """Issue 8.4: a newcomer that repeats a RootId is refused even when its key sorts first."""
     cat_store, clock, root, _ = store
-    write(root, {"catalogs/zz.ini": "RootId=cat\nRootPath=other/\n"})
-    clock.now += 11
     assert cat_store.current().catalog("cat").key == "catalogs/cat.ini"
+    write(root, {"catalogs/aa.ini": JUNK})
+    _age(root, "catalogs/cat.ini", 3600)
+    _age(root, "catalogs/aa.ini", 7200)  # even older than the established catalog: it still loses
+    with caplog.at_level("ERROR", "imageserving.catalog"):
+        for _ in range(3):  # three revalidations ...
+            clock.now += 11
+            cats = cat_store.current()
+            assert cats.catalog("cat").key == "catalogs/cat.ini" and "shoe" in cats.catalog("cat").records
+    refusals = [r.getMessage() for r in caplog.records if "repeats RootId" in r.getMessage()]
+    assert refusals == [  # ... one log line, naming both files
+        "catalog catalogs/aa.ini repeats RootId 'cat' of the established catalog catalogs/cat.ini; ignored"
+    ]
+
+
+def test_a_repeated_root_id_at_a_cold_start_goes_to_the_oldest_ini(store):
+    """A fresh process (a new Lambda container) has no last generation: the older .ini is the
+    established one, whatever the key order."""
+    _, _, root, settings = store
+    write(root, {"catalogs/aa.ini": JUNK})
+    _age(root, "catalogs/cat.ini", 3600)
+    cold = CatalogStore(LocalStorage(root), settings, clock=Clock())
+    assert cold.current().catalog("cat").key == "catalogs/cat.ini"
+    _age(root, "catalogs/aa.ini", 7200)  # same LastModified order reversed: the other one wins
+    assert CatalogStore(LocalStorage(root), settings, clock=Clock()).current().catalog("cat").key == "catalogs/aa.ini"
+
+
+def test_the_established_catalog_keeps_its_root_id_when_its_new_version_is_broken(store, caplog):
+    cat_store, clock, root, _ = store
+    assert "shoe" in cat_store.current().catalog("cat").records
+    write(root, {"catalogs/aa.ini": JUNK})
+    (root / "catalogs/cat.ini").write_bytes(b"\xef\xbb\xbfRootId=cat\nRootPath=\xff bad utf-8\n")
+    with caplog.at_level("ERROR", "imageserving.catalog"):
+        for _ in range(2):
+            clock.now += 11
+            cats = cat_store.current()
+            assert cats.catalog("cat").key == "catalogs/cat.ini" and "shoe" in cats.catalog("cat").records
+    assert sum("new version is unusable" in r.getMessage() for r in caplog.records) == 1
+    write(root, {"catalogs/cat.ini": "RootId=cat\nRootPath=cat/\nCatalogFile=cat/other.txt\n"})
+    write(root, {"catalogs/cat/other.txt": "Id\tPath\nboot\tboot.jpg\n"})
+    clock.now += 11
+    assert set(cat_store.current().catalog("cat").records) == {"boot"}  # a good version is taken again
+
+
+def test_a_junk_ini_cannot_take_a_catalog_over(bucket):
+    root, write_files, make = bucket
+    client = make()
+    assert client.get("/is/image/sample/rose?wid=50").headers.get("x-is-default-image") is None
+    write_files({"catalogs/0-junk.ini": "RootId=sample\nRootPath=nowhere/\n"})
+    _age(root, "catalogs/sample.ini", 3600)
+    for c in (client, make()):  # the warm server after a refresh, and a cold one
+        store = c.app.state.server.catalogs
+        store._next = float("-inf")  # revalidate now
+        r = c.get("/is/image/sample/rose?wid=50")
+        assert r.status_code == 200 and r.headers.get("x-is-default-image") is None
+
+
+def test_validate_reports_a_repeated_root_id(bucket, capsys):
+    from imageserving.cli import main
+
+    root, write_files, _ = bucket
+    write_files({"catalogs/0-junk.ini": "# a copy gone wrong\nRootPath=nowhere/\nRootId=sample\n"})
+    _age(root, "catalogs/sample.ini", 3600)
+    assert main(["validate", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "catalogs/0-junk.ini:3: ERROR: repeats RootId 'sample' of the established catalog catalogs/sample.ini; ignored"
+        in out
+    )
+    assert "catalogs/sample.ini: RootId=sample" in out
 
 
 def test_missing_data_file_only_loses_its_records(store):

@@ -101,8 +101,8 @@ def _problem(record: logging.LogRecord, storage, prefix: str, texts: dict) -> Pr
         key = match["file"]
         # Point at the .ini line that names what went wrong: the data file in the arguments, else RootId.
         needles = [a.rsplit("/", 1)[-1] for a in record.args[1:] if isinstance(a, str)] if record.args else []
-        if "RootId" in message:
-            needles.append("rootid")
+        if "RootId" in message:  # a RootId problem is on the RootId line, whatever else the message names
+            needles.insert(0, "rootid")
         return Problem(level, key, _line_of(storage, key, needles, texts), match["text"])
     if message.startswith("default.ini"):
         key = prefix + "default.ini"

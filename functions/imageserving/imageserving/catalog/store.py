@@ -107,6 +107,8 @@ class CatalogStore:
         self._inis: dict[str, Catalog] = {}  # .ini key -> catalog built from it
         self._tables: dict[str, tuple[str, object]] = {}  # data-file key -> (etag, parsed table)
         self._retry: set[str] = set()  # .ini keys whose last read hit a storage fault
+        self._unusable: dict[str, str] = {}  # .ini key -> ETag of a broken new version (the old one serves)
+        self._reported: dict[str, tuple[str, str]] = {}  # .ini key -> (etag, why) of its last logged refusal
         self.backoff = Backoff(clock)
         self._lock = threading.Lock()  # held by the one load or refresh at work
         self._refreshing: threading.Event | None = None  # set when the refresh in flight ends
@@ -188,6 +190,9 @@ class CatalogStore:
             if old is not None and key not in self._retry and not self._changed(old, info, objects):
                 fresh[key] = old
                 continue
+            if old is not None and self._unusable.get(key) == info.etag:
+                fresh[key] = old  # this version was tried and is broken (logged): the last good one serves
+                continue
             if old is not None and (now - info.last_modified).total_seconds() < self.settings.catalog_settle_seconds:
                 fresh[key] = old  # still being uploaded: serve the old version until it settles
                 continue
@@ -203,6 +208,15 @@ class CatalogStore:
                 cat = self._load(key, info, objects, is_default=is_default)
                 if cat is None:
                     continue  # a key no storage can read: not addressable, logged
+                if cat.error is not None and old is not None and old.error is None:
+                    # A broken reload keeps the last good version (catalogs.md §15.4): losing it would
+                    # also hand its RootId to any other .ini that repeats it (issue 8.4).
+                    log.error(
+                        "catalog %s: its new version is unusable (%s); serving the last good one", key, cat.error.detail
+                    )
+                    self._unusable[key] = info.etag
+                    fresh[key] = old
+                    continue
                 # The default catalog serves every request, and a catalog in use changes only once
                 # its new data files are read: read their tables now.
                 if cat.error is None and (is_default or (old is not None and old.tables_loaded)):
@@ -227,20 +241,11 @@ class CatalogStore:
                 continue
             self.backoff.succeeded(key)
             self._retry.discard(key)
+            self._unusable.pop(key, None)
             fresh[key] = cat
 
         default = fresh[default_key]
-        by_root: dict[str, Catalog] = {}
-        for key in inis:
-            cat = fresh.get(key)
-            if cat is None or key == default_key:
-                continue
-            if not cat.root_id:
-                log.error("catalog %s has no valid RootId; it is not addressable", key)
-            elif cat.root_id in by_root:
-                log.error("catalog %s repeats RootId %r of %s; ignored", key, cat.root_id, by_root[cat.root_id].key)
-            else:
-                by_root[cat.root_id] = cat
+        by_root = self._assign_root_ids([fresh[k] for k in inis if k in fresh and k != default_key])
         self._inis = fresh
         self._retry &= set(objects)
         self._set = CatalogSet(default, by_root, unavailable=unavailable)
@@ -249,6 +254,44 @@ class CatalogStore:
         if self._retry:  # a catalog is being retried: revalidate as soon as its backoff allows
             interval = min(interval, min(self.backoff.wait(k) for k in self._retry))
         self._next = self.clock() + interval
+
+    def _assign_root_ids(self, cats: list[Catalog]) -> dict[str, Catalog]:
+        """RootId -> catalog. A RootId claimed by several ``.ini`` files (issue 8.4) stays with the
+        established catalog: the one that held it in this process's last generation, else (a cold
+        start, or the holder gave the RootId up) the oldest ``.ini`` by LastModified, then by key
+        (AMBIG-5) — so a junk file that repeats a RootId cannot take a catalog over, on a warm
+        process nor on a fresh Lambda container. Each newcomer is logged at ERROR (once per version
+        of it: revalidation runs every few seconds), which ``validate`` and ``publish`` report."""
+        held = {root_id: cat.key for root_id, cat in self._set.by_root.items()} if self._set else {}
+        claims: dict[str, list[Catalog]] = {}
+        for cat in cats:
+            if cat.root_id:
+                claims.setdefault(cat.root_id, []).append(cat)
+            else:
+                self._report(cat, "", "catalog %s has no valid RootId; it is not addressable", cat.key)
+        by_root: dict[str, Catalog] = {}
+        for root_id, claimants in claims.items():
+            keeper = next((c for c in claimants if c.key == held.get(root_id)), None)
+            keeper = keeper or min(claimants, key=lambda c: (c.last_modified, c.key))
+            by_root[root_id] = keeper
+            for cat in claimants:
+                if cat is not keeper:
+                    self._report(
+                        cat,
+                        keeper.key,
+                        "catalog %s repeats RootId %r of the established catalog %s; ignored",
+                        cat.key,
+                        root_id,
+                        keeper.key,
+                    )
+        self._reported = {k: v for k, v in self._reported.items() if k in {c.key for c in cats}}
+        return by_root
+
+    def _report(self, cat: Catalog, why: str, message: str, *args) -> None:
+        """Log ``message`` at ERROR once for this version of ``cat`` (and this ``why``)."""
+        if self._reported.get(cat.key) != (cat.etag, why):
+            self._reported[cat.key] = (cat.etag, why)
+            log.error(message, *args)
 
     def _changed(self, cat: Catalog, info: ObjectInfo, objects: dict[str, ObjectInfo]) -> bool:
         if cat.etag != info.etag or cat.last_modified != info.last_modified:
