@@ -38,3 +38,59 @@ def test_jpeg_size_lowers_the_quality_until_the_reply_fits(client):
     # A limit the requested quality already meets changes nothing.
     roomy = get(client, f"/is/image/sample/rose?wid=400&qlt=95&jpegSize={len(full.content)}")
     assert roomy.content == full.content
+
+
+# --- layer names and src= targets (rendering.md §4.1, §17; catalogs.md §6.3, §7.4)
+
+
+def _error_kind(r) -> tuple[int, str]:
+    return r.status_code, r.headers.get("x-is-error", "")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # one name bound to two layers
+        "/is/image/sample?layer=0&src=rose&size=200,200&layer=1,a&src=tulip&layer=2,a&src=shoe",
+        "/is/image/sample?layer=0,a&src=rose&layer=1,A&src=tulip",  # names compare case-insensitively
+        # comp is the composite, never a name
+        "/is/image/sample?layer=0&size=100,100&layer=1,comp&src=rose",
+        # a template record is not a source: its layers would have nowhere to go
+        "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=frame",
+        "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=layered",
+        "/is/image/sample?src=frame",
+    ],
+)
+def test_bad_layer_names_and_template_sources_are_bad_requests(client, url):
+    assert _error_kind(get(client, url)) == (403, "bad_request")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/is/image/sample?layer=0&size=100,100&layer=1,x&layer=1,x&src=rose",  # same name, same layer
+        "/is/image/sample?layer=0&size=100,100&layer=1,x&src=rose&layer=1,y&layer=x&opac=50",  # two names
+        "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=is{sample/rose?template=frame}",  # nested
+        "/is/image/sample/rose?template=frame",
+    ],
+)
+def test_legal_names_and_nested_templates_render(client, url):
+    r = get(client, url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text[:200]
+
+
+def test_a_template_without_a_source_of_its_own_is_no_src_target(bucket):
+    """catalogs.md §6.3/§7.4: a record with an empty Path and its body in the Modifier is a
+    template even when the body names no source (a solid badge); ``src=`` of it is refused,
+    while the same template as the URL object or through a nested request renders."""
+    root, write, make = bucket
+    images = (root / "catalogs/sample/images.txt").read_text(encoding="latin-1")
+    write({"catalogs/sample/images.txt": images.rstrip("\n") + "\nbadge\t\tsize=40,20&color=ff0000\n"})
+    app = make()
+    assert _error_kind(get(app, "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=badge")) == (
+        403,
+        "bad_request",
+    )
+    assert get(app, "/is/image/sample/badge").status_code == 200
+    nested = get(app, "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=is{sample/badge}")
+    assert nested.status_code == 200

@@ -317,12 +317,15 @@ class Assembler:
 
     def _layer_source(self, ctx: Context, src_value: str) -> tuple[Source, list[Token]]:
         """The object of a ``src=`` (not a nested request) and the Modifier its record brings as the
-        layer's prefix (§3.7)."""
+        layer's prefix (§3.7). A template, or a record whose Modifier names a source of its own or
+        layers, is no legal target (catalogs.md §6.3): the way to use one is ``src=is{…}``."""
         source = resolve_object(ctx.cats, src_value, ctx.main, ctx.locale)
         if source.record is None:
             return source, []
+        if source.record.is_template:
+            raise ISError("bad_request", f"src={src_value}: a template record is not a source; nest it as src=is{{…}}")
         modifier = record_tokens(ctx.cats, source.record, "modifier")
-        if any(t.kind == "command" and t.name in ("src", "mask") for t in modifier):
+        if any(t.kind == "command" and t.name in ("src", "mask", "layer") for t in modifier):
             raise ISError("bad_request", f"src={src_value}: its record's Modifier names another source")
         return source, modifier
 
@@ -450,9 +453,13 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, 
     for part in parts:
         for tok in part:
             if tok.kind == "command" and tok.name == "layer":
-                number, _, name = decode_value(tok.value).partition(",")
-                if name.strip():
-                    names[name.strip().lower()] = number.strip()
+                number, _, name = (x.strip() for x in decode_value(tok.value).partition(","))
+                name = name.lower()
+                if not name:
+                    continue
+                # rendering.md §4.1: a name binds one layer (binding it again to the same one is fine)
+                if name == "comp" or names.setdefault(name, number) != number:
+                    raise ISError("bad_request", f"layer={number},{name}: the name is taken")
     numbered: dict[int, list[str]] = {}
     for key, layer in cmds.layers.items():
         if key == "comp" or not layer:

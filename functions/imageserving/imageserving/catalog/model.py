@@ -24,6 +24,11 @@ class Record:
     def get(self, name: str) -> str:
         return self.fields.get(name, "")
 
+    @property
+    def is_template(self) -> bool:
+        """A template record (catalogs.md §7.4): no image of its own, its body in the Modifier."""
+        return not self.get("path").strip() and bool(self.get("modifier").strip())
+
 
 @dataclass(eq=False)
 class Catalog:
