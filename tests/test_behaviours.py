@@ -4,6 +4,9 @@ reference"): each test names the spec section it holds the server to."""
 from __future__ import annotations
 
 import io
+import os
+from datetime import datetime, timezone
+from email.utils import formatdate
 
 import pytest
 from PIL import Image
@@ -94,3 +97,86 @@ def test_a_template_without_a_source_of_its_own_is_no_src_target(bucket):
     assert get(app, "/is/image/sample/badge").status_code == 200
     nested = get(app, "/is/image/sample?layer=0&src=rose&size=200,200&layer=1&src=is{sample/badge}")
     assert nested.status_code == 200
+
+
+# --- Last-Modified (catalogs.md §3.4 date/time, §5.2, §5.3, §6.9, §8.3)
+
+LM_INI = (
+    "RootId=lm\nRootPath=sample/\nCatalogFile=lm/images.txt\nStaticContentCatalogFile=lm/static.txt\n"
+    "StaticContentRootPath=sample/\nUseLastModified=1\nExpiration=1\nTimeStamp=05/06/2026 07:08:09 GMT+02:00\n"
+)
+LM_IMAGES = (
+    "Id\tPath\tTimeStamp\tModifier\n"
+    "old\trose.jpg\t01/02/2026 03:04:05 GMT\t\n"
+    "new\ttulip.png\t1772323200000\t\n"  # milliseconds: 03/01/2026 00:00:00 UTC
+    "zone\tshoe.jpg\t06/15/2026 10:00:00 PDT\t\n"
+    "offset\tshoe.jpg\t06/15/2026 10:00:00 GMT -7\t\n"
+    "bad\tshoe.jpg\t13/45/2026 10:00:00 PDT\t\n"
+    "plain\tshoe.jpg\t\t\n"
+    "tpl\t\t07/01/2026 00:00:00 GMT\tsrc=$object$&wid=100\n"
+)
+LM_STATIC = "Id\tPath\tTimeStamp\nchart\tsize-chart.json\t02/03/2026 04:05:06 GMT\nnostamp\tsize-chart.json\t\n"
+INI_DATE = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)  # the .ini's own modification time
+
+
+def http(dt: datetime) -> str:
+    return formatdate(dt.timestamp(), usegmt=True)
+
+
+@pytest.fixture
+def lm(bucket):
+    root, write, make = bucket
+    write({"catalogs/lm.ini": LM_INI, "catalogs/lm/images.txt": LM_IMAGES, "catalogs/lm/static.txt": LM_STATIC})
+    os.utime(root / "catalogs/lm.ini", (INI_DATE.timestamp(),) * 2)
+    return root, make()
+
+
+def modified(app, url: str) -> str:
+    r = get(app, url)
+    assert r.status_code == 200, r.text[:200]
+    return r.headers.get("last-modified", "")
+
+
+@pytest.mark.parametrize(
+    "obj, expected",
+    [
+        ("old", datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
+        ("new", datetime(2026, 3, 1, tzinfo=timezone.utc)),
+        ("zone", datetime(2026, 6, 15, 17, tzinfo=timezone.utc)),  # PDT = GMT-7
+        ("offset", datetime(2026, 6, 15, 17, tzinfo=timezone.utc)),
+        ("bad", INI_DATE),  # malformed: straight to the .ini's date, not attribute::TimeStamp
+        ("plain", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),  # attribute::TimeStamp
+    ],
+)
+def test_last_modified_follows_every_timestamp_form(lm, obj, expected):
+    assert modified(lm[1], f"/is/image/lm/{obj}?wid=50") == http(expected)
+
+
+def test_a_composites_last_modified_is_the_newest_involved(lm):
+    root, app = lm
+    newest = http(datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert modified(app, "/is/image/lm?layer=0&src=old&size=200,200&layer=1&src=new") == newest
+    assert modified(app, "/is/image/lm?layer=0&src=new&size=200,200&layer=1&src=old") == newest
+    assert modified(app, "/is/image/lm?layer=0&src=old&size=200,200&layer=1&src=is{lm/new?wid=50}") == newest
+    # a template record is involved too, and so is the URL object it places
+    assert modified(app, "/is/image/lm/old?template=tpl") == http(datetime(2026, 7, 1, tzinfo=timezone.utc))
+    # a plain file layer brings its storage date
+    later = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    os.utime(root / "images/sample/rose.jpg", (later.timestamp(),) * 2)
+    assert modified(app, "/is/image/lm?layer=0&src=old&size=200,200&layer=1&src=rose.jpg") == http(later)
+
+
+def test_static_content_last_modified_follows_the_record_then_the_catalog(lm):
+    _, app = lm
+    assert modified(app, "/is/content/lm/chart") == http(datetime(2026, 2, 3, 4, 5, 6, tzinfo=timezone.utc))
+    # no static::TimeStamp: attribute::TimeStamp, not the file's date
+    assert modified(app, "/is/content/lm/nostamp") == http(datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc))
+
+
+def test_timestamp_attribute_is_never_inherited_from_default_ini(bucket):
+    """catalogs.md §5.2: a catalog without TimeStamp uses its own .ini's date, not default.ini's."""
+    root, write, make = bucket
+    default = (root / "catalogs/default.ini").read_text(encoding="latin-1")
+    write({"catalogs/default.ini": default.rstrip("\n") + "\nTimeStamp=01/01/1999 00:00:00 GMT\n"})
+    os.utime(root / "catalogs/sample.ini", (INI_DATE.timestamp(),) * 2)
+    assert modified(make(), "/is/image/sample/rose?wid=50") == http(INI_DATE)

@@ -585,6 +585,8 @@ def at(*args, offset_minutes: int = 0) -> datetime:
         ("07/04/2024 10:30:00 GMT -7", at(2024, 7, 4, 17, 30)),
         ("07/04/2024 10:30:00 GMT+2", at(2024, 7, 4, 8, 30)),
         ("07/04/2024 10:30:00 GMT-03:30", at(2024, 7, 4, 14, 0)),
+        ("07/04/2024 10:30:00 GMT - 7", at(2024, 7, 4, 17, 30)),  # catalogs.md §3.4: spaces between parts
+        ("07/04/2024 10:30:00 GMT-0700", at(2024, 7, 4, 17, 30)),  # as Java's formatters write it
         # one or more spaces between parts; single-digit fields; outer white space
         ("  7/4/2024   0:05:09    PDT ", at(2024, 7, 4, 7, 5, 9)),
     ],
@@ -609,6 +611,7 @@ def test_timestamp(value, expected):
         "07/04/2024 10:30:00 GMT+5:75",  # bad offset minutes
         "07/04/2024 10:30:00 GMT+24",  # offset out of range
         "07/04/2024 10:30:00 GMT 5",  # offset needs a sign
+        "07/04/2024 10:30:00 GMT -123",  # hhmm needs four digits
         "07/04/2024 10:30:00 +0200",
         "02/30/2024 10:30:00 PST",  # no such day
         "13/01/2024 10:30:00 PST",

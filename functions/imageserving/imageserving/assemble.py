@@ -33,7 +33,7 @@ from .protocol.query import Token, decode_value, encode_value, expand_macros, is
 from .protocol.values import parse_flag, parse_reals
 from .render import compose, pipeline
 from .responses.headers import min_ttl
-from .sources import fetch_source, record_tokens, version_id
+from .sources import fetch_source, modified_at, record_tokens, version_id
 from .storage import Blob
 
 log = logging.getLogger("imageserving")
@@ -148,6 +148,9 @@ class Assembler:
         job = self._job(ctx, layer0, further, req_type, nested)
         options = pipeline.parse_options(job)  # bad values fail before any source is read
         blob, replaced, layer_ttls = self._read_layer0(ctx, job, layer0, replacement)
+        if record is not None and record is not layer0.record:  # a template, or a src= record's holder
+            _involve(ctx, record, None)
+        _involve(ctx, replacement.record if replaced else layer0.record, blob)
         if job.source is None and "size" not in layer0.own:
             raise ISError("not_found", "the request names no image")
         mark = self._watermark(ctx) if watermark else None
@@ -276,8 +279,10 @@ class Assembler:
                 own["anchor"] = record.get("anchor").strip()
         ttl = source_ttl(cats, source, record, main)
         if not source.path:
+            _involve(ctx, record, None)
             return compose.Layer(own), ttl, False
         blob, replaced = self._fetch_layer(cats, source, replacement)
+        _involve(ctx, replacement.record if replaced else record, blob)
         return compose.Layer(own, blob.data), ttl, replaced
 
     def _watermark(self, ctx: Context) -> tuple[compose.Layer, float] | None:
@@ -313,6 +318,7 @@ class Assembler:
             log.warning("watermark %r left out: %s", obj, err.detail)
             return None
         layer = compose.Layer(own, blob.data if blob else None, align=(ax, ay))
+        _involve(ctx, source.record, blob)
         return layer, source_ttl(cats, source, source.record, main)
 
     def _layer_source(self, ctx: Context, src_value: str) -> tuple[Source, list[Token]]:
@@ -388,6 +394,7 @@ class Assembler:
             client_ip=ctx.client_ip,
             nesting=ctx.nesting + 1,
             nested_renders=ctx.nested_renders,
+            modified=ctx.modified,
         )
         # Forwarded as definitions in front of the nested URL; $object$ stays the nested object.
         forwarded = [Token("vardef", n, v) for n, v in variables.items() if n != "object"]
@@ -404,6 +411,13 @@ class Assembler:
                 f"src={value[:64]}: nested requests must name a catalog (IS_ALLOW_DEFAULT_CATALOG_REQUESTS=false)",
             )
         return sub
+
+
+def _involve(ctx: Context, record: Record | None, blob: Blob | None) -> None:
+    """Note a record or file the reply is made from, for its Last-Modified."""
+    stamp = modified_at(ctx.cats, record, blob)
+    if stamp is not None:
+        ctx.modified.append(stamp)
 
 
 def _on(request: dict[str, str], name: str) -> bool:

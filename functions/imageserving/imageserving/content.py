@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import mimetypes
 
-from .catalog.formats import parse_timestamp
 from .catalog.resolve import file_keys
 from .errors import ISError
 from .protocol.commands import Commands
 from .responses import properties as P
 from .responses.headers import Reply, finish
-from .sources import client_cache_off
+from .sources import client_cache_off, modified_at
 
 ALLOWED_TYPES = ("img", "userdata", "props", "exists")
 
@@ -66,8 +65,8 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     blob = next((b for b in map(server.storage.fetch, keys) if b is not None), None)  # first root that has it
     if blob is None:
         raise ISError("not_found", f"static content {item} ({', '.join(keys)})")
-    stamp = parse_timestamp(record.get("timestamp")) if record is not None else None
-    modified = stamp or blob.last_modified
+    # static::TimeStamp → attribute::TimeStamp → the .ini's date; a plain path: the file's (§5.3)
+    modified = modified_at(cats, record, blob)
     if ctx.req.type == "props":
         pairs = [
             ("path", path),

@@ -36,6 +36,9 @@ class Context:
     explicit_fmt: bool = False  # fmt= written in the URL itself (not from a macro, record or catalog)
     nesting: int = 0  # how many ``src=is{…}`` levels deep this is
     nested_renders: list[int] = field(default_factory=lambda: [0])  # shared by all nesting levels
+    # Dates of the records and files the image is made from, nested requests' too (shared list):
+    # the reply's Last-Modified is the newest (catalogs.md §8.3).
+    modified: list[datetime] = field(default_factory=list)
 
     @property
     def is_image(self) -> bool:

@@ -29,8 +29,7 @@ from .render import pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, min_ttl
 from .signing import Signer
-from .sources import client_cache_off
-from .sources import last_modified as last_modified_of
+from .sources import client_cache_off, newest
 
 log = logging.getLogger("imageserving")
 
@@ -185,6 +184,7 @@ class ImageServer:
         catalog's watermark unless ``watermark`` is False (error images). ``inline``: the body must
         fit IS_MAX_RESPONSE_BYTES (only the request's own image may become a rendition)."""
         cats, main = ctx.cats, ctx.main
+        involved = len(ctx.modified)  # a fallback renders again with the same context
         p = self.assembler.prepare(
             ctx,
             source,
@@ -205,7 +205,7 @@ class ImageServer:
                 ttl = min_ttl(ttl, default_ttl(cats, main, replacement.record))
         if client_cache_off(p.cmds.value("cache")):
             ttl = None
-        last_modified = last_modified_of(cats, main, p.record, p.blob)
+        last_modified = newest(cats, main, ctx.modified[involved:])
         never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never, _hint_headers(p, rendered))
 

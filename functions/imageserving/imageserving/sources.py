@@ -40,22 +40,38 @@ def fetch_source(storage, settings, cats: CatalogSet, source: Source, *, layer: 
 
 
 def last_modified(cats: CatalogSet, main: Catalog, record: Record | None, blob: Blob | None = None) -> datetime | None:
-    """``Last-Modified`` when the main catalog sets UseLastModified (§11.4): the record's TimeStamp,
-    else its catalog's, else the ``.ini`` date; a plain file's own date; else the main catalog's."""
+    """``Last-Modified`` of a reply made from one record or file (§11.4; see :func:`newest`)."""
+    stamp = modified_at(cats, record, blob)
+    return newest(cats, main, [stamp] if stamp is not None else [])
+
+
+def newest(cats: CatalogSet, main: Catalog, stamps: Iterable[datetime]) -> datetime | None:
+    """``Last-Modified`` when the main catalog sets UseLastModified (catalogs.md §8.3): the newest
+    date of every record and file the reply was made from, else the main catalog's TimeStamp."""
     if not cats.attr(main, "UseLastModified"):
         return None
+    return max(stamps, default=None) or catalog_timestamp(cats, main)
+
+
+def modified_at(cats: CatalogSet, record: Record | None, blob: Blob | None) -> datetime | None:
+    """What one layer contributes to Last-Modified: a record its TimeStamp, a plain file its
+    storage date (catalogs.md §8.3), anything else (a solid colour, a text) nothing."""
     if record is not None:
         return record_timestamp(cats, record)
-    if blob is not None:
-        return blob.last_modified
-    return catalog_timestamp(cats, main)
+    return blob.last_modified if blob is not None else None
 
 
 def record_timestamp(cats: CatalogSet, record: Record) -> datetime:
-    return parse_timestamp(record.get("timestamp")) or catalog_timestamp(cats, record.catalog)
+    """``catalog::TimeStamp`` / ``static::TimeStamp`` (catalogs.md §5.3): the record's own, else its
+    catalog's; a malformed value goes straight to the date of the catalog's ``.ini``."""
+    own = record.get("timestamp").strip(" \t")
+    if own:
+        return parse_timestamp(own) or record.catalog.last_modified
+    return catalog_timestamp(cats, record.catalog)
 
 
 def catalog_timestamp(cats: CatalogSet, cat: Catalog) -> datetime:
+    """``attribute::TimeStamp`` (never inherited from default.ini), else the ``.ini``'s own date."""
     return parse_timestamp(cats.raw_attr(cat, "TimeStamp")) or cat.last_modified
 
 

@@ -531,7 +531,11 @@ _ZONES: dict[str, int] = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_MS = re.compile(r"-?[0-9]+")
 _DATE_TIME = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})[ \t]+([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})[ \t]+(.+)")
-_GMT_OFFSET = re.compile(r"(?:GMT|UTC)[ \t]*([+-])([0-9]{1,2})(?::([0-9]{2}))?", re.IGNORECASE)
+# ``GMT -7``, ``GMT+05:30`` (the reference's forms), also ``GMT - 7`` and the ``GMT-0700`` Java's
+# formatters write; the sign stays mandatory (``GMT 5`` is malformed).
+_GMT_OFFSET = re.compile(
+    r"(?:GMT|UTC)[ \t]*([+-])[ \t]*(?:([0-9]{1,2})(?::([0-9]{2}))?|([0-9]{2})([0-9]{2}))", re.IGNORECASE
+)
 
 
 def _zone_minutes(zone: str) -> int | None:
@@ -540,7 +544,12 @@ def _zone_minutes(zone: str) -> int | None:
     match = _GMT_OFFSET.fullmatch(zone)
     if not match:
         return None
-    sign, hours, minutes = match.group(1), int(match.group(2)), int(match.group(3) or 0)
+    sign = match.group(1)
+    hours, minutes = (
+        (int(match.group(2)), int(match.group(3) or 0))
+        if match.group(2)
+        else (int(match.group(4)), int(match.group(5)))
+    )
     if minutes > 59:
         return None
     return (hours * 60 + minutes) * (-1 if sign == "-" else 1)

@@ -153,7 +153,9 @@ class CatalogSet:
         if name in self.overrides:
             return self.overrides[name]  # checked when the rule set was loaded
         parse = _TYPED.get(name)
-        for source in (cat.attrs, self.default.attrs) if not cat.is_default else (cat.attrs,):
+        # File lists and TimeStamp belong to one catalog (catalogs.md §5.2): never default.ini's.
+        own_only = cat.is_default or name in F.NOT_INHERITED
+        for source in (cat.attrs,) if own_only else (cat.attrs, self.default.attrs):
             if name not in source:
                 continue
             value = source[name]
