@@ -6,10 +6,11 @@ The images are committed under images/; tests/test_samples.py checks they still 
 from __future__ import annotations
 
 import io
+import struct
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw
 
 
 def rose() -> Image.Image:
@@ -67,12 +68,118 @@ def watermark() -> Image.Image:
     return img
 
 
+# --- ICC profiles: Pillow can build sRGB but not Adobe RGB, and no free Adobe RGB profile ships in
+# Debian or the Pillow wheel; a matrix/TRC profile is 9 tags, written here from the published
+# colour space (primaries, D65 white, gamma 563/256), colorants D50-adapted by Bradford as ICC wants.
+
+_D50 = (0.9642, 1.0, 0.8249)
+_BRADFORD = ((0.8951, 0.2664, -0.1614), (-0.7502, 1.7135, 0.0367), (0.0389, -0.0685, 1.0296))
+
+
+def _inverse(m):
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    return (
+        ((e * i - f * h) / det, (c * h - b * i) / det, (b * f - c * e) / det),
+        ((f * g - d * i) / det, (a * i - c * g) / det, (c * d - a * f) / det),
+        ((d * h - e * g) / det, (b * g - a * h) / det, (a * e - b * d) / det),
+    )
+
+
+def _times(m, n):
+    return tuple(tuple(sum(m[r][k] * n[k][c] for k in range(3)) for c in range(3)) for r in range(3))
+
+
+def _apply(m, v):
+    return tuple(sum(m[r][k] * v[k] for k in range(3)) for r in range(3))
+
+
+def colorants(primaries, white) -> list[tuple[float, float, float]]:
+    """D50 XYZ of an RGB space's red, green and blue (the rXYZ, gXYZ, bXYZ tags)."""
+    xyz = [(x / y, 1.0, (1 - x - y) / y) for x, y in primaries]
+    w = (white[0] / white[1], 1.0, (1 - white[0] - white[1]) / white[1])
+    columns = tuple(tuple(xyz[c][r] for c in range(3)) for r in range(3))
+    s = _apply(_inverse(columns), w)
+    to_xyz = tuple(tuple(columns[r][c] * s[c] for c in range(3)) for r in range(3))
+    src, dst = _apply(_BRADFORD, w), _apply(_BRADFORD, _D50)
+    scale = tuple(tuple(dst[i] / src[i] if i == j else 0.0 for j in range(3)) for i in range(3))
+    m = _times(_times(_inverse(_BRADFORD), _times(scale, _BRADFORD)), to_xyz)
+    return [tuple(m[r][c] for r in range(3)) for c in range(3)]
+
+
+def matrix_profile(description: str, primaries, white, gamma: float) -> bytes:
+    """An ICC v2.1 RGB display profile: desc, cprt, wtpt, r/g/bXYZ and one gamma curve per channel."""
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+
+    text = description.encode("ascii") + b"\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3) + bytes(67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    red, green, blue = colorants(primaries, white)
+    tags = [
+        (b"desc", desc),
+        (b"cprt", b"text" + bytes(4) + b"No copyright, use freely\0"),
+        (b"wtpt", xyz(_D50)),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (
+        struct.pack(">I", offset + len(body))
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"mntrRGB XYZ "
+        + struct.pack(">6H", 1998, 12, 31, 0, 0, 0)
+        + b"acsp"
+        + bytes(24)
+        + bytes(4)  # rendering intent: perceptual
+        + b"".join(s15(c) for c in _D50)
+        + bytes(48)
+    )
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def adobe_rgb() -> bytes:
+    """An Adobe RGB (1998)-compatible profile (its published primaries, white and gamma)."""
+    return matrix_profile(
+        "Adobe RGB (1998) compatible", ((0.64, 0.33), (0.21, 0.71), (0.15, 0.06)), (0.3127, 0.3290), 563 / 256
+    )
+
+
+def to_adobe_rgb(img: Image.Image) -> Image.Image:
+    """``img``'s sRGB colours expressed in Adobe RGB (relative colorimetric), tagged with the profile."""
+    srgb = ImageCms.createProfile("sRGB")
+    adobe = ImageCms.ImageCmsProfile(io.BytesIO(adobe_rgb()))
+    out = ImageCms.profileToProfile(img, srgb, adobe, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    out.info["icc_profile"] = adobe_rgb()
+    return out
+
+
+def rose_adobe() -> Image.Image:
+    """The rose as an Adobe-RGB-tagged master: served, it must look like rose.jpg."""
+    return to_adobe_rgb(rose())
+
+
 def encode(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
+    icc = {"icc_profile": img.info["icc_profile"]} if img.info.get("icc_profile") else {}
     if fmt == "JPEG":
-        img.save(buf, fmt, quality=88, optimize=True)
+        img.save(buf, fmt, quality=88, optimize=True, **icc)
     else:
-        img.save(buf, fmt, optimize=True)
+        img.save(buf, fmt, optimize=True, **icc)
     return buf.getvalue()
 
 
@@ -80,16 +187,23 @@ SAMPLES = {
     "images/sample/rose.jpg": (rose, "JPEG"),
     "images/sample/shoe.jpg": (shoe, "JPEG"),
     "images/sample/tulip.png": (tulip, "PNG"),
+    "images/sample/rose-adobe.jpg": (rose_adobe, "JPEG"),
     "images/defaults/noimage.png": (noimage, "PNG"),
     "images/defaults/watermark.png": (watermark, "PNG"),
 }
 
 
+# Files that are not images: the sample catalog's ICC profile map points here.
+PROFILES = {"images/sample/profiles/AdobeRGB1998.icc": adobe_rgb}
+
+
 def main(root: str = ".") -> None:
-    for key, (make, fmt) in SAMPLES.items():
+    files = {key: encode(make(), fmt) for key, (make, fmt) in SAMPLES.items()}
+    files |= {key: make() for key, make in PROFILES.items()}
+    for key, data in files.items():
         path = Path(root) / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encode(make(), fmt))
+        path.write_bytes(data)
         print(f"{key}: {path.stat().st_size} bytes")
 
 

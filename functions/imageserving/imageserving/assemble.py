@@ -27,6 +27,7 @@ from .catalog.resolve import Source, main_catalog, resolve_object, resolve_path_
 from .context import Context
 from .errors import ISError
 from .negotiate import client_hints, encode_choice, negotiate
+from .profiles import colour_plan
 from .protocol.commands import Commands
 from .protocol.preprocess import object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, skip_brackets, tokenize
@@ -42,7 +43,8 @@ log = logging.getLogger("imageserving")
 # nested request ignores (its reply is an intermediate image, never encoded for a client).
 MAX_NESTING = 8
 MAX_NESTED_RENDERS = 32  # nested requests per request, all levels together
-_NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "printres", "quantize", "req", "bgc"))
+# icc= too: a nested image stays in the working space; the outer request converts (rendering.md §10).
+_NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "icc", "printres", "quantize", "req", "bgc"))
 # Lossless, with alpha, and the cheapest to write and read back: uncompressed TIFF.
 _NESTED_FMT = "tif-alpha"
 
@@ -210,6 +212,8 @@ class Assembler:
         if nested:
             _as_nested(job)
         else:
+            layer_cat = layer0.source.catalog if layer0.source else main
+            job.colour = colour_plan(self.storage, self.settings, cats, main, layer_cat, job.request)
             self._smart_imaging(ctx, job, cmds)
         return job
 

@@ -213,6 +213,7 @@ class ImageServer:
         """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
         p = self.assembler.prepare(ctx, request_source(ctx), ctx.url, req_type="img")
         planned = pipeline.plan(p.job, p.options)
+        reply_profile = pipeline.colour_route(p.job, planned).reply
         return ImageDescription(
             width=planned.width,
             height=planned.height,
@@ -221,7 +222,7 @@ class ImageServer:
             quality=planned.quality,
             bgc=planned.bgc,
             print_res=planned.print_res,
-            icc_embed=planned.icc_embed and bool(planned.source and planned.source.icc_profile),
+            icc_embed=planned.icc_embed and reply_profile is not None,
             pixel_type={"rgb": "RGB", "gray": "BW", "cmyk": "CMYK"}[planned.output.pixel_type],
             xmp_embed=bool(
                 planned.source
@@ -229,7 +230,7 @@ class ImageServer:
                 and p.job.request.get("xmpembed")
                 and parse_flag(p.job.request["xmpembed"], cmd="xmpEmbed")
             ),
-            icc_profile=planned.source.icc_profile if planned.source else None,
+            icc_profile=reply_profile,
             version=image_version(p),
         )
 

@@ -418,6 +418,19 @@ def parse_macros(table: Table) -> dict[str, str]:
     return {row.fields["name"].lower(): row.fields["definition"] for row in table.rows.values()}
 
 
+def parse_icc_map(table: Table) -> dict[str, str]:
+    """ICC profile map (columns Name, ProfilePath; §10.5) -> lower-cased name -> profile path.
+    Rows without a path are skipped: they could only ever fail."""
+    for column in ("name", "profilepath"):
+        if column not in table.columns:
+            raise CatalogFormatError(f"the ICC profile map lacks the {column} column")
+    return {
+        row.fields["name"].lower(): row.fields["profilepath"].strip()
+        for row in table.rows.values()
+        if row.fields.get("profilepath", "").strip()
+    }
+
+
 # --- value types (§3.4) -------------------------------------------------------------------------
 # Each helper returns None for "not set or invalid", which callers treat as "inherit".
 

@@ -40,6 +40,7 @@ class Catalog:
     records_: dict[str, Record] = field(default_factory=dict, repr=False)
     statics_: dict[str, Record] = field(default_factory=dict, repr=False)  # /is/content records
     macros_: dict[str, str] = field(default_factory=dict, repr=False)
+    icc_: dict[str, str] = field(default_factory=dict, repr=False)  # lower-cased icc::Name -> ProfilePath
     data_etags: dict[str, str] = field(default_factory=dict)  # data-file key -> etag it was parsed from
     rules: tuple[Rule, ...] = ()  # the RuleSetFile's request preprocessing rules (catalogs.md §12)
     error: ISError | None = None  # set when the catalog failed to load: its requests fail, others don't
@@ -76,6 +77,11 @@ class Catalog:
     def macros(self) -> dict[str, str]:
         self.load_tables()
         return self.macros_
+
+    @property
+    def icc_profiles(self) -> dict[str, str]:
+        self.load_tables()
+        return self.icc_
 
     @property
     def is_default(self) -> bool:
@@ -209,6 +215,15 @@ class CatalogSet:
         if body is None and not cat.is_default:
             body = self.default.macros.get(name)
         return body
+
+    def icc_profile(self, cat: Catalog, name: str) -> tuple[Catalog, str] | None:
+        """``icc::ProfilePath`` of profile ``name`` (case-insensitive) and the catalog whose
+        RootPath it is relative to: ``cat``'s map first, then the default catalog's (§10.5)."""
+        for owner in (cat, self.default) if not cat.is_default else (cat,):
+            path = owner.icc_profiles.get(name.lower())
+            if path:
+                return owner, path
+        return None
 
     def all_catalogs(self) -> list[Catalog]:
         return [self.default, *self.by_root.values()]

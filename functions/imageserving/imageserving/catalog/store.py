@@ -338,11 +338,12 @@ class CatalogStore:
         return cat
 
     def _load_tables(self, cat: Catalog, attrs: dict[str, str], objects: dict[str, ObjectInfo]) -> None:
-        """The image, SVG, static content and macro tables of ``cat`` (catalogs.md §4.2-§4.3); all
+        """The image, SVG, static content, macro and ICC profile tables of ``cat`` (catalogs.md §4.2-§4.3); all
         of them or none (a storage fault raises and leaves the catalog to be read again)."""
         records: dict[str, Record] = {}
         statics: dict[str, Record] = {}
         macros: dict[str, str] = {}
+        profiles: dict[str, str] = {}
         svg_keys = self._data_keys(attrs.get("svgcatalogfile", ""))
         for file_key in self._data_keys(attrs.get("catalogfile", "")) + svg_keys:
             table = self._table(file_key, cat, objects)
@@ -362,7 +363,14 @@ class CatalogStore:
             table = self._table(macro_keys[0], cat, objects, key_field="name")
             if table is not None:
                 macros = F.parse_macros(table)
-        cat.records_, cat.statics_, cat.macros_ = records, statics, macros
+        icc_keys = self._data_keys(attrs.get("iccprofilemapfile", ""))
+        if icc_keys:
+            table = self._table(icc_keys[0], cat, objects, key_field="name")
+            try:
+                profiles = F.parse_icc_map(table) if table is not None else {}
+            except F.CatalogFormatError as exc:  # its profiles are unknown names, the rest works
+                log.error("catalog %s: ICC profile map %s: %s", cat.key, icc_keys[0], exc)
+        cat.records_, cat.statics_, cat.macros_, cat.icc_ = records, statics, macros, profiles
 
     def _load_rules(self, cat: Catalog, key: str) -> None:
         """A rule set that is missing or does not conform fails its catalog closed: it may carry

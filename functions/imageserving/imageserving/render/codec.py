@@ -19,6 +19,7 @@ from PIL import Image, ImageCms, PdfParser
 
 from ..errors import ISError
 from ..protocol.values import parse_flag, parse_int, parse_real
+from .icc import to_working
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,8 +295,10 @@ def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
         )
 
 
-def decode(src: SourceImage, *, scale_hint: float | None) -> Decoded:
+def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False) -> Decoded:
     """Decode ``src``; ``scale_hint`` is the total scale from source to reply pixels, if known.
+    ``working``: bring tagged RGB pixels to the working space (sRGB) now, as layers of a
+    composite need (a single image is converted at reply size instead, :mod:`.icc`).
 
     JPEGs are DCT-scaled when ``scale_hint <= 0.5``, keeping at least twice the needed pixels
     (§16.2); CMYK JPEGs never are, so their colour conversion sees every pixel.
@@ -319,6 +322,8 @@ def decode(src: SourceImage, *, scale_hint: float | None) -> Decoded:
     # Header metadata is exposed on SourceImage; dropping it here keeps a stale EXIF orientation
     # or colour tag from being applied a second time downstream.
     image.info = {}
+    if working:
+        image, icc = to_working(image, icc)
     return Decoded(image, reduction, icc)
 
 
@@ -394,7 +399,8 @@ def _srgb_bytes() -> bytes:
 # --------------------------------------------------------------------------------------------
 # Replies (§10, §11)
 
-_ICC_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # iccEmbed (§10); Pillow's EPS writer has no ICC
+# iccEmbed (§10): Pillow writes ICCP/APP2/ICCP chunks for these; its EPS and GIF writers have none.
+_ICC_FORMATS = ("JPEG", "PNG", "TIFF", "PDF", "WEBP", "AVIF")
 _DPI_FORMATS = ("JPEG", "PNG", "TIFF", "PDF")  # printRes (§11.7)
 _XMP_FORMATS = ("JPEG", "TIFF")  # xmpEmbed (§11.8)
 _ICC_SPACES = {"RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB ", "L": b"GRAY", "LA": b"GRAY", "CMYK": b"CMYK"}

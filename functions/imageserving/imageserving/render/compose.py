@@ -372,7 +372,7 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
         return out
     # ``scale`` already has the pipeline's headroom over the view; codec.decode keeps twice its hint.
     hint = min(kx, ky) / 2 if max(kx, ky) < 1 else None
-    img = codec.decode(p.source, scale_hint=hint).image
+    img = codec.decode(p.source, scale_hint=hint, working=True).image  # layers merge in sRGB (icc.py)
     dx, dy = img.width / sw, img.height / sh
     at = (round((inner[0] - x) * kx), round((inner[1] - y) * ky))
     size = (max(1, round((inner[2] - x) * kx) - at[0]), max(1, round((inner[3] - y) * ky) - at[1]))

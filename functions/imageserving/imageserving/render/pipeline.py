@@ -17,7 +17,7 @@ from PIL import Image, ImageFilter
 from .. import observe
 from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, parse_real, round_half_up
-from . import codec, compose, geometry, ops, resample
+from . import codec, compose, geometry, icc, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
@@ -97,6 +97,8 @@ class RenderJob:
     # Every layer, layer 0 first, when the request has more than one; ``layer`` then holds the
     # commands addressed to ``comp`` (the composite's flip, opac and op_*).
     layers: list[compose.Layer] = field(default_factory=list)
+    # Output profile, intent and source assumptions, profiles already read (icc.py, §10).
+    colour: icc.ColourPlan = field(default_factory=icc.ColourPlan)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,9 @@ def parse_options(job: RenderJob) -> Options:
     """Parse the commands of ``job``: a bad value is a ``bad_request`` before any source is read."""
     req, defaults = job.request, job.defaults
     output = codec.parse_fmt(req.get("fmt") or "jpeg", default_pixel_type="gray" if job.req_type == "mask" else "rgb")
+    if job.colour.output is not None and job.req_type != "mask":
+        # The output profile's type is the reply's pixel type (§10); a misfit is a bad request.
+        output = output.with_pixel_type(icc.pixel_type(job.colour.output) or output.pixel_type)
     quality, chroma_off = codec.parse_qlt(req["qlt"]) if req.get("qlt") else defaults.jpeg_quality
     view = geometry.parse_view(req, job.req_type, client_dpr=job.client_dpr)
     bgc = (
@@ -244,10 +249,13 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
     with observe.span("render"):  # the decode inside is timed on its own
         planned = plan(job, options)
         _check_deadline(job)
-        img, icc = _draw(job, planned)
+        route = colour_route(job, planned)
+        img, icc = _draw(job, _drawn(job, planned, route))
         _check_deadline(job)
         if job.req_type == "mask":
             img = _alpha_of(img)
+        else:
+            img, icc = _colour_out(img, icc, route, job.colour)
     if job.slow_network and _flag(job.request, "network"):
         planned = replace(planned, quality=max(1, round(planned.quality * SLOW_NETWORK_QUALITY)))
     with observe.span("encode"):
@@ -260,6 +268,34 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
             saved = done.saved
             rendered.smart_imaging = output.name if saved is None else f"{output.name}; saved={saved}"
     return rendered
+
+
+def colour_route(job: RenderJob, planned: Planned) -> icc.Route:
+    """From which space to which the reply's pixels are converted, known from headers (§10)."""
+    source = None if job.layers else planned.source
+    if source is None:
+        return icc.route(None, None, job.colour)
+    if source.mode == "CMYK":  # decoding brings CMYK to sRGB (through its profile when tagged)
+        return icc.route(icc.srgb() if source.icc_profile else None, "RGB", job.colour)
+    return icc.route(source.icc_profile, source.mode, job.colour)
+
+
+def _drawn(job: RenderJob, planned: Planned, route: icc.Route) -> Planned:
+    """``planned`` with ``bgc`` (an output-space colour) in the space the pixels are drawn in,
+    when a conversion is pending: the background then comes out of the conversion as asked."""
+    if route.target is None or route.pixels is None or icc.pixel_type(route.pixels) != "rgb":
+        return planned
+    c = job.colour
+    return replace(planned, bgc=icc.convert_color(planned.bgc, route.target, route.pixels, c.intent, c.bpc))
+
+
+def _colour_out(img: Image.Image, own: bytes | None, route: icc.Route, c: icc.ColourPlan):
+    """Stage 10: the reply's pixels in the output space and the profile that describes them."""
+    if route.target is None:
+        return img, route.reply if c.output is not None else own
+    with observe.span("colour"):
+        out = icc.convert(img, route.pixels, route.target, c.intent, c.bpc)
+    return (img, own) if out is None else (out, route.reply)
 
 
 def _encode_negotiated(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | None):
@@ -284,7 +320,7 @@ def _needs_requested_format(job: RenderJob, planned: Planned) -> bool:
     return bool(
         req.get("jpegsize")
         or req.get("quantize")
-        or (planned.icc_embed and source is not None and source.icc_profile)
+        or (planned.icc_embed and colour_route(job, planned).reply is not None)
         or (_flag(req, "xmpembed") and source is not None and source.xmp)
     )
 

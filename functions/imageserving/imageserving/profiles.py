@@ -1,0 +1,125 @@
+"""ICC profiles by name (catalogs.md §6.3, §10.5; rendering.md §10): ``icc=`` and the catalog's
+``IccProfile*`` attributes resolved through the ICC profile maps to profile files, read from
+storage once per process.
+
+Profiles are not tracked by cache validation (catalogs.md §13), so a file read once is kept; the
+cache holds at most ``_CACHE_ENTRIES`` profiles of at most ``MAX_PROFILE_BYTES`` each.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from . import observe
+from .catalog.model import Catalog, CatalogSet
+from .catalog.resolve import file_keys
+from .errors import ISError
+from .protocol.values import parse_flag
+from .render import codec, icc
+
+# Real output profiles are 0.5-3 MB at most (large CMYK LUTs); more is not a profile.
+MAX_PROFILE_BYTES = 8 << 20
+_CACHE_ENTRIES = 32
+_BUILT_IN = "srgb"  # the only built-in name (rendering.md §10)
+_OUTPUT_ATTRS = {"rgb": "IccProfileRgb", "gray": "IccProfileGray", "cmyk": "IccProfileCmyk"}
+
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_lock = threading.Lock()
+
+
+def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: Catalog, request: dict[str, str]):
+    """The request's :class:`~imageserving.render.icc.ColourPlan`: ``icc=`` (an unknown profile is
+    a bad request) else the main catalog's ``IccProfile<Type>`` for the reply's pixel type;
+    intent and BPC from ``icc=`` else ``IccRenderIntent``/``IccBlackPointCompensation``; the
+    layer catalog's ``IccProfileSrcRgb`` for untagged RGB sources. Nothing is read when none
+    of them is set."""
+    command = icc.parse_icc(request["icc"]) if request.get("icc") else None
+    intent = _intent(cats.raw_attr(main, "IccRenderIntent"))
+    bpc = _flag(cats.raw_attr(main, "IccBlackPointCompensation"), True)
+    if command is not None:
+        output = _named(storage, settings, cats, main, command.name, required=True)
+        intent = command.intent if command.intent is not None else intent
+        bpc = command.bpc if command.bpc is not None else bpc
+    else:
+        try:
+            kind = codec.parse_fmt(request.get("fmt") or "jpeg").pixel_type
+        except ISError:
+            kind = "rgb"  # a bad fmt= is reported by the renderer's own parse
+        output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind])
+    assumed = _attribute(storage, settings, cats, layer_cat, "IccProfileSrcRgb")
+    if assumed is not None and icc.pixel_type(assumed) != "rgb":
+        assumed = None
+    return icc.ColourPlan(output=output, assumed_rgb=assumed, intent=intent, bpc=bpc)
+
+
+def _attribute(storage, settings, cats: CatalogSet, cat: Catalog, name: str) -> bytes | None:
+    """A profile named by a catalog attribute; one that cannot be found is the catalog's mistake:
+    logged by the error, and the reply goes out without it rather than failing every request."""
+    value = (cats.raw_attr(cat, name) or "").strip()
+    if not value:
+        return None
+    try:
+        return _named(storage, settings, cats, cat, value, required=False)
+    except ISError as err:
+        if err.kind not in ("bad_request", "content_error"):
+            raise
+        return None
+
+
+def _named(storage, settings, cats: CatalogSet, main: Catalog, name: str, *, required: bool) -> bytes | None:
+    """A profile by map name, ``rootId/name``, the built-in ``sRGB`` or a file path (§6.3)."""
+    use_default = name.startswith("/")
+    obj = name[1:] if use_default else name
+    search = cats.default if use_default else main
+    found = cats.icc_profile(search, obj)
+    if found is None:
+        first, _, rest = obj.partition("/")
+        other = cats.catalog(first)
+        if other is not None and rest:
+            found = cats.icc_profile(other, rest)
+    if found is None and obj.lower() == _BUILT_IN:
+        return icc.srgb()
+    if found is None:
+        found = (cats.default if use_default else main, obj)
+    owner, path = found
+    data = _read(storage, settings, cats, owner, path)
+    if data is None:
+        raise ISError("bad_request", f"icc={name}: unknown profile")
+    return icc.check_profile(data, name)
+
+
+def _read(storage, settings, cats: CatalogSet, owner: Catalog, path: str) -> bytes | None:
+    try:
+        keys = file_keys(path, cats.raw_attr(owner, "RootPath") or "", settings)
+    except ISError:
+        return None  # outside the roots: as unknown as a missing file
+    for key in keys:
+        with _lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        with observe.span("fetch"):
+            blob = storage.fetch(key)
+        if blob is None:
+            continue
+        if len(blob.data) > MAX_PROFILE_BYTES:
+            raise ISError("content_error", f"profile {path}: larger than {MAX_PROFILE_BYTES} bytes")
+        with _lock:
+            _cache[key] = blob.data
+            while len(_cache) > _CACHE_ENTRIES:
+                _cache.popitem(last=False)
+        return blob.data
+    return None
+
+
+def _intent(raw: str | None) -> int:
+    value = (raw or "").strip()
+    return int(value) if value in ("0", "1", "2", "3") else 0
+
+
+def _flag(raw: str | None, default: bool) -> bool:
+    try:
+        return parse_flag(raw.strip(), cmd="IccBlackPointCompensation") if raw and raw.strip() else default
+    except ISError:
+        return default

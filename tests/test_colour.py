@@ -1,0 +1,233 @@
+"""Colour management (rendering.md §10, issue 11.1): tagged sources in sRGB, ``icc=``, ``iccEmbed=``."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import make_samples
+import pytest
+from PIL import Image, ImageCms
+from test_render import make_job
+
+from imageserving.errors import ISError
+from imageserving.render import icc, pipeline
+
+ADOBE = make_samples.adobe_rgb()
+SRGB = icc.srgb()
+# Adobe RGB values and the sRGB they stand for (relative colorimetric; the issue's example first).
+POINTS = [((128, 64, 200), (146, 62, 205)), ((200, 180, 40), None), ((30, 120, 90), None), ((250, 250, 250), None)]
+FORMATS = ["jpeg", "png", "webp", "avif"]
+
+
+def srgb_of(adobe: tuple[int, int, int]) -> tuple[int, int, int]:
+    t = ImageCms.buildTransform(
+        ImageCms.ImageCmsProfile(io.BytesIO(ADOBE)), ImageCms.createProfile("sRGB"), "RGB", "RGB", renderingIntent=1
+    )
+    return ImageCms.applyTransform(Image.new("RGB", (1, 1), adobe), t).getpixel((0, 0))
+
+
+def lab(rgb) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour."""
+    lin = [(c / 255 / 12.92) if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    x = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2]) / 0.95047
+    y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    z = (0.0193 * lin[0] + 0.1192 * lin[1] + 0.9505 * lin[2]) / 1.08883
+    f = [v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116 for v in (x, y, z)]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+def delta_e(a, b) -> float:
+    return math.dist(lab(a), lab(b))
+
+
+def patches(colours, size=64, profile: bytes | None = ADOBE, fmt="PNG") -> bytes:
+    """A strip of flat ``size``-pixel squares, one per colour, tagged with ``profile``."""
+    img = Image.new("RGB", (size * len(colours), size))
+    for i, colour in enumerate(colours):
+        img.paste(colour, (i * size, 0, (i + 1) * size, size))
+    buf = io.BytesIO()
+    img.save(buf, fmt, **({"icc_profile": profile} if profile else {}), **({"quality": 95} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def render(query: str, source: bytes | None, **fields) -> Image.Image:
+    img = Image.open(io.BytesIO(pipeline.render(make_job(query, source, **fields)).body))
+    img.load()
+    return img
+
+
+def centres(img: Image.Image, n: int) -> list[tuple[int, int, int]]:
+    w = img.width / n
+    return [img.convert("RGB").getpixel((int(w * i + w / 2), img.height // 2)) for i in range(n)]
+
+
+# ------------------------------------------------------------------ tagged sources into sRGB
+def test_the_generated_profile_is_adobe_rgb():
+    assert srgb_of((128, 64, 200)) == (146, 62, 205)
+    assert icc.pixel_type(ADOBE) == "rgb" and not icc.is_srgb(ADOBE)
+    assert icc.is_srgb(SRGB)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("source_fmt", ["PNG", "JPEG"])
+def test_an_adobe_rgb_source_reads_as_srgb(fmt, source_fmt):
+    colours = [adobe for adobe, _ in POINTS]
+    img = render(f"wid=128&fmt={fmt}&qlt=95", patches(colours, fmt=source_fmt))
+    for got, (adobe, expected) in zip(centres(img, len(colours)), POINTS):
+        want = expected or srgb_of(adobe)
+        assert delta_e(got, want) < 2, (fmt, adobe, got, want)
+        assert delta_e(got, adobe) > 2 or adobe == (250, 250, 250)  # the unconverted value is visibly off
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_icc_embed_embeds_what_the_pixels_are_in(fmt):
+    source = patches([(128, 64, 200)])
+    assert render(f"wid=32&fmt={fmt}&iccEmbed=1", source).info.get("icc_profile") == SRGB
+    assert "icc_profile" not in render(f"wid=32&fmt={fmt}", source).info
+    adobe = render(f"wid=32&fmt={fmt}&iccEmbed=1", source, colour=icc.ColourPlan(output=ADOBE))
+    assert adobe.info.get("icc_profile") == ADOBE
+    if fmt == "png":  # lossless: the Adobe RGB reply holds the source's values again
+        assert centres(adobe, 1) == [(128, 64, 200)]
+
+
+def test_icc_output_converts_srgb_pixels():
+    img = render("wid=32&fmt=png", patches([(146, 62, 205)], profile=None), colour=icc.ColourPlan(output=ADOBE))
+    assert delta_e(srgb_of(centres(img, 1)[0]), (146, 62, 205)) < 1
+
+
+def test_background_keeps_its_output_space_colour_through_a_conversion():
+    # extend= adds a margin above the strip: it is bgc, asked in the (sRGB) output space.
+    img = render("extend=0,64,0,0&bgc=3060c0&fmt=png&wid=128", patches([(128, 64, 200)] * 2))
+    assert max(abs(a - b) for a, b in zip(img.getpixel((50, 2)), (0x30, 0x60, 0xC0))) <= 1
+    assert delta_e(img.getpixel((50, 100)), (146, 62, 205)) < 2
+
+
+def test_layers_are_converted_before_they_merge():
+    from imageserving.render import compose
+
+    layers = [
+        compose.Layer({"size": "128,64", "color": "ffffff"}),
+        compose.Layer({"pos": "0,0"}, patches([(128, 64, 200)])),
+    ]
+    img = render("wid=128&fmt=png", None, layers=layers)
+    assert delta_e(img.getpixel((64, 32)), (146, 62, 205)) < 2
+
+
+# ------------------------------------------------------------------ no work for sRGB and untagged
+@pytest.mark.parametrize("profile", [SRGB, None], ids=["srgb", "untagged"])
+def test_srgb_and_untagged_sources_take_no_transform(profile, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("no colour conversion expected")
+
+    monkeypatch.setattr(icc, "convert", refuse)
+    source = patches([(128, 64, 200)], profile=profile)
+    for fmt in FORMATS:
+        assert centres(render(f"wid=32&fmt={fmt}&qlt=100", source), 1)[0] == pytest.approx((128, 64, 200), abs=3)
+
+
+def test_transforms_are_built_once_per_profile_pair():
+    source = patches([(128, 64, 200)])
+    render("wid=32&fmt=png", source)
+    before = icc._transform.cache_info()
+    for _ in range(3):
+        render("wid=32&fmt=png", source)
+    after = icc._transform.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits
+
+
+# ------------------------------------------------------------------ icc= values
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("AdobeRGB", icc.IccCommand("AdobeRGB")),
+        ("AdobeRGB,relative,0", icc.IccCommand("AdobeRGB", 1, False)),
+        ("x,absolute,,1", icc.IccCommand("x", 3, None)),
+        ("x,Perceptual,1", icc.IccCommand("x", 0, True)),
+    ],
+)
+def test_parse_icc(value, expected):
+    assert icc.parse_icc(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", ",relative", "x,vivid", "x,relative,2", "x,relative,1,maybe", "a,b,c,d,e"])
+def test_parse_icc_refuses(value):
+    with pytest.raises(ISError) as err:
+        icc.parse_icc(value)
+    assert err.value.kind == "bad_request"
+
+
+def test_an_output_profile_of_another_pixel_type_must_fit_the_format():
+    gray = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # neither RGB, gray nor CMYK
+    assert icc.pixel_type(gray) is None
+    with pytest.raises(ISError) as err:
+        icc.check_profile(b"not a profile" * 20, "bogus")
+    assert err.value.kind == "content_error"
+
+
+# ------------------------------------------------------------------ through the app (sample catalog)
+def test_sample_adobe_rgb_rose_looks_like_the_srgb_rose(client):
+    rose = Image.open(io.BytesIO(client.get("/is/image/sample/rose?wid=400&fmt=png").content)).convert("RGB")
+    adobe_reply = client.get("/is/image/sample/rose-adobe?wid=400&fmt=png")
+    adobe = Image.open(io.BytesIO(adobe_reply.content)).convert("RGB")
+    for point in [(200, 150), (50, 40), (330, 260), (120, 200)]:
+        assert delta_e(rose.getpixel(point), adobe.getpixel(point)) < 2, point
+
+
+def test_icc_names_a_profile_of_the_catalog_map(client):
+    reply = client.get("/is/image/sample/rose?wid=200&fmt=png&icc=AdobeRGB&iccEmbed=1")
+    assert reply.status_code == 200
+    img = Image.open(io.BytesIO(reply.content))
+    assert img.info["icc_profile"] == ADOBE
+    srgb_reply = Image.open(io.BytesIO(client.get("/is/image/sample/rose?wid=200&fmt=png").content))
+    assert delta_e(srgb_of(img.getpixel((100, 75))), srgb_reply.getpixel((100, 75))) < 2
+    props = client.get("/is/image/sample/rose?req=props&icc=AdobeRGB&iccEmbed=1").text
+    assert "image.iccProfile=Adobe RGB (1998) compatible" in props and "image.iccEmbed=1" in props
+
+
+@pytest.mark.parametrize("value", ["bogus", "AdobeRGB,vivid", "profiles/missing.icc"])
+def test_unknown_profiles_are_bad_requests(client, value):
+    assert client.get(f"/is/image/sample/rose?wid=50&icc={value}").status_code == 403  # bad_request (protocol.md §12)
+
+
+def test_built_in_srgb_and_profile_paths(client):
+    assert client.get("/is/image/sample/rose?wid=50&icc=sRGB").status_code == 200
+    by_path = client.get("/is/image/sample/rose?wid=50&fmt=png&icc=profiles/AdobeRGB1998.icc&iccEmbed=1")
+    assert Image.open(io.BytesIO(by_path.content)).info["icc_profile"] == ADOBE
+
+
+def test_icc_and_icc_embed_round_trip_through_imageprops(bucket):
+    root, write, make = bucket
+    client = make()
+    for fmt, ext in [("jpeg", "jpg"), ("png", "png"), ("webp", "webp"), ("avif", "avif")]:
+        reply = client.get(f"/is/image/sample/rose?wid=200&fmt={fmt}&icc=AdobeRGB&iccEmbed=1")
+        assert reply.status_code == 200, fmt
+        write({f"images/sample/out.{ext}": reply.content})
+        props = make().get(f"/is/image/sample/out.{ext}?req=imageprops").text
+        assert "image.iccProfile=Adobe RGB (1998) compatible" in props, fmt
+        assert "image.embeddedIccProfile=1" in props, fmt
+        # Served again, the reply is converted back to sRGB like any Adobe RGB master.
+        again = Image.open(io.BytesIO(make().get(f"/is/image/sample/out.{ext}?wid=200&fmt=png").content))
+        plain = Image.open(io.BytesIO(client.get("/is/image/sample/rose?wid=200&fmt=png").content))
+        assert delta_e(again.getpixel((100, 75)), plain.getpixel((100, 75))) < 3, fmt
+
+
+def test_catalog_output_profile_applies_without_icc(bucket):
+    root, write, make = bucket
+    ini = (root / "catalogs/sample.ini").read_text()
+    write({"catalogs/sample.ini": ini + "IccProfileRgb=AdobeRGB\n"})
+    img = Image.open(io.BytesIO(make().get("/is/image/sample/rose?wid=200&fmt=png&iccEmbed=1").content))
+    assert img.info["icc_profile"] == ADOBE
+
+
+def test_untagged_sources_take_the_catalog_source_profile(bucket):
+    root, write, make = bucket
+    ini = (root / "catalogs/sample.ini").read_text()
+    write(
+        {
+            "catalogs/sample.ini": ini + "IccProfileSrcRgb=AdobeRGB\n",
+            "images/sample/flat.png": patches([(128, 64, 200)], profile=None),
+        }
+    )
+    img = Image.open(io.BytesIO(make().get("/is/image/sample/flat.png?wid=64&fmt=png").content))
+    assert delta_e(img.convert("RGB").getpixel((32, 32)), (146, 62, 205)) < 2
