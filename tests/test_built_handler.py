@@ -160,3 +160,12 @@ def test_build_ships_bytecode_for_python312():
     assert (FUNCTION_DIR / "__pycache__" / "handler.cpython-312.pyc").is_file()
     assert not list(FUNCTION_DIR.rglob("*.cpython-311.pyc"))
     assert not (FUNCTION_DIR / "imageserving.egg-info").exists()
+
+
+def test_build_ships_the_try_page():
+    """/is/try's files travel with the package (the Makefile copies imageserving/ whole)."""
+    if not FUNCTION_DIR.is_dir():
+        _unavailable(f"no SAM build in {BUILD}: run `sam build` first")
+    source = ROOT / "functions" / "imageserving" / "imageserving" / "try"
+    for name in ("index.html", "try.js", "try.css", "examples.json"):
+        assert (FUNCTION_DIR / "imageserving" / "try" / name).read_bytes() == (source / name).read_bytes(), name

@@ -56,6 +56,11 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
             out.headers["Access-Control-Allow-Origin"] = settings.cors_allow_origin
         return out
 
+    if settings.try_page:
+        from . import trypage  # imported only when on: a Lambda that leaves the page off pays nothing
+
+        trypage.add_routes(app)
+
     @app.exception_handler(HTTPException)
     def plain_http_error(request: Request, exc: HTTPException) -> Response:
         # Paths outside /is/image and methods other than GET/HEAD: plain text, never cached.

@@ -44,6 +44,7 @@ class Settings:
     max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
+    try_page: bool = True  # /is/try, the page for storefront developers (IS_TRY_PAGE; off on Lambda by default)
     bfc: bool = True  # Smart Imaging's format conversion where neither URL nor catalog says (IS_BFC)
     rendition_prefix: str = ""  # "" - large replies are a size_limit error (the default)
     rendition_url_seconds: int = 3600
@@ -87,6 +88,8 @@ class Settings:
             max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),
+            # A developer's tool: on for the local server, off on Lambda unless the stack turns it on.
+            try_page=_bool(get("IS_TRY_PAGE", "false" if get("AWS_LAMBDA_FUNCTION_NAME") else "true")),
             bfc=_bool(get("IS_BFC", "on")),
             rendition_prefix=_prefix(get("IS_RENDITION_PREFIX", "")),
             rendition_url_seconds=int(get("IS_RENDITION_URL_SECONDS", "3600")),
