@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
+from .catalog.formats import parse_flag_attr, parse_real_attr
 from .catalog.model import CatalogSet, Record
 from .catalog.resolve import Source, main_catalog, resolve_object, resolve_path_object
 from .context import Context
@@ -34,7 +35,7 @@ from .protocol.query import Token, decode_value, encode_value, expand_macros, is
 from .protocol.values import parse_flag, parse_reals
 from .render import compose, pipeline
 from .responses.headers import min_ttl
-from .sources import fetch_source, modified_at, record_tokens, version_id
+from .sources import fetch_source, modified_at, record_or_attr, record_tokens, version_id
 from .storage import Blob
 
 log = logging.getLogger("imageserving")
@@ -47,6 +48,10 @@ MAX_NESTED_RENDERS = 32  # nested requests per request, all levels together
 _NESTED_IGNORED = frozenset(("fmt", "qlt", "iccembed", "icc", "printres", "quantize", "req", "bgc"))
 # Lossless, with alpha, and the cheapest to write and read back: uncompressed TIFF.
 _NESTED_FMT = "tif-alpha"
+# Layer-0 commands of a single-image request that only the compositor draws (rendering.md §4.2-§4.5,
+# §4.9): layer scaling, masks, the colour fills; ``opac=`` of ``comp`` too (the translucent image
+# over the background). The pipeline's fast path does the rest.
+_COMPOSED = frozenset(("size", "sizen", "scale", "res", "mask", "maskuse", "color", "bgcolor", "opac"))
 
 
 @dataclass
@@ -72,6 +77,13 @@ def image_version(p: Prepared) -> str:
     for layer in p.job.layers[1:]:
         parts += [f"{n}={v}" for n, v in sorted(layer.cmds.items())]
         parts.append(hashlib.md5(layer.source or b"", usedforsecurity=False).hexdigest())
+    # Effects and masks only when present, so that the versions of other requests stay as they were.
+    for i, effects in [(-1, p.job.comp_effects)] + [(i, layer.effects) for i, layer in enumerate(p.job.layers)]:
+        for number, cmds in effects.items():
+            parts += [f"{i}/effect={number}", *(f"{n}={v}" for n, v in sorted(cmds.items()))]
+    for i, layer in enumerate(p.job.layers):
+        if layer.mask is not None:
+            parts += [f"{i}/mask", hashlib.md5(layer.mask, usedforsecurity=False).hexdigest()]
     return version_id(parts)
 
 
@@ -119,6 +131,16 @@ class _Layer0:
     record: Record | None
     nested: str | None  # the ``src=is{…}`` value, when layer 0 is a nested request
 
+    def composed(self) -> bool:
+        """Whether a single-layer request needs the compositor (see _COMPOSED)."""
+        maskpath = self.record is not None and self.record.get("maskpath").strip()
+        return bool(
+            any(k in self.own for k in _COMPOSED)
+            or maskpath
+            or self.cmds.effects.get("0")
+            or self.cmds.effects.get("comp")
+        )
+
 
 class Assembler:
     def __init__(self, settings, storage):
@@ -146,7 +168,7 @@ class Assembler:
             parts = [record_tokens(ctx.cats, record, "modifier"), url, record_tokens(ctx.cats, record, "postmodifier")]
         layer0 = self._resolve_layer0(ctx, _merge(parts, ctx, variables), parts, source, variables)
         further = _further_layers(layer0.cmds, parts)
-        compose.check_count(len(further) + 1)
+        compose.check_count(len(further) + 1 + sum(len(fx) for _, fx in further))
         job = self._job(ctx, layer0, further, req_type, nested)
         options = pipeline.parse_options(job)  # bad values fail before any source is read
         blob, replaced, layer_ttls = self._read_layer0(ctx, job, layer0, replacement)
@@ -156,17 +178,19 @@ class Assembler:
         if job.source is None and "size" not in layer0.own:
             raise ISError("not_found", "the request names no image")
         mark = self._watermark(ctx) if watermark else None
-        # Layer scaling of an image (size=, scale=) happens in the compositor (rendering.md §4.3,
-        # §4.5: layer 0's size= is the canvas), and so does a watermark (merged before the view
-        # transform): a single-layer request with either takes the composite path.
-        scaled_layer0 = job.source is not None and any(k in layer0.own for k in ("size", "sizen", "scale"))
-        if further or mark is not None or scaled_layer0:
-            job.layers = [compose.Layer(_layer0_commands(layer0.cmds), job.source)]
+        # Layer scaling, masks, fills and effects happen in the compositor (rendering.md §4), and so
+        # does a watermark (merged before the view transform): a single-layer request with any of
+        # them takes the composite path.
+        if further or mark is not None or layer0.composed():
+            job.layers = [self._layer0(ctx, layer0, job.source, None if replaced else replacement, replaced)]
+            job.comp_effects = layer0.cmds.decoded_effects("comp")
+            job.apply_effect_mask = _apply_effect_mask(ctx, layer0.cmds)
             if not further:
                 job.layer = layer0.cmds.decoded_layer("comp")
                 options = pipeline.parse_options(job)
-            for own in further:
+            for own, fx in further:
                 layer, ttl, used_replacement = self._layer(ctx, layer0.cmds, own, replacement)
+                layer.effects = fx
                 job.layers.append(layer)
                 layer_ttls += [ttl] if ttl is not None else []
                 replaced = replaced or used_replacement
@@ -258,6 +282,52 @@ class Assembler:
             job.source = blob.data
         return blob, replaced, ttls
 
+    def _layer0(
+        self, ctx: Context, layer0: _Layer0, source: bytes | None, replacement: Source | None, replaced: bool
+    ) -> compose.Layer:
+        """Layer 0 as a compositor layer: its commands, effects, mask and resolution (a default
+        image standing in for it keeps none of its record's MaskPath)."""
+        cmds = layer0.cmds
+        layer = compose.Layer(_layer0_commands(cmds), source, effects=cmds.decoded_effects("0"))
+        self._attach_mask(ctx, layer, None if replaced else layer0.source, cmds.variables, replacement)
+        layer.cmds.pop("mask", None)
+        if layer0.source is not None:
+            layer.resolution = _resolution(ctx.cats, layer0.source)
+        return layer
+
+    def _attach_mask(
+        self,
+        ctx: Context,
+        layer: compose.Layer,
+        source: Source | None,
+        variables: dict[str, str],
+        replacement: Source | None,
+        value: str | None = None,
+    ) -> None:
+        """The layer's mask (rendering.md §4.9): ``mask=`` (a record's MaskPath, else its Path; a
+        file; a nested request), else the MaskPath of the layer's own record."""
+        value = value if value is not None else layer.cmds.get("mask")
+        if value:
+            if is_nested(value):
+                layer.mask, _, _ = self._nested(ctx, value, variables, replacement)
+                return
+            mask, _ = self._layer_source(ctx, value)
+            maskpath = mask.record.get("maskpath").strip() if mask.record is not None else ""
+            if maskpath:
+                mask = replace(mask, path=maskpath)
+            if mask.path:
+                layer.mask = self._fetch_mask(ctx, mask)
+            return
+        maskpath = source.record.get("maskpath").strip() if source is not None and source.record is not None else ""
+        if maskpath:
+            layer.mask = self._fetch_mask(ctx, replace(source, path=maskpath))
+            layer.exact_mask = True
+
+    def _fetch_mask(self, ctx: Context, mask: Source) -> bytes:
+        blob = fetch_source(self.storage, self.settings, ctx.cats, mask, layer=True)
+        _involve(ctx, mask.record, blob)
+        return blob.data
+
     # ------------------------------------------------------------------ further layers
     def _layer(
         self, ctx: Context, cmds: Commands, own: dict[str, str], replacement: Source | None
@@ -268,11 +338,16 @@ class Assembler:
         cats, main = ctx.cats, ctx.main
         own = dict(own)
         src_value = own.pop("src", None)
+        mask_value = own.pop("mask", None)
         if not src_value:
-            return compose.Layer(own), None, False
+            layer = compose.Layer(own)
+            self._attach_mask(ctx, layer, None, cmds.variables, replacement, mask_value)
+            return layer, None, False
         if is_nested(src_value):
             data, ttl, replaced = self._nested(ctx, src_value, cmds.variables, replacement)
-            return compose.Layer(own, data), ttl, replaced
+            layer = compose.Layer(own, data)
+            self._attach_mask(ctx, layer, None, cmds.variables, replacement, mask_value)
+            return layer, ttl, replaced
         source, modifier = self._layer_source(ctx, src_value)
         record = source.record
         if record is not None:
@@ -284,10 +359,14 @@ class Assembler:
         ttl = source_ttl(cats, source, record, main)
         if not source.path:
             _involve(ctx, record, None)
-            return compose.Layer(own), ttl, False
+            layer = compose.Layer(own, resolution=_resolution(cats, source))
+            self._attach_mask(ctx, layer, source, cmds.variables, replacement, mask_value)
+            return layer, ttl, False
         blob, replaced = self._fetch_layer(cats, source, replacement)
         _involve(ctx, replacement.record if replaced else record, blob)
-        return compose.Layer(own, blob.data), ttl, replaced
+        layer = compose.Layer(own, blob.data, resolution=_resolution(cats, source))
+        self._attach_mask(ctx, layer, None if replaced else source, cmds.variables, replacement, mask_value)
+        return layer, ttl, replaced
 
     def _watermark(self, ctx: Context) -> tuple[compose.Layer, float] | None:
         """The main catalog's Watermark record as a watermark layer, and its TTL (§12): its
@@ -424,6 +503,22 @@ def _involve(ctx: Context, record: Record | None, blob: Blob | None) -> None:
         ctx.modified.append(stamp)
 
 
+def _resolution(cats: CatalogSet, source: Source) -> float:
+    """``catalog::Resolution``, else its catalog's ``Resolution`` (what ``res=`` divides by)."""
+    return float(record_or_attr(cats, source, "Resolution", parse_real_attr) or 72)
+
+
+def _apply_effect_mask(ctx: Context, cmds: Commands) -> bool:
+    """``effectMask=`` of the request, else the main catalog's ApplyEffectMask (r-effectmask.md)."""
+    value = cmds.value("effectmask")
+    if value is not None:
+        if value.strip() not in ("0", "1"):
+            raise ISError("bad_request", f"effectMask={value}: expected 0 or 1")
+        return value.strip() == "1"
+    flag = parse_flag_attr(ctx.cats.raw_attr(ctx.main, "ApplyEffectMask"))
+    return True if flag is None else flag
+
+
 def _on(request: dict[str, str], name: str) -> bool:
     return parse_flag(request[name], cmd=name) if request.get(name) else False
 
@@ -464,9 +559,9 @@ def _layer0_commands(cmds: Commands) -> dict[str, str]:
     return own
 
 
-def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, str]]:
-    """Decoded commands of the layers above layer 0, by ascending number (z-order, §4.1). Commands
-    addressed by name (``layer=name`` after ``layer=n,name``) join that layer's own."""
+def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[tuple[dict[str, str], dict[int, dict[str, str]]]]:
+    """Decoded commands and effect layers of the layers above layer 0, by ascending number (z-order,
+    §4.1). Commands addressed by name (``layer=name`` after ``layer=n,name``) join that layer's own."""
     names: dict[str, str] = {}
     for part in parts:
         for tok in part:
@@ -479,8 +574,8 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, 
                 if name == "comp" or names.setdefault(name, number) != number:
                     raise ISError("bad_request", f"layer={number},{name}: the name is taken")
     numbered: dict[int, list[str]] = {}
-    for key, layer in cmds.layers.items():
-        if key == "comp" or not layer:
+    for key in dict.fromkeys([*cmds.layers, *cmds.effects]):
+        if key == "comp" or not (cmds.layers.get(key) or cmds.effects.get(key)):
             continue
         number = key if key.isdigit() else names.get(key)
         if number is None or not number.isdigit():
@@ -488,8 +583,5 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[dict[str, 
         if int(number) == 0 and not key.isdigit():
             raise ISError("bad_request", f"layer={key}: names for layer 0 are not supported")
         numbered.setdefault(int(number), []).append(key)
-    return [
-        cmds.decoded_layer(*sorted(keys, key=lambda k: not k.isdigit()))
-        for number, keys in sorted(numbered.items())
-        if number > 0
-    ]
+    ordered = [(number, sorted(keys, key=lambda k: not k.isdigit())) for number, keys in sorted(numbered.items())]
+    return [(cmds.decoded_layer(*keys), cmds.decoded_effects(*keys)) for number, keys in ordered if number > 0]

@@ -27,6 +27,16 @@ def record_tokens(cats: CatalogSet, record: Record, field_name: str) -> list[Tok
     return expand_macros(tokenize(text), lambda name: cats.macro(record.catalog, name))
 
 
+def record_or_attr(cats: CatalogSet, source: Source, name: str, parse):
+    """A record field that falls back to its catalog's attribute when missing, empty or 0
+    (catalogs.md §5: Resolution, PrintResolution, ThumbRes, ThumbType)."""
+    if source.record is not None:
+        value = parse(source.record.get(name.lower()))
+        if value:
+            return value
+    return cats.attr(source.catalog, name)
+
+
 def fetch_source(storage, settings, cats: CatalogSet, source: Source, *, layer: bool = False) -> Blob:
     """The source file (first existing candidate key), else ``not_found``; ``layer=True`` marks it
     as a missing layer source, the one failure the default image covers."""

@@ -17,7 +17,7 @@ from .query import Token, decode_value, is_nested, substitute
 REQUEST_COMMANDS = frozenset(
     """
     req id handler defaultimage cache locale template imageset labelkey message name timeout type
-    fmt qlt quantize pscan jpegsize printres iccembed xmpembed icc network bfc
+    fmt qlt quantize pscan jpegsize printres iccembed xmpembed icc network bfc effectmask
     wid hei scl fit align bgc rgn rect dpr resmode
 """.split()
 )
@@ -33,19 +33,28 @@ class Commands:
 
     request: dict[str, str] = field(default_factory=dict)
     layers: dict[str, dict[str, str]] = field(default_factory=dict)  # layer key -> name -> value
+    # ``effect=n`` segments (rendering.md §13): parent layer key -> n -> name -> value. They
+    # belong to their parent but never reach its commands.
+    effects: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
 
     def add(self, tokens: list[Token]) -> None:
         """Apply one part (a Modifier, the URL, a PostModifier); each part starts on layer comp."""
-        layer = "comp"
+        layer, effect = "comp", None
         for tok in tokens:
             if tok.kind == "vardef":
                 self.variables[tok.name] = tok.value
             elif tok.name == "layer":
-                layer = _layer_key(tok.value)
+                layer, effect = _layer_key(tok.value), None
                 self.layers.setdefault(layer, {})
+            elif tok.name == "effect":
+                # A new segment attached to the current layer, ended by the next layer=/effect=.
+                effect = _effect_number(tok.value)
+                self.effects.setdefault(layer, {}).setdefault(effect, {})
             elif tok.name in REQUEST_COMMANDS:
                 self.request[tok.name] = tok.value
+            elif effect is not None:
+                self.effects[layer][effect][tok.name] = tok.value
             else:
                 self.layers.setdefault(layer, {})[tok.name] = tok.value
 
@@ -68,6 +77,15 @@ class Commands:
                 out[n] = resolve_value(n, v, self.variables)
         return out
 
+    def decoded_effects(self, *keys: str) -> dict[int, dict[str, str]]:
+        """Decoded commands of the effect layers attached to the given layers, by effect number."""
+        out: dict[int, dict[str, str]] = {}
+        for key in keys:
+            for number, cmds in self.effects.get(key, {}).items():
+                mine = out.setdefault(number, {})
+                mine.update((n, resolve_value(n, v, self.variables)) for n, v in cmds.items())
+        return dict(sorted(out.items()))
+
 
 def resolve_value(name: str, raw: str, variables: dict[str, str]) -> str:
     """Substitute variables, then decode once — nested requests stay encoded for their own parser."""
@@ -84,3 +102,10 @@ def _layer_key(value: str) -> str:
     if key:
         return key  # a named layer reference, resolved by the compositor
     raise ISError("bad_request", f"layer={value}")
+
+
+def _effect_number(value: str) -> int:
+    text = decode_value(value).strip()
+    if not text.lstrip("-").isdigit() or int(text) == 0:
+        raise ISError("bad_request", f"effect={value}: expected an integer other than 0")
+    return int(text)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from ..errors import ISError
 from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
 from . import codec, ops
+from .blend import draw, parse_blend_mode
+from .effects import Effect, parse_effect
+from .effects import render as render_effect
 from .geometry import parse_flip, pillow_rotated_size
 from .text import parse_text, render_text
 
@@ -37,6 +40,14 @@ class Layer:
 
     cmds: dict[str, str]
     source: bytes | None = None
+    # A separate mask (``mask=`` or the record's ``catalog::MaskPath``, rendering.md §4.9);
+    # ``exact_mask``: it is the catalog's, which must match the image's size.
+    mask: bytes | None = None
+    exact_mask: bool = False
+    # The layer's effect layers by number (``effect=n`` segments, §13), and the object resolution
+    # ``res=`` scales by (``catalog::Resolution``, else ``attribute::Resolution``).
+    effects: dict[int, dict[str, str]] = field(default_factory=dict)
+    resolution: float = 72.0
     # Set on the watermark (rendering.md §12): its ``align=``. The watermark is drawn by
     # :func:`watermark` on the finished composite, placed by the §0 alignment offset instead of
     # pos/origin, with ``sizeN`` relative to the composite.
@@ -63,7 +74,7 @@ class _Plan:
 
     index: int
     cmds: dict[str, str]
-    source: codec.SourceImage | None
+    source: codec.SourceImage | None  # the image, or the mask of a solid colour layer (``solid``)
     content: Image.Image | None  # text layers: the laid-out text (full size)
     crop: tuple[int, int, int, int]  # x, y, w, h in source pixels (image layers)
     fitted: tuple[int, int]  # the content after crop and scale
@@ -74,6 +85,10 @@ class _Plan:
     extend: tuple[int, int, int, int]
     size: tuple[int, int]  # the layer rect
     origin: tuple[float, float]  # in layer-rect pixels
+    mask: codec.SourceImage | None = None  # a separate mask of an image layer
+    solid: bool = False  # a solid colour layer shaped by its mask (§4.6): ``source`` is the mask
+    effects: tuple[Effect, ...] = ()
+    blend: str = "norm"
 
 
 def check_count(count: int) -> None:
@@ -88,23 +103,32 @@ def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
 
 
 def build(
-    layers: list[Layer], comp: dict[str, str], scale: float, *, max_pixels: int, deadline: float = math.inf
+    layers: list[Layer],
+    comp: dict[str, str],
+    scale: float,
+    *,
+    max_pixels: int,
+    deadline: float = math.inf,
+    comp_effects: dict[int, dict[str, str]] | None = None,
+    apply_effect_mask: bool = True,
 ) -> Image.Image:
-    """The RGBA composite at ``scale`` of its full size, with ``comp``'s ``opac`` applied
-    (``flip`` and ``op_*`` of ``comp`` are left to the pipeline, as for a single layer; the
-    watermark to :func:`watermark`)."""
+    """The RGBA composite at ``scale`` of its full size, with ``comp``'s effect layers
+    (``comp_effects``, §13: the composite is their parent) and ``opac`` applied (``flip`` and
+    ``op_*`` of ``comp`` are left to the pipeline, as for a single layer; the watermark to
+    :func:`watermark`). ``apply_effect_mask``: ApplyEffectMask / ``effectMask=``."""
     layers = _stacked(layers)
     check_count(len(layers))
     base = _plan(0, layers[0], max_pixels, None)
     cw, ch = base.size
     canvas = Image.new("RGBA", (max(1, round(cw * scale)), max(1, round(ch * scale))), (0, 0, 0, 0))
+    on_comp = _effects(comp_effects or {}, "comp")  # validated before any layer is drawn
     spent = 0.0
     for i, layer in enumerate(layers):
         if time.monotonic() > deadline:
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
         p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
         if _flag(p.cmds, "hide"):
-            continue  # hide=1 on layer 0 still sizes the canvas (§4.3 hide)
+            continue  # hide=1 on layer 0 still sizes the canvas (§4.3 hide); its effects go too
         spent = _spend(spent, p, scale)
         if i == 0:
             x, y = 0.0, 0.0
@@ -112,10 +136,77 @@ def build(
             px, py = _pos(p.cmds, base.size)
             x = round_half_up(Fraction(base.origin[0] + px - p.origin[0]))
             y = round_half_up(Fraction(base.origin[1] + py - p.origin[1]))
-        _draw(canvas, _pixels(p, layer, scale), (round(x * scale), round(y * scale)))
+        img = _pixels(p, layer, scale)
+        at = (round(x * scale), round(y * scale))
+        if p.effects:
+            spent = _spend(spent, p, scale, len(p.effects))
+            # Effects follow the parent's shape before its opac=, and share its first value (§4.3).
+            plain = _pixels(p, layer, scale, opac=False) if p.cmds.get("opac") else img
+            opacity = _opac(p.cmds["opac"], first=True) if p.cmds.get("opac") else 1.0
+            _draw_with_effects(
+                canvas,
+                img,
+                at,
+                scale,
+                blend=p.blend,
+                fx=p.effects,
+                plain=plain,
+                opacity=opacity,
+                apply_mask=apply_effect_mask,
+                seed=f"layer {i}",
+            )
+        else:
+            draw(canvas, img, at, p.blend, seed=f"layer {i}")
+    if on_comp:
+        parent, canvas = canvas, Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        _draw_with_effects(
+            canvas,
+            parent,
+            (0, 0),
+            scale,
+            blend="norm",
+            fx=on_comp,
+            plain=parent,
+            opacity=1.0,
+            apply_mask=apply_effect_mask,
+            seed="comp",
+        )
     if comp.get("opac"):
         canvas = _opacity(canvas, _opac(comp["opac"]))
     return canvas
+
+
+def _draw_with_effects(
+    canvas: Image.Image,
+    img: Image.Image,
+    at: tuple[int, int],
+    scale: float,
+    *,
+    blend: str,
+    fx: tuple[Effect, ...],
+    plain: Image.Image,
+    opacity: float,
+    apply_mask: bool,
+    seed: str,
+) -> None:
+    """A layer and its effects (§4.5): outer effects under it, inner ones over it, each group in
+    the order of the effect numbers. ``plain``: the layer before its ``opac=`` (their mask)."""
+
+    def one(effect: Effect) -> None:
+        pixels, (dx, dy) = render_effect(effect, plain, scale, parent_opacity=opacity, apply_mask=apply_mask)
+        draw(canvas, pixels, (at[0] + dx, at[1] + dy), effect.blend, seed=f"{seed} effect {effect.number}")
+
+    for effect in fx:
+        if not effect.inner:
+            one(effect)
+    draw(canvas, img, at, blend, seed=seed)
+    for effect in fx:
+        if effect.inner:
+            one(effect)
+
+
+def _effects(cmds: dict[int, dict[str, str]], where: str) -> tuple[Effect, ...]:
+    return tuple(parse_effect(n, c, where) for n, c in sorted(cmds.items()))
 
 
 def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pixels: int) -> Image.Image:
@@ -135,7 +226,9 @@ def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pix
             math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
             math.floor((size[1] - p.size[1]) * (mark.align[1] + 1) / 2),
         )
-        _draw(canvas, _pixels(p, mark, scale), (round(at[0] * scale), round(at[1] * scale)))
+        # The watermark's own blendMode= and opac= are its merge (§12).
+        mode = parse_blend_mode(mark.cmds.get("blendmode"))
+        draw(canvas, _pixels(p, mark, scale), (round(at[0] * scale), round(at[1] * scale)), mode, seed="watermark")
     return canvas
 
 
@@ -149,8 +242,8 @@ def scaled_pixels(size: tuple[int, int], scale: float) -> int:
     return max(1, round(size[0] * scale)) * max(1, round(size[1] * scale))
 
 
-def _spend(spent: float, p: "_Plan", scale: float) -> float:
-    spent += scaled_pixels(p.size, scale)
+def _spend(spent: float, p: "_Plan", scale: float, times: int = 1) -> float:
+    spent += scaled_pixels(p.size, scale) * times
     if spent > LAYER_PIXEL_BUDGET:
         raise ISError("size_limit", f"layers cover more than {LAYER_PIXEL_BUDGET} pixels")
     return spent
@@ -166,12 +259,27 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
     where = f"layer {index}"
     if "textps" in c:
         raise ISError("bad_request", f"{where}: textPs= is not supported")
-    source = content = None
+    source = content = mask = None
+    solid = False
     crop = (0, 0, 0, 0)
+    if layer.mask is not None:
+        mask = codec.open_source(layer.mask, max_pixels=max_pixels)
     if layer.source is not None:
         source = codec.open_source(layer.source, max_pixels=max_pixels)
+        if mask is not None and layer.exact_mask and mask.size != source.size:
+            raise ISError(
+                "content_error",
+                f"{where}: its MaskPath image is {mask.size[0]}x{mask.size[1]}, "
+                f"the image {source.size[0]}x{source.size[1]}",
+            )
+    elif mask is not None and not c.get("text"):
+        # A solid colour layer shaped by a mask: the mask is cropped and scaled like an image (§4.6).
+        if not c.get("color"):
+            raise ISError("bad_request", f"{where}: a solid colour layer needs color=")
+        source, mask, solid = mask, None, True
+    if source is not None:
         crop = _crop(c, *source.size)
-        fitted = _fit(c, crop[2], crop[3], index, canvas)
+        fitted = _fit(c, crop[2], crop[3], index, canvas, layer.resolution)
     elif c.get("text"):
         box = _size(c, index, canvas)
         content = render_text(parse_text(c["text"]), box)
@@ -183,11 +291,9 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
         if index > 0 and not c.get("color"):
             raise ISError("bad_request", f"{where}: a solid colour layer needs color=")
         fitted = box
+    # An image layer's rect is the scaled image, layer 0's too: size= only constrains it (§4.3,
+    # §4.5), never pads it to a w×h box.
     boxed = fitted
-    if index == 0 and source is not None and c.get("size"):
-        w, h = parse_ints(c["size"], 2, cmd="size", lo=0)
-        if w > 0 and h > 0:
-            boxed = (w, h)  # layer 0's size= is the canvas; the image is fitted inside
     flip = parse_flip(c["flip"]) if c.get("flip") else None
     rotate = parse_real(c["rotate"], cmd="rotate") % 360 if c.get("rotate") else Fraction(0)
     rotated = pillow_rotated_size(*boxed, -float(rotate))
@@ -201,6 +307,11 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
         )
     p = _Plan(index, c, source, content, crop, fitted, boxed, flip, rotate, rotated, extend, size, (0.0, 0.0))
     p.origin = _origin(p)
+    p.mask, p.solid = mask, solid
+    _mask_use(c)
+    p.effects = _effects(layer.effects, where)
+    blend = parse_blend_mode(c.get("blendmode"))  # checked on layer 0 too, where it is ignored (§4.3)
+    p.blend = blend if index > 0 else "norm"
     return p
 
 
@@ -230,8 +341,9 @@ def _size(c: dict[str, str], index: int, canvas: tuple[int, int] | None) -> tupl
     return None
 
 
-def _fit(c: dict[str, str], cw: int, ch: int, index: int, canvas) -> tuple[int, int]:
-    """Crop size times the first of ``size=`` (aspect kept, up or down) → ``scale=`` → 1."""
+def _fit(c: dict[str, str], cw: int, ch: int, index: int, canvas, resolution: float) -> tuple[int, int]:
+    """Crop size times the first of ``size=`` (aspect kept, up or down) → ``scale=`` →
+    ``res=`` (``res / Resolution``, §4.3) → 1."""
     box = _size(c, index, canvas)
     factors = [Fraction(t, s) for t, s in zip(box, (cw, ch), strict=True) if t > 0] if box else []
     if factors:
@@ -240,6 +352,8 @@ def _fit(c: dict[str, str], cw: int, ch: int, index: int, canvas) -> tuple[int, 
         s = parse_real(c["scale"], cmd="scale")
         if s <= 0:
             raise ISError("bad_request", f"scale={c['scale']}: must be greater than 0")
+    elif c.get("res"):
+        s = parse_real(c["res"], cmd="res", positive=True) / Fraction(resolution)
     else:
         return cw, ch
     return max(1, round_half_up(cw * s)), max(1, round_half_up(ch * s))
@@ -310,8 +424,9 @@ def _pos(c: dict[str, str], canvas: tuple[int, int]) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------------- pixels
-def _pixels(p: _Plan, layer: Layer, scale: float) -> Image.Image:
-    """The layer rect at ``scale``: content → op_* → opac → color → flip → rotate → extend → bgColor."""
+def _pixels(p: _Plan, layer: Layer, scale: float, *, opac: bool = True) -> Image.Image:
+    """The layer rect at ``scale``: content (crop → scale → mask) → op_* → opac → color → flip →
+    rotate → extend → bgColor (§4.2). ``opac=False`` leaves the layer's ``opac=`` out."""
     c = p.cmds
 
     def scaled(wh: tuple[int, int] | tuple[float, float]) -> tuple[int, int]:
@@ -320,6 +435,8 @@ def _pixels(p: _Plan, layer: Layer, scale: float) -> Image.Image:
     fill = parse_color(c["color"], cmd="color").rgba() if c.get("color") else None
     if p.source is not None:
         img = _image_content(p, scale)
+        if p.solid:
+            fill = None  # color= is the foreground of a masked solid layer, drawn by _masked
     elif p.content is not None:
         img = p.content if scale == 1 else p.content.resize(scaled(p.content.size), _LANCZOS)
     else:
@@ -332,7 +449,7 @@ def _pixels(p: _Plan, layer: Layer, scale: float) -> Image.Image:
     img = ops.run(img, plan.composite + plan.scaled, ops.OpContext(scale=(scale, scale)))
     if img.mode != "RGBA":
         img = img.convert("RGBA")
-    if c.get("opac"):
+    if opac and c.get("opac"):
         img = _opacity(img, _opac(c["opac"]))
     if fill is not None:
         img = _behind(img, fill)
@@ -372,7 +489,8 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
         return out
     # ``scale`` already has the pipeline's headroom over the view; codec.decode keeps twice its hint.
     hint = min(kx, ky) / 2 if max(kx, ky) < 1 else None
-    img = codec.decode(p.source, scale_hint=hint, working=True).image  # layers merge in sRGB (icc.py)
+    # Layers merge in sRGB (icc.py).
+    img = _masked(p, codec.decode(p.source, scale_hint=hint, working=True).image)
     dx, dy = img.width / sw, img.height / sh
     at = (round((inner[0] - x) * kx), round((inner[1] - y) * ky))
     size = (max(1, round((inner[2] - x) * kx) - at[0]), max(1, round((inner[3] - y) * ky) - at[1]))
@@ -385,9 +503,53 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
     return out
 
 
-def _opac(value: str) -> float:
+def _mask_use(c: dict[str, str]) -> str:
+    value = (c.get("maskuse") or "norm").strip().lower()
+    if value not in ("norm", "invert", "off"):
+        raise ISError("bad_request", f"maskUse={c['maskuse']}: expected norm, invert or off")
+    return value
+
+
+def _masked(p: _Plan, img: Image.Image) -> Image.Image:
+    """Step 3 of §4.2, on the decoded source before crop and scale (so that both apply to the
+    mask alike): ``mask=``/MaskPath replaces the image's own alpha, ``maskUse=`` picks how the
+    mask is used (§4.9, r-maskuse.md's table). A masked solid colour layer becomes its colour
+    through the mask."""
+    use = _mask_use(p.cmds)
+    if p.solid:
+        alpha = _mask_alpha(img)
+        img = Image.new("RGBA", img.size, parse_color(p.cmds["color"], cmd="color").rgba())
+        if img.getpixel((0, 0))[3] < 255:
+            alpha = ImageChops.multiply(alpha, img.getchannel("A"))
+    elif p.mask is not None:
+        # Decoded at the size the image was (a draft decode may have reduced it).
+        alpha = _mask_alpha(codec.decode(p.mask, scale_hint=None).image)
+        if alpha.size != img.size:
+            alpha = alpha.resize(img.size, _LANCZOS)
+    elif use == "norm":
+        return img
+    else:
+        alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+    if use == "off":
+        alpha = None
+    elif use == "invert":
+        alpha = Image.new("L", img.size, 0) if alpha is None else ImageChops.invert(alpha)  # no mask: hidden
+    img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
+    img.putalpha(alpha if alpha is not None else 255)
+    return img
+
+
+def _mask_alpha(mask: Image.Image) -> Image.Image:
+    """A mask image's alpha when it has one, else its grey values (r-mask.md)."""
+    if mask.mode in ("RGBA", "LA", "PA") or (mask.mode == "P" and "transparency" in mask.info):
+        return mask.convert("RGBA").getchannel("A")
+    return mask.convert("L")
+
+
+def _opac(value: str, *, first: bool = False) -> float:
+    """``opac=opacity[,fillOpacity]`` as a factor; ``first``: the opacity alone (what effects share)."""
     parts = parse_ints(value, (1, 2), cmd="opac", lo=0, hi=100)
-    return parts[0] * (parts[1] if len(parts) > 1 else 100) / 10000
+    return parts[0] * (parts[1] if len(parts) > 1 and not first else 100) / 10000
 
 
 def _opacity(img: Image.Image, factor: float) -> Image.Image:
@@ -403,16 +565,6 @@ def _behind(img: Image.Image, rgba: tuple[int, int, int, int]) -> Image.Image:
     under = Image.new("RGBA", img.size, rgba)
     under.alpha_composite(img)
     return under
-
-
-def _draw(canvas: Image.Image, img: Image.Image, at: tuple[int, int]) -> None:
-    """Blend ``img`` onto ``canvas`` at ``at`` (may be negative or past the edge: clipped, §4.1)."""
-    x, y = at
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + img.width, canvas.width), min(y + img.height, canvas.height)
-    if x0 >= x1 or y0 >= y1:
-        return
-    canvas.alpha_composite(img, (x0, y0), (x0 - x, y0 - y, x1 - x, y1 - y))
 
 
 def _flag(c: dict[str, str], name: str) -> bool:

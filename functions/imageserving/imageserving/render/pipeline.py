@@ -99,6 +99,10 @@ class RenderJob:
     layers: list[compose.Layer] = field(default_factory=list)
     # Output profile, intent and source assumptions, profiles already read (icc.py, §10).
     colour: icc.ColourPlan = field(default_factory=icc.ColourPlan)
+    # Effect layers attached to ``comp`` (rendering.md §13: the composite is their parent) and
+    # ApplyEffectMask / ``effectMask=``.
+    comp_effects: dict[int, dict[str, str]] = field(default_factory=dict)
+    apply_effect_mask: bool = True
 
 
 @dataclass(frozen=True)
@@ -379,7 +383,13 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
     layer = p.layer
     if job.layers:
         comp = compose.build(
-            job.layers, job.layer, _memory_scale(view), max_pixels=job.max_source_pixels, deadline=job.deadline
+            job.layers,
+            job.layer,
+            _memory_scale(view),
+            max_pixels=job.max_source_pixels,
+            deadline=job.deadline,
+            comp_effects=job.comp_effects,
+            apply_effect_mask=job.apply_effect_mask,
         )
         comp = ops.run(_flip(comp, layer.comp_flip), p.operations.composite, ops.OpContext())
         # After comp's flip and op_*: they are the target's, the watermark is merged onto it (§12).

@@ -11,11 +11,11 @@ from PIL import Image, ImageCms
 
 from ..catalog.formats import parse_int_attr, parse_real_attr, parse_timestamp
 from ..catalog.model import Catalog, CatalogSet, Record
-from ..catalog.resolve import Source
 from ..render import codec
 from ..responses import properties as P
 from ..responses.headers import Reply
 from ..responses.properties import Body
+from ..sources import record_or_attr as _field_or_attr
 from . import common as C
 
 
@@ -96,15 +96,6 @@ def _anchor(record: Record | None) -> str | None:
     if len(values) != 2 or None in values:
         return None
     return f"{values[0]},{values[1]}"
-
-
-def _field_or_attr(cats: CatalogSet, source: Source, name: str, parse):
-    """A record field that falls back to its catalog's attribute when missing, empty or 0."""
-    if source.record is not None:
-        value = parse(source.record.get(name.lower()))
-        if value:
-            return value
-    return cats.attr(source.catalog, name)
 
 
 _GRAY_MODES = ("1", "L", "LA", "La", "I", "F")
