@@ -292,3 +292,63 @@ def test_an_unreadable_key_in_the_listing_costs_only_that_catalog(store):
     write(root, {"catalogs/bad\\name.ini": "RootId=bad\n"})
     cats = cat_store.current()
     assert cats.catalog("bad") is None and "shoe" in cats.catalog("cat").records
+
+
+def test_requests_during_a_revalidation_are_served_the_loaded_catalogs(store):
+    """Issue 12.4: one request lists and reads; the others do not queue behind it."""
+    import threading
+
+    cat_store, clock, root, _ = store
+    assert "shoe" in cat_store.current().catalog("cat").records
+    listing, release = threading.Event(), threading.Event()
+    real_list = cat_store.storage.list
+
+    def slow_list(prefix):
+        listing.set()
+        assert release.wait(10)
+        return real_list(prefix)
+
+    cat_store.storage.list = slow_list
+    write(root, {"catalogs/cat/images.txt": "Id\tPath\nboot\tboot.jpg\n", "catalogs/cat.ini": BASE["catalogs/cat.ini"]})
+    clock.now += 11
+    revalidating = threading.Thread(target=cat_store.current)
+    revalidating.start()
+    assert listing.wait(10)
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(cat_store.current()))
+    other.start()
+    other.join(5)
+    try:
+        assert not other.is_alive(), "a concurrent request waited for the revalidation"
+        assert "shoe" in seen[0].catalog("cat").records  # the loaded generation
+    finally:
+        release.set()
+        revalidating.join(10)
+    assert "boot" in cat_store.current().catalog("cat").records
+
+
+def test_without_loaded_catalogs_concurrent_requests_wait_for_the_first_load(store):
+    import threading
+
+    cat_store, _, _, _ = store
+    listing, release = threading.Event(), threading.Event()
+    real_list = cat_store.storage.list
+
+    def slow_list(prefix):
+        listing.set()
+        assert release.wait(10)
+        return real_list(prefix)
+
+    cat_store.storage.list = slow_list
+    first = threading.Thread(target=cat_store.current)
+    first.start()
+    assert listing.wait(10)
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(cat_store.current()))
+    other.start()
+    other.join(0.3)
+    assert other.is_alive()  # nothing to serve yet: it waits
+    release.set()
+    first.join(10)
+    other.join(10)
+    assert "shoe" in seen[0].catalog("cat").records

@@ -1,5 +1,6 @@
 """AWS Lambda entry point: the app behind Mangum (API Gateway HTTP API, payload 2.0), and its SnapStart hook."""
 
+import gc
 import io
 
 from mangum import Mangum
@@ -8,6 +9,9 @@ from imageserving.app import create_app
 
 # lifespan="off": with "auto", Mangum would run startup/shutdown on every invocation.
 handler = Mangum(create_app(), lifespan="off")
+# Everything imported and built so far lives as long as the container: out of the collector's reach,
+# so that a full collection during a request scans only that request's objects (app._lifespan).
+gc.freeze()
 
 
 def prime() -> None:

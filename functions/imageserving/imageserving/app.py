@@ -6,6 +6,9 @@ routes never use ``request.query_params`` or the decoded path (protocol.md §1.1
 
 from __future__ import annotations
 
+import contextlib
+import gc
+
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.exceptions import HTTPException
@@ -22,7 +25,7 @@ _METHODS = ["GET", "HEAD"]
 def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
     settings = settings or Settings.from_env()
     server = ImageServer(settings, storage or open_storage(settings))
-    app = FastAPI(title="imageserving", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="imageserving", openapi_url=None, docs_url=None, redoc_url=None, lifespan=_lifespan)
     app.state.server = server
 
     @app.api_route("/is/image", methods=_METHODS)
@@ -70,6 +73,17 @@ def create_app(settings: Settings | None = None, storage=None) -> FastAPI:
         return PlainTextResponse(f"{exc.detail}\n", status_code=exc.status_code, headers=headers)
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """A serving process's startup (uvicorn; Mangum runs with lifespan="off" and handler.py does the
+    same at import): what exists now (modules, FastAPI's routing, the settings) lives as long as the
+    process, so it is moved out of the garbage collector's reach. A full collection then scans
+    the few objects requests create instead of ~54,000, a pause measured at 10-38 ms that lands on
+    whichever requests are running (issue 12.4)."""
+    gc.freeze()
+    yield
 
 
 def _raw_path(scope) -> str:
