@@ -169,6 +169,7 @@ class Assembler:
         layer0 = self._resolve_layer0(ctx, _merge(parts, ctx, variables), parts, source, variables)
         further = _further_layers(layer0.cmds, parts)
         compose.check_count(len(further) + 1 + sum(len(fx) for _, fx in further))
+        compose.check_text_area([layer0.own, *(own for own, _ in further)])
         job = self._job(ctx, layer0, further, req_type, nested)
         options = pipeline.parse_options(job)  # bad values fail before any source is read
         blob, replaced, layer_ttls = self._read_layer0(ctx, job, layer0, replacement)

@@ -23,7 +23,7 @@ from .fallbacks import failure_reply
 from .negotiate import VARY_ACCEPT, VARY_DPR, VARY_NETWORK
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
-from .protocol.query import Token, expand_macros, tokenize
+from .protocol.query import Token, expand_macros, expansion_budget, tokenize
 from .protocol.values import parse_flag
 from .render import pipeline
 from .responses import properties as P
@@ -84,7 +84,8 @@ class ImageServer:
             client_ip=client_ip,
         )
         try:
-            reply = self._serve(ctx, raw_object, raw_query, client_ip)
+            with expansion_budget():  # one macro-expansion budget for everything this request expands
+                reply = self._serve(ctx, raw_object, raw_query, client_ip)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
             err = wrap_unexpected(exc)
             if err.kind == "server_error":

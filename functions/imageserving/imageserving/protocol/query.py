@@ -7,6 +7,9 @@ after variables were substituted into it, and splits nested requests (``src=is{.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import unquote, unquote_plus
@@ -107,21 +110,50 @@ def _dollar_token(piece: str) -> Token:
 MacroLookup = Callable[[str], "str | None"]
 
 
-def expand_macros(tokens: list[Token], lookup: MacroLookup, _depth: int = 0) -> list[Token]:
-    """Replace each ``$name$`` token in place by the tokens of its body (recursively)."""
+# Tokens that macro bodies may contribute to one request, all expansions together (the URL's, every
+# record Modifier's, nested requests'). Real presets add tens; a macro file whose macros each call
+# the next one several times grows exponentially (16 levels of 10 calls: 10^16 tokens) and must be
+# stopped while expanding, not after (issue 8.6).
+MAX_EXPANDED_TOKENS = 10_000
+_BUDGET: ContextVar[list[int] | None] = ContextVar("imageserving_macro_budget", default=None)
+
+
+@contextmanager
+def expansion_budget(limit: int = MAX_EXPANDED_TOKENS) -> Iterator[None]:
+    """Share one :data:`MAX_EXPANDED_TOKENS` budget among every expansion inside the block (one request)."""
+    reset = _BUDGET.set([limit])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(reset)
+
+
+def expand_macros(tokens: list[Token], lookup: MacroLookup) -> list[Token]:
+    """Replace each ``$name$`` token in place by the tokens of its body (recursively); the tokens
+    bodies contribute are counted against the request's :func:`expansion_budget` (or, outside
+    one, against a budget of this call alone)."""
     if not any(t.kind == "macro" for t in tokens):
         return tokens
-    if _depth >= MACRO_DEPTH_LIMIT:
-        raise ISError("bad_request", "macros nest too deeply")
+    budget = _BUDGET.get()
+    return _expand(tokens, lookup, 0, budget if budget is not None else [MAX_EXPANDED_TOKENS])
+
+
+def _expand(tokens: list[Token], lookup: MacroLookup, depth: int, budget: list[int]) -> list[Token]:
     out: list[Token] = []
     for tok in tokens:
         if tok.kind != "macro":
+            if depth:
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise ISError("bad_request", f"macros expand to more than {MAX_EXPANDED_TOKENS} tokens")
             out.append(tok)
             continue
+        if depth >= MACRO_DEPTH_LIMIT:
+            raise ISError("bad_request", "macros nest too deeply")
         body = lookup(tok.name)
         if body is None:
             raise ISError("bad_request", f"unknown macro ${tok.name}$")
-        out.extend(expand_macros(tokenize(body), lookup, _depth + 1))
+        out.extend(_expand(tokenize(body), lookup, depth + 1, budget))
     return out
 
 

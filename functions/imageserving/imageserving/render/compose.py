@@ -23,7 +23,7 @@ from .blend import draw, parse_blend_mode
 from .effects import Effect, parse_effect
 from .effects import render as render_effect
 from .geometry import parse_flip, pillow_rotated_size
-from .text import parse_text, render_text
+from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
 # Bounds the work of one request: every layer is a decode, a resample and a full-canvas blend.
 MAX_LAYERS = 100
@@ -96,6 +96,28 @@ def check_count(count: int) -> None:
         raise ISError("bad_request", f"layer: {count} layers, at most {MAX_LAYERS} are allowed")
 
 
+# Text is laid out and drawn at full size before it is scaled (rendering.md §4.7), so its cost is
+# its full-size area whatever the reply size: all text layers of one request together may cover
+# what one may (MAX_TEXT_PIXELS, ~0.8 s of drawing here). 60 layers of 4000x4000 took 13-25 s.
+TEXT_PIXEL_BUDGET = MAX_TEXT_PIXELS
+
+
+def check_text_area(layers: list[dict[str, str]]) -> None:
+    """Refuse, before any work (issue 8.6), text layers whose ``size=`` boxes together exceed
+    :data:`TEXT_PIXEL_BUDGET`; self-sized text (``size=0,0``, ``sizeN=``) is counted as it is laid out."""
+    total = 0
+    for cmds in layers:
+        if cmds.get("text") and cmds.get("size"):
+            w, h = parse_ints(cmds["size"], 2, cmd="size", lo=0)
+            total += w * h if w > 0 and h > 0 else 0
+    _check_text(total)
+
+
+def _check_text(total: int) -> None:
+    if total > TEXT_PIXEL_BUDGET:
+        raise ISError("size_limit", f"text layers cover {total} pixels, more than {TEXT_PIXEL_BUDGET}")
+
+
 def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
     """The composite size: layer 0's rect after its own transforms (§4.5)."""
     check_count(len(_stacked(layers)))
@@ -123,10 +145,14 @@ def build(
     canvas = Image.new("RGBA", (max(1, round(cw * scale)), max(1, round(ch * scale))), (0, 0, 0, 0))
     on_comp = _effects(comp_effects or {}, "comp")  # validated before any layer is drawn
     spent = 0.0
+    text = 0
     for i, layer in enumerate(layers):
         if time.monotonic() > deadline:
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
         p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
+        if p.content is not None:  # laid-out text: what check_text_area could not know in advance
+            text += p.content.width * p.content.height
+            _check_text(text)
         if _flag(p.cmds, "hide"):
             continue  # hide=1 on layer 0 still sizes the canvas (§4.3 hide); its effects go too
         spent = _spend(spent, p, scale)

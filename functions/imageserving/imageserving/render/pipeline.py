@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 
 from .. import observe
 from ..errors import ISError
-from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, parse_real, round_half_up
+from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, round_half_up
 from . import codec, compose, geometry, icc, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
@@ -181,7 +181,7 @@ def parse_options(job: RenderJob) -> Options:
         bgc=tuple(bgc),
         res_mode=_res_mode(req.get("resmode"), defaults.res_mode),
         icc_embed=_flag(req, "iccembed"),
-        print_res=parse_real(req["printres"], cmd="printRes", positive=True) if req.get("printres") else None,
+        print_res=codec.parse_print_res(req["printres"]) if req.get("printres") else None,
         operations=ops.parse_ops(job.layer),
     )
 
@@ -225,7 +225,7 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     print_res = (
         o.print_res
         or defaults.print_res
-        or (source.dpi[0] if source and source.dpi else None)
+        or (_print_res(source.dpi[0]) if source and source.dpi else None)
         or defaults.default_print_res
     )
     covered = view_plan.content_box == (0, 0, view_plan.width, view_plan.height) and not layer.transparent
@@ -678,6 +678,13 @@ def _check_deadline(job: RenderJob) -> None:
         raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
 
 
+def _print_res(dpi: float | None) -> float | None:
+    """A catalog's or a source's dpi when it fits the reply headers (0 < dpi <= 65535, the JFIF
+    density field; PNG's pHYs overflows beyond 2^32 px/m), else None: the next default applies,
+    as for an invalid value (``printRes=`` itself is refused out of range by codec.parse_print_res)."""
+    return float(dpi) if dpi is not None and 0 < dpi <= codec.MAX_PRINT_RES else None
+
+
 def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
     """Read the rendering attributes with inheritance (request-wide from ``main``, per layer from
     ``layer_cat``; record fields first)."""
@@ -690,9 +697,10 @@ def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
     record_pr = None
     if record is not None and record.get("printresolution").strip():
         try:
-            record_pr = float(parse_int(record.get("printresolution"), cmd="PrintResolution", lo=1)) or None
+            record_pr = float(parse_int(record.get("printresolution"), cmd="PrintResolution", lo=1))
         except ISError:
-            record_pr = None
+            pass
+    attr_pr = cats.attr(layer_cat, "PrintResolution")
     thumb_type = _int_field(record, "thumbtype") or cats.attr(layer_cat, "ThumbType") or 2
     return RenderDefaults(
         default_pix=cats.attr(main, "DefaultPix"),
@@ -702,8 +710,8 @@ def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
         thumb_bkg_color=cats.attr(main, "ThumbBkgColor"),
         jpeg_quality=quality,
         res_mode=res,
-        print_res=record_pr,
-        default_print_res=float(cats.attr(layer_cat, "PrintResolution") or 72),
+        print_res=_print_res(record_pr),
+        default_print_res=_print_res(attr_pr) or 72.0,
         thumb=ThumbRules(
             default_thumb_pix=cats.attr(main, "DefaultThumbPix"),
             thumb_type=thumb_type if thumb_type in (1, 2, 3) else 2,
