@@ -257,6 +257,10 @@ class SourceImage:
     icc_profile: bytes | None
     xmp: bytes | None
     dpi: tuple[float, float] | None
+    # Reduced copies of page 0 in a pyramid (PTIFF) or multi-page TIFF: (page, stored size),
+    # largest first; decoding picks the smallest that keeps the needed resolution (§16.8).
+    levels: tuple[tuple[int, tuple[int, int]], ...] = ()
+    max_pixels: int | None = None  # the limit for the level decoded (pyramids: checked in decode)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -278,11 +282,9 @@ def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
     """Read a source's header; refuse it before decoding when it has more than ``max_pixels``."""
     with _open(data) as im:
         w, h = im.size
-        if w * h > max_pixels:
-            raise ISError("size_limit", f"source is {w}x{h}, more than {max_pixels} pixels")
         xmp = im.info.get("xmp")
         dpi = im.info.get("dpi")
-        return SourceImage(
+        src = SourceImage(
             data=data,
             format=im.format or "",
             mode=im.mode,
@@ -292,7 +294,55 @@ def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
             icc_profile=im.info.get("icc_profile") or None,
             xmp=(xmp.encode() if isinstance(xmp, str) else xmp) or None,
             dpi=(float(dpi[0]), float(dpi[1])) if dpi and dpi[0] > 0 and dpi[1] > 0 else None,
+            max_pixels=max_pixels,
         )
+        levels = _pyramid_levels(im)  # after page 0's metadata: seeking replaces im.info
+        smallest = levels[-1][1] if levels else (w, h)
+        if w * h > max_pixels and smallest[0] * smallest[1] > max_pixels:
+            # A pyramid too large as a whole is still served from a level within the limit
+            # (decode checks the level it picks).
+            raise ISError("size_limit", f"source is {w}x{h}, more than {max_pixels} pixels")
+        return replace(src, levels=levels) if levels else src
+
+
+# A pyramid has at most this many levels worth reading (a 2^16-pixel side halves 16 times).
+_MAX_LEVELS = 16
+
+
+def _pyramid_levels(im: Image.Image) -> tuple[tuple[int, tuple[int, int]], ...]:
+    """The pages of a multi-page TIFF that are reduced copies of page 0: same mode, smaller, with
+    page 0's aspect ratio to within the rounding of halving. Only page headers (IFDs) are read;
+    other pages (a different picture, a thumbnail of another shape) are not levels."""
+    if im.format != "TIFF" or getattr(im, "n_frames", 1) < 2:
+        return ()
+    (w, h), mode = im.size, im.mode
+    levels = []
+    try:
+        for page in range(1, min(im.n_frames, _MAX_LEVELS + 1)):
+            im.seek(page)
+            lw, lh = im.size
+            # Sides rounded up or down at each halving: the aspect may drift by about a pixel.
+            if im.mode == mode and lw < w and lh < h and abs(lw * h - lh * w) <= max(w, h) * 2:
+                levels.append((page, (lw, lh)))
+    except Exception:  # noqa: BLE001 - a broken later page only means fewer levels
+        pass
+    finally:
+        im.seek(0)
+    return tuple(sorted(levels, key=lambda level: -level[1][0]))
+
+
+def _pyramid_level(src: SourceImage, scale_hint: float | None) -> tuple[int, tuple[int, int]]:
+    """The page to decode: the smallest level keeping twice the resolution ``scale_hint`` asks
+    for, as JPEG DCT scaling does (§16.2, §16.8); page 0 without a hint."""
+    best = (0, src.stored_size)
+    if scale_hint is None or not src.levels:
+        return best
+    w, h = src.stored_size
+    need = (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2))
+    for page, (lw, lh) in src.levels:
+        if lw >= need[0] and lh >= need[1]:
+            best = (page, (lw, lh))
+    return best
 
 
 def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False) -> Decoded:
@@ -305,6 +355,13 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False)
     """
     im = _open(src.data)
     reduction = 1.0
+    if src.levels or src.max_pixels is not None:
+        page, (lw, lh) = _pyramid_level(src, scale_hint)
+        if src.max_pixels is not None and lw * lh > src.max_pixels:
+            raise ISError("size_limit", f"source level of {lw}x{lh} pixels, more than {src.max_pixels}")
+        if page:
+            im.seek(page)
+            reduction = src.stored_size[0] / lw
     if scale_hint is not None and 0 < scale_hint <= 0.5 and im.format in ("JPEG", "MPO") and im.mode != "CMYK":
         w, h = im.size
         drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))

@@ -202,7 +202,7 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
     else:
         width, height = _solid_size(job.layer)
     layer = geometry.plan_layer(width, height, layer_request)
-    if layer.width * layer.height > job.max_source_pixels:
+    if layer.width * layer.height > job.max_source_pixels and not _pyramid_serves(source, layer):
         # Margins, overhangs and solid layers are not bounded by the source's own size check.
         raise ISError(
             "size_limit",
@@ -247,6 +247,12 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
         o.res_mode,
         o.operations,
     )
+
+
+def _pyramid_serves(source: codec.SourceImage | None, layer: LayerPlan) -> bool:
+    """A pyramid source over the pixel limit whose layer adds nothing to it: decoding checks the
+    limit against the level it reads (rendering.md §16.8)."""
+    return source is not None and bool(source.levels) and (layer.width, layer.height) == source.size
 
 
 def render(job: RenderJob, options: Options | None = None) -> Rendered:
