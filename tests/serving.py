@@ -22,15 +22,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(root: Path, env: dict[str, str] | None = None, timeout: float = 20.0) -> Iterator[str]:
-    """Start ``serve --root ROOT`` and yield its base URL once ``/is/image`` answers; stop it afterwards."""
+def running_server(
+    root: Path, env: dict[str, str] | None = None, timeout: float = 20.0, log: Path | None = None
+) -> Iterator[str]:
+    """Start ``serve --root ROOT`` and yield its base URL once ``/is/image`` answers; stop it afterwards.
+    With ``log``, everything the server prints (stdout and stderr) goes to that file."""
     port = free_port()
     cmd = [sys.executable, "-m", "imageserving", "serve", "--root", str(root)]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    out = open(log, "w") if log is not None else subprocess.PIPE  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         cmd,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -39,7 +43,8 @@ def running_server(root: Path, env: dict[str, str] | None = None, timeout: float
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"serve exited with {proc.returncode}: {proc.stdout.read()}")
+                said = proc.stdout.read() if proc.stdout else Path(log).read_text()
+                raise RuntimeError(f"serve exited with {proc.returncode}: {said}")
             try:
                 with urllib.request.urlopen(base + "/is/image", timeout=2):
                     break
@@ -55,4 +60,7 @@ def running_server(root: Path, env: dict[str, str] | None = None, timeout: float
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
+        if proc.stdout:
+            proc.stdout.close()
+        if log is not None:
+            out.close()

@@ -5,11 +5,13 @@ secrets in it."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from conftest import local_client
+from serving import running_server
 from test_events import handler, load_event  # noqa: F401 - the Lambda handler on moto
 
 from imageserving import observe
@@ -85,18 +87,64 @@ def test_a_revalidated_image_is_logged_as_not_modified(client, lines):
     assert _one(lines)["Outcome"] == "not_modified"
 
 
-def test_keys_signatures_and_request_locks_never_reach_the_log(bucket, lines):
+KEY = "k-9f2c-never-logged"
+
+
+def _secrets(url: str) -> tuple[str, ...]:
+    """What must never be logged for a signed, locked URL: the key, the signature, the lock, a wrong signature."""
+    return (KEY, url.rsplit("=", 1)[1], "4a1f", "wrong")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_keys_signatures_and_request_locks_never_reach_the_log(bucket, capsys, monkeypatch, fmt):
     _, _, make = bucket
-    key = "k-9f2c-never-logged"
-    app = make(signing_keys=(key,), signature_required=("locked",))
-    url = sign("/is/image/locked/rose", "wid=200&4a1f", key.encode())
-    lines()
+    monkeypatch.setenv("IS_LOG_FORMAT", fmt)
+    app = make(signing_keys=(KEY,), signature_required=("locked",))
+    url = sign("/is/image/locked/rose", "wid=200&4a1f", KEY.encode())
+    capsys.readouterr()
     assert app.get(url).status_code == 200
     assert app.get("/is/image/locked/rose?wid=200&4a1f&isSig=wrong").status_code == 403
-    text = json.dumps(lines())
-    for secret in (key, url.rsplit("=", 1)[1], "4a1f", "wrong"):
+    text = capsys.readouterr().out
+    assert text.count("/rose") == 2 if fmt == "text" else text.count('"locked/rose"') == 2
+    for secret in _secrets(url):
         assert secret not in text
     assert "&xxxx" in text and "isSig=-" in text
+
+
+def test_the_lambda_handler_path_logs_no_secret(lines):
+    """A signed URL as API Gateway delivers it (payload 2.0 rawQueryString) through Mangum."""
+    from mangum import Mangum
+
+    from imageserving.app import create_app
+    from imageserving.settings import Settings
+
+    settings = Settings.from_env({}, storage="local", local_root=str(ROOT), signing_keys=(KEY,))
+    lambda_handler = Mangum(create_app(settings), lifespan="off")
+    url = sign("/is/image/locked/rose", "wid=200&4a1f", KEY.encode())
+    path, _, query = url.partition("?")
+    event = load_event("image.json")
+    event.update(rawPath=path, rawQueryString=query)
+    event["requestContext"]["http"]["path"] = path
+    lines()
+    assert lambda_handler(event, SimpleNamespace(aws_request_id="lambda-1"))["statusCode"] == 200
+    line = _one(lines)
+    assert line["function_request_id"] == "lambda-1" and line["query"] == "wid=200&xxxx&isSig=-"
+    for secret in _secrets(url):
+        assert secret not in json.dumps(line)
+
+
+def test_the_local_server_logs_no_secret(tmp_path):
+    """`serve` as a user runs it: our line only; uvicorn's access log would print the raw URL."""
+    url = sign("/is/image/locked/rose", "wid=200&4a1f", KEY.encode())
+    log = tmp_path / "serve.log"
+    env = {"IS_SIGNING_KEYS": KEY, "IS_SIGNATURE_REQUIRED": "locked", "IS_LOG_FORMAT": "json"}
+    with running_server(ROOT, env=env, log=log) as base:
+        with urllib.request.urlopen(base + url, timeout=10) as reply:
+            assert reply.status == 200
+    text = log.read_text()
+    assert '"path":"locked/rose"' in text and '"query":"wid=200&xxxx&isSig=-"' in text
+    for secret in _secrets(url):
+        assert secret not in text
 
 
 def test_lambda_lines_carry_the_lambda_request_id_and_cold_start(handler, lines):  # noqa: F811

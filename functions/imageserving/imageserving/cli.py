@@ -103,7 +103,9 @@ def _serve(args) -> int:
         f"Serving {settings.local_root or 's3://' + settings.bucket} at http://{args.host}:{args.port}/is/image",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # No uvicorn access log: every request already writes its line (observe.py), with isSig= and
+    # request locks blanked; uvicorn's would repeat the raw URL, secrets included.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 
