@@ -400,9 +400,9 @@ def test_dpr_overflow_is_clamped_not_rejected(dpr):
     p = view(f"wid=800&hei=500&dpr={dpr}", (8000, 5000))
     assert (p.width, p.height, p.dpr) == (2000, 1250, Fraction(5, 2))
     p = view(f"wid=816&hei=500&dpr={dpr}", (8160, 5000))
-    # 2000 wide allows d < 2000.5/816, which makes the height 1225.79 -> 1226
-    assert (p.width, p.height) == (2000, 1226)
-    assert Fraction(19995, 8160) <= p.dpr < Fraction(20005, 8160)
+    # rendering.md §5: d shrinks uniformly onto the limit, d = 2000/816, and 500*d = 1225.49 rounds
+    # to 1225 — the slack below 2000.5 is not used to make it 1226 (the aspect is the view's).
+    assert (p.width, p.height, p.dpr) == (2000, 1225, Fraction(2000, 816))
 
 
 def test_dpr_clamp_when_a_derived_side_rounds_over():
@@ -433,14 +433,29 @@ def test_dpr_clamp_is_the_largest_fit(cw, ch, wid, hei, only_wid, mode, d, mw, m
         raises("size_limit", plan_view, cw, ch, ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True), **kw)
         return
     assert p.width <= mw and p.height <= mh and 1 <= p.dpr <= d
-    for i in range(1, 41):  # no multiplier in [1, d] gives a bigger reply that still fits
-        probe = plan_view(
+
+    def unlimited(dpr):
+        return plan_view(
             cw,
             ch,
-            ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True, dpr=1 + (d - 1) * i / 40),
+            ViewRequest(wid=v.wid, hei=v.hei, fit=mode, upscale=True, dpr=dpr),
             default_pix=(0, 0),
             max_pix=(0, 0),
         )
+
+    full = unlimited(d)
+    if full.width <= mw and full.height <= mh:
+        assert (p.width, p.height) == (full.width, full.height)
+        return
+    # d shrunk uniformly onto the limit (§5); below it, only the largest reply that fits
+    ratios = [Fraction(m, s) for m, s in ((mw, full.width), (mh, full.height)) if m < s]
+    uniform = max(Fraction(1), d * min(ratios))
+    shrunk = unlimited(uniform)
+    if shrunk.width <= mw and shrunk.height <= mh:
+        assert (p.width, p.height) == (shrunk.width, shrunk.height)
+        return
+    for i in range(1, 41):  # no multiplier in [1, uniform] gives a bigger reply that still fits
+        probe = unlimited(1 + (uniform - 1) * i / 40)
         if probe.width <= mw and probe.height <= mh:
             assert probe.width <= p.width and probe.height <= p.height
 

@@ -591,18 +591,23 @@ def _fits(p: ViewPlan, max_pix: tuple[int, int]) -> bool:
 
 
 def _clamp_dpr(plan, fitting: ViewPlan, too_big: ViewPlan, max_pix) -> ViewPlan:
-    """The reply of the largest dpr in [1, d) that fits MaxPix (sizes grow monotonically with d).
+    """The reply with ``d`` shrunk uniformly so that it fits MaxPix (rendering.md §5 ``dpr=``).
 
-    Rounding of derived sides makes the multiplier that shrinks the overflowing side onto the
-    limit only a first guess; bisection finds the largest fitting size. The guess is kept when it
-    already reaches that size, for its plainer multiplier."""
+    ``d`` is scaled by the exact ratio that brings the overflowing side onto its limit, and every
+    side is then rounded as usual (§0): the aspect stays that of the requested view, so the
+    rounding slack just under the limit is not used to widen the other side (816x500 at dpr 3
+    under 2000,2000 is 2000x1225, not 2000x1226). Only when the rounding of a derived side
+    pushes that reply over the limit does bisection find the largest smaller one that fits
+    (sizes grow monotonically with ``d``)."""
     ratios = [Fraction(m, s) for m, s in zip(max_pix, (too_big.width, too_big.height)) if 0 < m < s]
     guess = plan(max(_ONE, too_big.dpr * min(ratios)))
-    lo, hi = (guess, too_big) if _fits(guess, max_pix) else (fitting, guess)
+    if _fits(guess, max_pix):
+        return guess
+    lo, hi = fitting, guess
     for _ in range(48):
         mid = plan((lo.dpr + hi.dpr) / 2)
         lo, hi = (mid, hi) if _fits(mid, max_pix) else (lo, mid)
-    return guess if (guess.width, guess.height) == (lo.width, lo.height) else lo
+    return lo
 
 
 def _plan(
