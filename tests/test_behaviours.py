@@ -180,3 +180,42 @@ def test_timestamp_attribute_is_never_inherited_from_default_ini(bucket):
     write({"catalogs/default.ini": default.rstrip("\n") + "\nTimeStamp=01/01/1999 00:00:00 GMT\n"})
     os.utime(root / "catalogs/sample.ini", (INI_DATE.timestamp(),) * 2)
     assert modified(make(), "/is/image/sample/rose?wid=50") == http(INI_DATE)
+
+
+# --- req=resolve and PostModifier (protocol.md §8.18; catalogs.md §7.1, AMBIG-11)
+
+
+def resolved(client, url: str) -> str:
+    r = get(client, url)
+    assert r.status_code == 200 and r.text.endswith("\n"), r.text
+    return r.text[:-1]
+
+
+def test_resolve_merges_a_src_records_modifier_as_rendering_does(client):
+    # layer 0 named by src=: the record's Modifier in front, and (no record of the request's
+    # own) its PostModifier after the URL — the tulip record: bgc=eeeeee&wid=200 / qlt=95
+    assert resolved(client, "/is/image/sample?req=resolve&src=tulip&wid=80") == (
+        "sample?bgc=eeeeee&wid=80&qlt=95&src=tulip"
+    )
+    # the request's own record keeps the PostModifier role; the src= record brings its Modifier
+    assert resolved(client, "/is/image/sample/rose?req=resolve&src=tulip") == "sample/rose?bgc=eeeeee&wid=200&src=tulip"
+    # a further layer's src= record: its layer commands only, never its PostModifier
+    line = resolved(client, "/is/image/sample?req=resolve&layer=0&size=300,300&layer=1,top&src=tulip&layer=top&opac=50")
+    assert line == "sample?layer=0&size=300,300&layer=1&src=tulip&opac=50"
+
+
+def test_resolve_follows_template_and_ignores_the_path_objects_post_modifier(client):
+    # template=: the template record is the request's record, the URL object only $object$
+    # (layer 0's src= is the tulip record: its Modifier goes first, frame's values override it)
+    line = resolved(client, "/is/image/sample/tulip?req=resolve&template=frame")
+    assert line == "sample/frame?bgc=dddddd&wid=240&hei=240&src=sample/tulip"
+    assert "qlt=95" not in line  # tulip's PostModifier is not applied (AMBIG-11)
+
+
+def test_post_modifier_of_layer_0s_only_record_applies_when_rendering(client):
+    """``/is/image/sample?src=tulip``: tulip is layer 0's only record, so its PostModifier qlt=95
+    applies exactly as for ``/is/image/sample/tulip`` (the same reply bytes)."""
+    by_src = get(client, "/is/image/sample?src=tulip&wid=80")
+    by_path = get(client, "/is/image/sample/tulip?wid=80")
+    assert by_src.status_code == by_path.status_code == 200
+    assert by_src.content == by_path.content

@@ -200,6 +200,27 @@ class Assembler:
             layer_ttls.append(mark[1])
         return Prepared(job, options, layer0.cmds, layer0.source, layer0.record, blob, replaced, tuple(layer_ttls))
 
+    def resolved_commands(
+        self, ctx: Context, source: Source | None, url: list[Token]
+    ) -> tuple[Commands, list[tuple[int, dict[str, str]]]]:
+        """What :meth:`prepare` renders with, from catalogs alone (``req=resolve``, protocol.md
+        §8.18): layer 0's merged commands and, by number, each further layer's decoded commands
+        with its ``src=`` record's Modifier in front (its PostModifier ignored, catalogs.md §7.1)."""
+        record = source.record if source else None
+        parts = [url]
+        if record is not None:
+            parts = [record_tokens(ctx.cats, record, "modifier"), url, record_tokens(ctx.cats, record, "postmodifier")]
+        layer0 = self._resolve_layer0(ctx, _merge(parts, ctx, None), parts, source, None)
+        further = []
+        for number, own, _effects in _numbered_layers(layer0.cmds, parts):
+            src = own.get("src")
+            if src and not is_nested(src):
+                layer_source, modifier = self._layer_source(ctx, src)
+                if layer_source.record is not None:
+                    own = _with_modifier(own, modifier, layer0.cmds.variables)
+            further.append((number, own))
+        return layer0.cmds, further
+
     # ------------------------------------------------------------------ layer 0
     def _resolve_layer0(
         self, ctx: Context, cmds: Commands, parts: list[list[Token]], source: Source | None, variables
@@ -210,9 +231,16 @@ class Assembler:
             return _Layer0(cmds, own, source, source.record if source else None, None)
         if is_nested(src_value):
             return _Layer0(cmds, own, None, None, src_value)
+        request_record = source.record if source is not None else None
         source, modifier = self._layer_source(ctx, src_value)
-        if modifier:  # the src= record's Modifier goes in front of everything else
-            cmds = _merge([modifier, *parts], ctx, variables)
+        # catalogs.md §7.1: the src= record's Modifier goes in front of everything else; only
+        # layer 0's PostModifier applies — the request's own record's (URL object, template:
+        # AMBIG-11) when it has one, else this record's, which then is layer 0's only record.
+        post = []
+        if request_record is None and source.record is not None:
+            post = record_tokens(ctx.cats, source.record, "postmodifier")
+        if modifier or post:
+            cmds = _merge([modifier, *parts, post], ctx, variables)
             own = cmds.decoded_layer("0", "comp")
             own.pop("src", None)
         return _Layer0(cmds, own, source, source.record, None)
@@ -352,9 +380,7 @@ class Assembler:
         source, modifier = self._layer_source(ctx, src_value)
         record = source.record
         if record is not None:
-            prefix = Commands(variables=dict(cmds.variables))
-            prefix.add(modifier)
-            own = {**prefix.decoded_layer("comp"), **own}  # Modifier < URL; its PostModifier is ignored
+            own = _with_modifier(own, modifier, cmds.variables)
             if record.get("anchor").strip() and "anchor" not in own and "anchorn" not in own:
                 own["anchor"] = record.get("anchor").strip()
         ttl = source_ttl(cats, source, record, main)
@@ -560,9 +586,23 @@ def _layer0_commands(cmds: Commands) -> dict[str, str]:
     return own
 
 
+def _with_modifier(own: dict[str, str], modifier: list[Token], variables: dict[str, str]) -> dict[str, str]:
+    """A further layer's commands with its ``src=`` record's Modifier in front (Modifier < URL)."""
+    prefix = Commands(variables=dict(variables))
+    prefix.add(modifier)
+    return {**prefix.decoded_layer("comp"), **own}
+
+
 def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[tuple[dict[str, str], dict[int, dict[str, str]]]]:
-    """Decoded commands and effect layers of the layers above layer 0, by ascending number (z-order,
-    §4.1). Commands addressed by name (``layer=name`` after ``layer=n,name``) join that layer's own."""
+    return [(own, effects) for _, own, effects in _numbered_layers(cmds, parts)]
+
+
+def _numbered_layers(
+    cmds: Commands, parts: list[list[Token]]
+) -> list[tuple[int, dict[str, str], dict[int, dict[str, str]]]]:
+    """Number, decoded commands and effect layers of the layers above layer 0, by ascending number
+    (z-order, §4.1). Commands addressed by name (``layer=name`` after ``layer=n,name``) join that
+    layer's own."""
     names: dict[str, str] = {}
     for part in parts:
         for tok in part:
@@ -585,4 +625,4 @@ def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[tuple[dict
             raise ISError("bad_request", f"layer={key}: names for layer 0 are not supported")
         numbered.setdefault(int(number), []).append(key)
     ordered = [(number, sorted(keys, key=lambda k: not k.isdigit())) for number, keys in sorted(numbered.items())]
-    return [(cmds.decoded_layer(*keys), cmds.decoded_effects(*keys)) for number, keys in ordered if number > 0]
+    return [(number, cmds.decoded_layer(*keys), cmds.decoded_effects(*keys)) for number, keys in ordered if number > 0]

@@ -7,9 +7,10 @@ import json
 import logging
 import re
 
+from ..assemble import template_source
 from ..errors import ISError
-from ..protocol.commands import Commands, resolve_value
-from ..protocol.query import decode_value, encode_value, is_nested
+from ..protocol.commands import resolve_value
+from ..protocol.query import decode_value, is_nested
 from ..render import geometry, pipeline
 from ..responses import properties as P
 from ..responses.headers import Reply
@@ -46,35 +47,45 @@ def _checkable(commands: dict[str, str]) -> dict[str, str]:
 def resolve(server, ctx) -> Reply:
     """The request as the renderer would see it: ``object?cmd=value&…`` (§8.18).
 
-    Record Modifier < URL < PostModifier, macros expanded, variables substituted, definitions,
-    comments and ``req=`` dropped; request attributes first, then the ``comp`` layer, then each
-    ``layer=``. Values are re-encoded only where needed to read the line back.
+    The same merge as rendering (the assembler's): the request's record (URL object, or the
+    ``template=`` record) Modifier < URL < PostModifier, a ``src=`` record's Modifier in front of
+    its layer's commands and its PostModifier only where catalogs.md §7.1 applies it; macros
+    expanded, variables substituted, definitions, comments and ``req=`` dropped. Request attributes
+    first, then ``comp`` and layer 0, then each further layer by number. Values are re-encoded
+    only where needed to read the line back.
     """
-    cmds = C.url_commands(ctx)
-    path = C.path_record(ctx, cmds)
-    record = path.record
-    merged = Commands()
-    if record is not None:
-        merged.add(C.record_tokens(ctx.cats, record, "modifier"))
-    merged.add(ctx.url)
-    if record is not None:
-        merged.add(C.record_tokens(ctx.cats, record, "postmodifier"))
-    merged.variables.setdefault("object", encode_value(ctx.path.object))
-    parts = [_pair(n, v, merged) for n, v in merged.request.items() if n != "req"]
-    for key, layer in merged.layers.items():
-        if key != "comp":
-            parts.append(f"layer={key}")
-        parts.extend(_pair(n, v, merged) for n, v in layer.items())
-    obj = path.name if path.source is not None else ctx.path.object
-    body = P.render_raw_text(f"{obj}?{'&'.join(parts)}\n")
+    template = template_source(ctx)
+    source = template or (None if ctx.path.missing else ctx.path.source)
+    merged, further = server.assembler.resolved_commands(ctx, source, ctx.url)
+    # req= and template= are spent: the line is the request they produced
+    request = {n: v for n, v in merged.request.items() if n not in ("req", "template")}
+    parts = [_pair(n, resolve_value(n, v, merged.variables)) for n, v in request.items()]
+    for key in ("comp", "0"):
+        if merged.layers.get(key):
+            parts += ["layer=0"] if key == "0" else []
+            parts += [_pair(n, resolve_value(n, v, merged.variables)) for n, v in merged.layers[key].items()]
+    for number, own in further:
+        parts.append(f"layer={number}")
+        parts += [_pair(n, v) for n, v in own.items()]
+    body = P.render_raw_text(f"{_object_name(ctx, source)}?{'&'.join(parts)}\n")
     return C.reply(ctx, body, None)
+
+
+def _object_name(ctx, source) -> str:
+    """``rootId/id`` of a record (its own catalog's RootId), the path of a file."""
+    if source is None:
+        return ctx.path.object
+    record = source.record
+    if record is None:
+        return source.name
+    return record.id if record.catalog.is_default else f"{record.catalog.root_id}/{record.id}"
 
 
 _RESOLVE_ESCAPES = re.compile(r"[%&=\x00-\x1f\x7f]")
 
 
-def _pair(name: str, raw: str, merged: Commands) -> str:
-    value = resolve_value(name, raw, merged.variables)
+def _pair(name: str, value: str) -> str:
+    """``name=value`` of a decoded value; nested requests stay as they were written."""
     if not is_nested(value):
         value = _RESOLVE_ESCAPES.sub(lambda m: f"%{ord(m.group()):02X}", value)
     return f"{name}={value}"
