@@ -2,6 +2,7 @@
 §13): each command checked by the reply's size and the colours at known points."""
 
 import io
+import struct
 
 import pytest
 from PIL import Image
@@ -276,3 +277,124 @@ def test_a_records_mask_path_masks_its_image(bucket):
 def test_mask_use_on_the_image_alpha(client, query, corner, centre):
     img = image(client.get(f"/is/image/sample/tulip?wid=400&{query}&fmt=png-alpha"))
     assert img.getpixel((2, 2))[3] == corner and img.getpixel((200, 190))[3] == centre
+
+
+# ------------------------------------------------------------------ ThumbRes (§7.1, catalogs.md)
+@pytest.mark.parametrize(
+    "attrs, content",
+    [
+        ("ThumbType=3\nThumbRes=0.9\n", (20, 15)),  # 1600x1200 x 0.9/72: 20x15, centred, filled
+        ("ThumbType=3\nThumbRes=1.8\nResolution=144\n", (20, 15)),  # the ratio is what counts
+        ("ThumbType=3\nThumbRes=3.6\n", (80, 60)),
+    ],
+)
+def test_texture_thumbnails_scale_by_thumb_res(bucket, attrs, content):
+    root, write, make = bucket
+    write({"catalogs/sample.ini": (root / "catalogs/sample.ini").read_text() + attrs})
+    img = image(make().get("/is/image/sample/rose?req=tmb&fmt=png")).convert("RGB")
+    assert img.size == (100, 100)
+    w, h = content
+    x0, y0 = (100 - w) // 2, (100 - h) // 2
+    check(img, {(x0 - 2, 50): WHITE, (x0 + w + 1, 50): WHITE, (50, y0 - 2): WHITE, (50, 50): SHOWN})
+
+
+# ------------------------------------------------------------- clipping paths (r-clippath.md)
+def _path_resource(*subpaths) -> bytes:
+    """A Photoshop path resource: a fill-rule record, then per closed subpath its length record and
+    its corner knots (points as fractions x, y of the image)."""
+    out = struct.pack(">H24x", 6)
+
+    def fixed(v: float) -> int:
+        return round(v * (1 << 24))
+
+    for corners in subpaths:
+        out += struct.pack(">HH22x", 0, len(corners))
+        for x, y in corners:
+            out += struct.pack(">H6i", 2, *(fixed(c) for _ in range(3) for c in (y, x)))
+    return out
+
+
+def _resources(named: dict[str, bytes]) -> bytes:
+    block = b""
+    for i, (name, payload) in enumerate(named.items()):
+        raw = name.encode()
+        pascal = bytes([len(raw)]) + raw + (b"\x00" if len(raw) % 2 == 0 else b"")
+        block += b"8BIM" + struct.pack(">H", 2000 + i) + pascal + struct.pack(">I", len(payload)) + payload
+        block += b"\x00" if len(payload) % 2 else b""
+    return block
+
+
+PATHS = {
+    "Outline": _path_resource([(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)]),
+    "Left": _path_resource([(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]),
+}
+
+
+def _with_paths(bucket):
+    """clip.jpg and clip.tif: 200x160 green, with the embedded paths PATHS."""
+    root, write, make = bucket
+    img = Image.new("RGB", (200, 160), (0, 160, 0))
+    jpeg = io.BytesIO()
+    img.save(jpeg, "JPEG", quality=95)
+    block = b"Photoshop 3.0\x00" + _resources(PATHS)
+    data = jpeg.getvalue()
+    tiff = io.BytesIO()
+    img.save(tiff, "TIFF", tiffinfo={34377: _resources(PATHS)})
+    write(
+        {
+            "images/sample/clip.jpg": data[:2] + b"\xff\xed" + struct.pack(">H", len(block) + 2) + block + data[2:],
+            "images/sample/clip.tif": tiff.getvalue(),
+        }
+    )
+    return make()
+
+
+OPAQUE, CLEAR = 255, 0
+
+
+@pytest.mark.parametrize("name", ["clip.jpg", "clip.tif"])
+@pytest.mark.parametrize(
+    "query, size, alphas",
+    [
+        ("clipPathE=Outline", (200, 160), {(100, 80): OPAQUE, (20, 20): CLEAR, (180, 140): CLEAR}),
+        ("clipPathE=Outline,Left", (200, 160), {(70, 80): OPAQUE, (130, 80): CLEAR, (20, 80): CLEAR}),
+        ("clipPathE=Missing", (200, 160), {(20, 20): OPAQUE}),  # names the source lacks are ignored
+        ("cropPathE=Outline", (100, 80), {(2, 2): OPAQUE, (97, 77): OPAQUE}),
+        ("cropPathE=Outline,Left", (50, 80), {}),  # the boxes one after the other
+        ("cropPathE=Outline&clipPathE=Left", (100, 80), {(20, 40): OPAQUE, (80, 40): CLEAR}),
+        ("wid=100&clipPathE=Outline", (100, 80), {(50, 40): OPAQUE, (10, 10): CLEAR}),  # follows scaling
+    ],
+)
+def test_embedded_photoshop_paths(bucket, name, query, size, alphas):
+    client = _with_paths(bucket)
+    img = image(client.get(f"/is/image/sample/{name}?{query}&fmt=png-alpha"))
+    assert img.size == size
+    for point, alpha in alphas.items():
+        assert img.getpixel(point)[3] == alpha, point
+
+
+@pytest.mark.parametrize(
+    "query, points",
+    [
+        # On a layer: in its rect's pixels (layer 1 is 20x10 at 40,45): the top-left triangle.
+        ("&clipPath=M0,0,L20,0,L0,10,Z", {(42, 46): RED, (57, 53): WHITE}),
+        ("&clipPath=m0,0,l20,0,l0,10,l-20,0,z", {(50, 50): RED}),  # relative, the whole rect
+        ("&clipPath=M10,0,C20,0,20,10,10,10,L10,0", {(55, 50): RED, (45, 50): WHITE}),  # a curve
+        # On comp: the composite's pixels.
+        ("&layer=comp&clipPath=M0,0,L50,0,L50,100,L0,100", {(45, 50): RED, (55, 50): (255, 255, 255)}),
+    ],
+)
+def test_clip_path_data(client, query, points):
+    check(image(client.get(CANVAS + query)).convert("RGB"), points)
+
+
+def test_clip_path_on_a_single_image_is_in_composite_pixels(client):
+    img = image(client.get("/is/image/sample/rose?wid=160&clipPath=M0,0L800,0L800,600L0,600Z&fmt=png-alpha"))
+    assert img.size == (160, 120)
+    assert img.getpixel((20, 20))[3] == 255 and img.getpixel((120, 100))[3] == 0
+
+
+@pytest.mark.parametrize("value", ["Q1,2", "M1", "M1,2,L3", "1,2", "M1,2,Lx,3"])
+def test_bad_clip_path_data_is_a_bad_request(client, value):
+    r = client.get(f"{CANVAS}&clipPath={value}")
+    assert r.status_code == 403 and r.headers["x-is-error"] == "bad_request"

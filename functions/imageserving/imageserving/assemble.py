@@ -51,7 +51,10 @@ _NESTED_FMT = "tif-alpha"
 # Layer-0 commands of a single-image request that only the compositor draws (rendering.md §4.2-§4.5,
 # §4.9): layer scaling, masks, the colour fills; ``opac=`` of ``comp`` too (the translucent image
 # over the background). The pipeline's fast path does the rest.
-_COMPOSED = frozenset(("size", "sizen", "scale", "res", "mask", "maskuse", "color", "bgcolor", "opac"))
+_COMPOSED = frozenset(
+    ("size", "sizen", "scale", "res", "mask", "maskuse", "color", "bgcolor", "opac")
+    + ("clippath", "clippathe", "croppathe")
+)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from PIL import Image, ImageChops
 
 from ..errors import ISError
 from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
-from . import codec, ops
+from . import codec, ops, paths
 from .blend import draw, parse_blend_mode
 from .effects import Effect, parse_effect
 from .effects import render as render_effect
@@ -183,6 +183,8 @@ def build(
             )
         else:
             draw(canvas, img, at, p.blend, seed=f"layer {i}")
+    if comp.get("clippath"):
+        canvas = _clip(canvas, comp["clippath"], scale)
     if on_comp:
         parent, canvas = canvas, Image.new("RGBA", canvas.size, (0, 0, 0, 0))
         _draw_with_effects(
@@ -304,7 +306,7 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
             raise ISError("bad_request", f"{where}: a solid colour layer needs color=")
         source, mask, solid = mask, None, True
     if source is not None:
-        crop = _crop(c, *source.size)
+        crop = _crop(c, *source.size) if solid or not c.get("croppathe") else _crop_path(c, source)
         fitted = _fit(c, crop[2], crop[3], index, canvas, layer.resolution)
     elif c.get("text"):
         box = _size(c, index, canvas)
@@ -352,6 +354,22 @@ def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0:
         raise ISError("bad_request", f"crop: width and height must be greater than 0 (got {w}x{h})")
     return x, y, w, h
+
+
+def _crop_path(c: dict[str, str], source: codec.SourceImage) -> tuple[int, int, int, int]:
+    """``cropPathE=``: the bounding box of each named embedded path in turn (their intersection);
+    names the source lacks are ignored (r-croppath.md). An explicit ``crop=``/``cropN=`` wins."""
+    sw, sh = source.size
+    if c.get("crop") or c.get("cropn"):
+        return _crop(c, sw, sh)
+    found = paths.embedded(source.data, source.format)
+    x0, y0, x1, y1 = 0.0, 0.0, float(sw), float(sh)
+    for name in paths.names(c["croppathe"]):
+        box = paths.bbox(found[name], (sw, sh)) if name in found else None
+        if box is not None:
+            x0, y0, x1, y1 = max(x0, box[0]), max(y0, box[1]), min(x1, box[2]), min(y1, box[3])
+    x, y = math.floor(x0), math.floor(y0)
+    return x, y, max(1, math.ceil(x1) - x), max(1, math.ceil(y1) - y)
 
 
 def _size(c: dict[str, str], index: int, canvas: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -471,6 +489,8 @@ def _pixels(p: _Plan, layer: Layer, scale: float, *, opac: bool = True) -> Image
         boxed = Image.new("RGBA", scaled(p.box), (0, 0, 0, 0))
         boxed.paste(img, ((boxed.width - img.width) // 2, (boxed.height - img.height) // 2))
         img = boxed
+    if c.get("clippath"):  # in the content rect's pixels, after crop and scale (r-clippath.md)
+        img = _clip(img, c["clippath"], scale)
     plan = ops.parse_ops(c)
     img = ops.run(img, plan.composite + plan.scaled, ops.OpContext(scale=(scale, scale)))
     if img.mode != "RGBA":
@@ -542,6 +562,7 @@ def _masked(p: _Plan, img: Image.Image) -> Image.Image:
     mask is used (§4.9, r-maskuse.md's table). A masked solid colour layer becomes its colour
     through the mask."""
     use = _mask_use(p.cmds)
+    img = _clip_embedded(p, img)
     if p.solid:
         alpha = _mask_alpha(img)
         img = Image.new("RGBA", img.size, parse_color(p.cmds["color"], cmd="color").rgba())
@@ -562,6 +583,31 @@ def _masked(p: _Plan, img: Image.Image) -> Image.Image:
         alpha = Image.new("L", img.size, 0) if alpha is None else ImageChops.invert(alpha)  # no mask: hidden
     img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
     img.putalpha(alpha if alpha is not None else 255)
+    return img
+
+
+def _clip_embedded(p: _Plan, img: Image.Image) -> Image.Image:
+    """``clipPathE=``: transparent outside the named embedded paths (their intersection), drawn on
+    the decoded source so that crop and scale follow; names the source lacks are ignored."""
+    if not p.cmds.get("clippathe") or p.solid:
+        return img
+    found = paths.embedded(p.source.data, p.source.format)
+    shapes = [found[n] for n in paths.names(p.cmds["clippathe"]) if n in found]
+    if not shapes:
+        return img
+    img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
+    alpha = img.getchannel("A")
+    for shape in shapes:
+        alpha = ImageChops.multiply(alpha, paths.mask(shape, img.size, img.size))
+    img.putalpha(alpha)
+    return img
+
+
+def _clip(img: Image.Image, value: str, scale: float) -> Image.Image:
+    """``clipPath=``: transparent outside the path, given in pixels of ``img``'s rect at full size."""
+    shape = paths.parse_clip_path(value)
+    img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
+    img.putalpha(ImageChops.multiply(img.getchannel("A"), paths.mask(shape, img.size, (scale, scale))))
     return img
 
 

@@ -11,10 +11,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from PIL import Image, ImageFilter
 
 from .. import observe
+from ..catalog.formats import parse_real_attr
 from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, round_half_up
 from . import codec, compose, geometry, icc, ops, resample
@@ -723,8 +725,20 @@ def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:
             thumb_type=thumb_type if thumb_type in (1, 2, 3) else 2,
             halign=cats.attr(main, "ThumbHorizAlign") or 2,
             valign=cats.attr(main, "ThumbVertAlign") or 2,
+            texture_scale=_texture_scale(cats, layer_cat, record),
         ),
     )
+
+
+def _texture_scale(cats, layer_cat, record) -> Fraction:
+    """``ThumbType=3`` (texture) scales by ``ThumbRes / Resolution``: the record's fields, else the
+    layer catalog's attributes (catalogs.md §5: missing, empty or 0 inherit)."""
+
+    def value(name: str) -> float:
+        own = parse_real_attr(record.get(name.lower())) if record is not None else None
+        return own or cats.attr(layer_cat, name) or 72.0
+
+    return Fraction(value("ThumbRes")) / Fraction(value("Resolution"))
 
 
 def _int_field(record, name: str) -> int | None:

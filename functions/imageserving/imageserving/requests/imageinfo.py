@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import io
-import struct
 from functools import partial
 
 from PIL import Image, ImageCms
 
 from ..catalog.formats import parse_int_attr, parse_real_attr, parse_timestamp
 from ..catalog.model import Catalog, CatalogSet, Record
-from ..render import codec
+from ..render import codec, paths
 from ..responses import properties as P
 from ..responses.headers import Reply
 from ..responses.properties import Body
@@ -63,7 +62,7 @@ def imageprops(server, ctx) -> Reply:
     cats, record = ctx.cats, source.record
     width, height = C.record_size(record) or src.size
     tiff = _tiff_tags(src)
-    paths = photoshop_path_names(src, tiff)
+    path_names = photoshop_path_names(src)
     stamp = parse_timestamp(record.get("timestamp")) if record is not None else None
     pairs = [
         ("image.anchor", _anchor(record) or f"{width // 2},{height // 2}"),
@@ -72,11 +71,11 @@ def imageprops(server, ctx) -> Reply:
         ("image.height", str(height)),
         ("image.iccProfile", _icc_name(cats, source.catalog, src)),
         ("image.embeddedIccProfile", P.flag(src.icc_profile)),
-        ("image.embeddedPhotoshopPaths", P.flag(paths)),
+        ("image.embeddedPhotoshopPaths", P.flag(path_names)),
         ("image.embeddedXmpData", P.flag(src.xmp)),
         ("image.mask", str(_mask_kind(src, record, tiff))),
         ("image.modifier", record.get("modifier") if record is not None else ""),
-        ("image.photoshopPathNames", ",".join(paths)),
+        ("image.photoshopPathNames", ",".join(path_names)),
         ("image.pixTyp", _pixel_type(src.mode)),
         ("image.postModifier", record.get("postmodifier") if record is not None else ""),
         ("image.printRes", str(_field_or_attr(cats, source, "PrintResolution", parse_int_attr))),
@@ -163,53 +162,10 @@ def _icc_name(cats: CatalogSet, cat: Catalog, src: codec.SourceImage) -> str:
 
 # --- Photoshop paths: image resources 2000-2997 (ids 2999 and up name the clipping path etc.)
 
-_PHOTOSHOP_APP13 = b"Photoshop 3.0\x00"
 
-
-def photoshop_path_names(src: codec.SourceImage, tiff: dict[int, object]) -> list[str]:
+def photoshop_path_names(src: codec.SourceImage) -> list[str]:
     """Names of the Photoshop paths saved in a JPEG (APP13) or TIFF (tag 34377) source."""
-    if src.format in ("JPEG", "MPO"):
-        resources = _jpeg_photoshop_block(src.data)
-    else:
-        value = tiff.get(_TIFF_PHOTOSHOP, b"")
-        resources = value if isinstance(value, bytes) else bytes(value)
-    return [name for res_id, name in _image_resources(resources) if 2000 <= res_id <= 2997]
-
-
-def _jpeg_photoshop_block(data: bytes) -> bytes:
-    """The concatenated image-resource payloads of the APP13 segments before the scan data."""
-    out = []
-    i = 2
-    while i + 4 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker in (0xD9, 0xDA):
-            break
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        segment = data[i + 4 : i + 2 + length]
-        if marker == 0xED and segment.startswith(_PHOTOSHOP_APP13):
-            out.append(segment[len(_PHOTOSHOP_APP13) :])
-        i += 2 + length
-    return b"".join(out)
-
-
-def _image_resources(block: bytes) -> list[tuple[int, str]]:
-    """(id, name) of each ``8BIM`` resource; a truncated block ends the list quietly."""
-    out = []
-    i = 0
-    while i + 7 <= len(block) and block[i : i + 4] == b"8BIM":
-        (res_id,) = struct.unpack(">H", block[i + 4 : i + 6])
-        name_len = block[i + 6]
-        name = block[i + 7 : i + 7 + name_len].decode("mac_roman")
-        i += 6 + ((1 + name_len + 1) & ~1)  # Pascal string padded to an even length
-        if i + 4 > len(block):
-            break
-        (size,) = struct.unpack(">I", block[i : i + 4])
-        i += 4 + size + (size & 1)
-        out.append((res_id, name))
-    return out
+    return paths.path_names(src.data, src.format)
 
 
 # --- catalogprops
