@@ -80,6 +80,31 @@ def test_fallbacks_and_errors_are_counted_by_outcome_and_kind(client, lines, url
     assert ("Errors" in line) == (kind is not None)
 
 
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def test_smart_imaging_conversions_and_savings_are_metrics_by_served_format(client, lines):
+    lines()
+    reply = client.get("/is/image/sample/rose?wid=400", headers={"Accept": CHROME})
+    served, _, saved = reply.headers["x-is-smart-imaging"].partition("; saved=")
+    line = _one(lines)
+    assert (line["Format"], line["Converted"], line["SavedBytes"]) == (served, 1, int(saved))
+    _check_emf(line)
+    directive = line["_aws"]["CloudWatchMetrics"][-1]
+    assert directive["Dimensions"] == [["Format"]]
+    assert [m["Name"] for m in directive["Metrics"]] == ["Converted", "SavedBytes"]
+    client.get("/is/image/sample/rose?wid=400", headers={"Accept": "*/*"})
+    assert "Converted" not in _one(lines)
+
+
+def test_the_text_line_says_what_smart_imaging_saved(client, capsys, monkeypatch):
+    monkeypatch.setenv("IS_LOG_FORMAT", "text")
+    capsys.readouterr()
+    reply = client.get("/is/image/sample/rose?wid=400", headers={"Accept": CHROME})
+    saved = reply.headers["x-is-smart-imaging"].partition("; saved=")[2]
+    assert f"B (converted, saved {saved} B) " in capsys.readouterr().out
+
+
 def test_a_revalidated_image_is_logged_as_not_modified(client, lines):
     etag = client.get("/is/image/sample/rose?wid=60").headers["etag"]
     lines()

@@ -14,7 +14,9 @@ milliseconds: ``catalog`` (cache check; a load on a cold start), ``parse``, ``fe
 (whole-image decodes; the streamed JPEG path decodes while it resizes, inside ``render``),
 ``render`` (drawing, the decode not counted), ``encode``, ``total``.
 Metrics (namespace ``IS_METRICS_NAMESPACE``): ``Requests``, ``Latency``, ``ReplyBytes`` by
-``Outcome``, by ``Format`` and in all; ``Errors`` by ``ErrorKind``.
+``Outcome``, by ``Format`` and in all; ``Errors`` by ``ErrorKind``; Smart Imaging's ``Converted``
+(a reply served in another format than asked) and ``SavedBytes`` (against the asked format, when
+it was encoded to compare) by the served ``Format``.
 
 Never logged: signing keys, ``isSig=`` values and request locks (``&xxxx``) — the query is
 written with them blanked. ``IS_LOG_FORMAT``: ``json`` (default off a terminal, so on Lambda),
@@ -123,6 +125,7 @@ def finish(record: RequestRecord, status: int, headers: dict[str, str], media_ty
         "bytes": size,
         "Format": (media_type or "none").split(";")[0].split("/")[-1],
         **({"ErrorKind": kind} if kind else {}),
+        **_smart_imaging(headers),
         **{f"{n}_ms": round(record.timings[n] * 1000, 2) for n in _TIMINGS if n in record.timings},
         "total_ms": round(total, 2),
     }
@@ -148,7 +151,27 @@ def _emf(fields: dict, kind: str) -> dict:
             {"Namespace": namespace, "Dimensions": [["ErrorKind"]], "Metrics": [{"Name": "Errors", "Unit": "Count"}]}
         )
         values["Errors"] = 1
+    if "Converted" in fields:
+        # Smart Imaging: replies served in another format than asked, and what that saved, by served format.
+        metrics = [{"Name": "Converted", "Unit": "Count"}]
+        values["Converted"] = 1
+        if "SavedBytes" in fields:
+            metrics.append({"Name": "SavedBytes", "Unit": "Bytes"})
+            values["SavedBytes"] = fields["SavedBytes"]
+        directives.append({"Namespace": namespace, "Dimensions": [["Format"]], "Metrics": metrics})
     return {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}, **values}
+
+
+def _smart_imaging(headers: dict[str, str]) -> dict:
+    """``X-IS-Smart-Imaging: <served format>[; saved=<bytes>]``, present when negotiation converted."""
+    value = headers.get("X-IS-Smart-Imaging", "")
+    if not value:
+        return {}
+    fields: dict = {"Converted": 1}
+    saved = value.partition("saved=")[2].strip()
+    if saved.lstrip("-").isdigit():
+        fields["SavedBytes"] = int(saved)
+    return fields
 
 
 def _outcome(status: int, kind: str, headers: dict[str, str], req: str) -> str:
@@ -165,8 +188,11 @@ def _text_line(f: dict) -> str:
     stages = " ".join(f"{n} {f[n + '_ms']:.1f}" for n in _TIMINGS if n + "_ms" in f)
     query = f"?{f['query']}" if f["query"] else ""
     kind = f" {f['ErrorKind']}" if "ErrorKind" in f else ""
+    converted = ""
+    if "Converted" in f:
+        converted = f" (converted, saved {f['SavedBytes']} B)" if "SavedBytes" in f else " (converted)"
     return (
-        f"{f['status']} {f['Outcome']}{kind} {f['Format']} {f['bytes']} B {f['total_ms']:.1f} ms "
+        f"{f['status']} {f['Outcome']}{kind} {f['Format']} {f['bytes']} B{converted} {f['total_ms']:.1f} ms "
         f"/is/{f['context']}/{f['path']}{query}" + (f"  [{stages}]" if stages else "")
     )
 
