@@ -398,3 +398,16 @@ def test_clip_path_on_a_single_image_is_in_composite_pixels(client):
 def test_bad_clip_path_data_is_a_bad_request(client, value):
     r = client.get(f"{CANVAS}&clipPath={value}")
     assert r.status_code == 403 and r.headers["x-is-error"] == "bad_request"
+
+
+# ------------------------------------------------------------------------- the sample template
+def test_the_sample_drop_shadow_template(client):
+    # catalogs/sample/images.txt "shadowed": the tulip (400x600) at 40,40 on a 480x680 white canvas,
+    # $shadow$ moved by 14,18: grey just right of and below the flower (x 150-329 at y 230).
+    img = image(client.get("/is/image/sample/tulip?template=shadowed&scl=1&fmt=png")).convert("RGB")
+    assert img.size == (480, 680)
+    r, g, b = img.getpixel((338, 240))
+    assert r == g == b and r < 200
+    check(img, {(240, 230): (220, 30, 90), (20, 20): WHITE, (460, 660): WHITE})
+    bg = image(client.get("/is/image/sample/rose?template=shadowed&scl=1&$bg=dddddd&fmt=png")).convert("RGB")
+    check(bg, {(5, 5): (221, 221, 221)})
