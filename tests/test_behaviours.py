@@ -219,3 +219,51 @@ def test_post_modifier_of_layer_0s_only_record_applies_when_rendering(client):
     by_path = get(client, "/is/image/sample/tulip?wid=80")
     assert by_src.status_code == by_path.status_code == 200
     assert by_src.content == by_path.content
+
+
+# --- AllowDirectAccess (catalogs.md §13.5, AMBIG-15; protocol.md §5.5)
+
+
+def _with_direct_access(bucket, value: str | None):
+    root, write, make = bucket
+    ini = (root / "catalogs/sample.ini").read_text(encoding="latin-1")
+    if value is not None:
+        ini = ini.rstrip("\n") + f"\nAllowDirectAccess={value}\n"
+    write({"catalogs/sample.ini": ini})
+    return make()
+
+
+@pytest.mark.parametrize(
+    "value, image_path, static_path",
+    [
+        (None, True, True),  # built-in exclude: (AMBIG-15)
+        ("exclude:", True, True),
+        ("IS,STATIC", True, True),  # no keyword: include
+        ("include:", False, False),
+        ("", False, False),  # empty = include: with no types
+        ("include:STATIC", False, True),
+        ("exclude:is", False, True),  # types compare case-insensitively
+        ("Include:IS", True, False),
+    ],
+)
+def test_allow_direct_access_opens_and_closes_paths_by_type(bucket, value, image_path, static_path):
+    app = _with_direct_access(bucket, value)
+    # records are never affected
+    assert get(app, "/is/image/sample/rose?wid=40").status_code == 200
+    assert get(app, "/is/content/sample/size-chart").status_code == 200
+    # a closed path answers like a missing image: not_found, or the default image when one is set
+    file_url = "/is/image/sample/rose.jpg?wid=40&defaultImage="
+    layer_url = "/is/image/sample?layer=0&size=80,80&layer=1&src=rose.jpg&defaultImage="
+    for url in (file_url, layer_url):
+        r = get(app, url)
+        assert (r.status_code == 200) if image_path else (_error_kind(r) == (403, "not_found")), url
+    r = get(app, "/is/content/sample/size-chart.json")
+    assert (r.status_code == 200) if static_path else (_error_kind(r) == (403, "not_found"))
+
+
+def test_a_closed_path_gets_the_default_image_and_reveals_nothing(bucket):
+    app = _with_direct_access(bucket, "include:")
+    missing = get(app, "/is/image/sample/no-such-file.jpg?wid=40")
+    closed = get(app, "/is/image/sample/rose.jpg?wid=40")
+    assert closed.status_code == 200 and closed.headers.get("x-is-default-image") == "1"
+    assert closed.content == missing.content  # same reply whether the file exists or not

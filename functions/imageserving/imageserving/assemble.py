@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from .catalog.formats import parse_flag_attr, parse_real_attr
 from .catalog.model import CatalogSet, Record
-from .catalog.resolve import Source, main_catalog, resolve_object, resolve_path_object
+from .catalog.resolve import Source, check_direct_access, main_catalog, resolve_object, resolve_path_object
 from .context import Context
 from .errors import ISError
 from .negotiate import client_hints, encode_choice, negotiate
@@ -119,7 +119,8 @@ def request_source(ctx: Context) -> Source | None:
     if template is not None:
         return template
     if ctx.path.missing:
-        raise ISError("not_found", f"{ctx.path.object}: no record for locale {ctx.locale!r}", missing_source=True)
+        why = "AllowDirectAccess closes paths to it" if ctx.path.denied else f"no record for locale {ctx.locale!r}"
+        raise ISError("not_found", f"{ctx.path.object}: {why}", missing_source=True)
     return ctx.path.source
 
 
@@ -440,6 +441,7 @@ class Assembler:
         layers, is no legal target (catalogs.md §6.3): the way to use one is ``src=is{…}``."""
         source = resolve_object(ctx.cats, src_value, ctx.main, ctx.locale)
         if source.record is None:
+            check_direct_access(ctx.cats, ctx.main, source)
             return source, []
         if source.record.is_template:
             raise ISError("bad_request", f"src={src_value}: a template record is not a source; nest it as src=is{{…}}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 
-from .catalog.resolve import file_keys
+from .catalog.resolve import direct_access_allowed, file_keys
 from .errors import ISError
 from .protocol.commands import Commands
 from .responses import properties as P
@@ -55,6 +55,8 @@ def answer_content(server, ctx, elements: list[str]) -> Reply:
     path = record.get("path") if record is not None else item
     if not path:
         raise ISError("not_found", f"static content {item!r}")
+    if record is None and not direct_access_allowed(cats, main, "STATIC"):  # catalogs.md §13.5
+        raise ISError("not_found", f"static content {item!r}: AllowDirectAccess closes paths to STATIC objects")
     keys = file_keys(
         path,
         cats.raw_attr(owner, "StaticContentRootPath") or "",

@@ -36,6 +36,7 @@ __all__ = [
     "parse_size_attr",
     "parse_table",
     "parse_timestamp",
+    "parse_direct_access",
 ]
 
 
@@ -451,6 +452,22 @@ def parse_color_attr(value: str | None) -> tuple[int, int, int] | None:
         return None
     packed = int(match.group(1), 16)
     return packed >> 16, (packed >> 8) & 0xFF, packed & 0xFF
+
+
+# Object types AllowDirectAccess names (catalogs.md §13.5); this port serves IS, SVG and STATIC.
+DIRECT_ACCESS_TYPES = frozenset(("SVG", "IS", "STATIC", "FXG", "FLA", "IR_VNT", "IR_MAT"))
+
+
+def parse_direct_access(value: str | None) -> tuple[bool, frozenset[str]]:
+    """``AllowDirectAccess`` -> (include?, types): ``[include:|exclude:]TYPE[,TYPE…]``, no keyword
+    meaning ``include``, so ``include:`` and an empty value allow nothing and ``exclude:`` all.
+    Keywords and types compare case-insensitively; unknown types are kept (they match nothing)."""
+    text = _clean(value)
+    keyword, colon, rest = text.partition(":")
+    include = True
+    if colon and keyword.strip().lower() in ("include", "exclude"):
+        include, text = keyword.strip().lower() == "include", rest
+    return include, frozenset(t.strip().upper() for t in text.split(",") if t.strip())
 
 
 def parse_flag_attr(value: str | None) -> bool | None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ISError
+from .formats import parse_direct_access
 from .model import Catalog, CatalogSet, Record
 
 _SUFFIX = re.compile(r"\.[^./]+\Z")
@@ -30,8 +31,34 @@ class PathObject:
     main: Catalog
     source: Source | None  # None: the URL names no object, or ``missing``
     object: str  # the decoded object as written, for $object$
-    # Locale translation found none of the ids it tried for an object that is a record (§6.7).
+    # Locale translation found none of the ids it tried for an object that is a record (§6.7),
+    # or (``denied``) the object is a file path AllowDirectAccess does not open (§5.5).
     missing: bool = False
+    denied: bool = False
+
+
+def direct_kind(path: str) -> str:
+    """The AllowDirectAccess type of a file served by ``/is/image``: ``SVG`` or ``IS``."""
+    return "SVG" if path.lower().endswith(".svg") else "IS"
+
+
+def direct_access_allowed(cats: CatalogSet, main: Catalog, kind: str) -> bool:
+    """Whether the main catalog's ``AllowDirectAccess`` lets a path (not a record) reach an
+    object of ``kind`` (catalogs.md §13.5; built-in ``exclude:`` = every type, AMBIG-15)."""
+    include, types = parse_direct_access(cats.raw_attr(main, "AllowDirectAccess"))
+    return (kind in types) == include
+
+
+def check_direct_access(cats: CatalogSet, main: Catalog, source: Source, kind: str | None = None) -> None:
+    """A file path named by the client that AllowDirectAccess closes is a missing source: the
+    default image rules apply and nothing tells whether the file exists (protocol.md §5.5)."""
+    if source.record is not None or not source.path:
+        return
+    kind = kind or direct_kind(source.path)
+    if not direct_access_allowed(cats, main, kind):
+        raise ISError(
+            "not_found", f"{source.name}: AllowDirectAccess closes paths to {kind} objects", missing_source=True
+        )
 
 
 def main_catalog(cats: CatalogSet, elements: list[str]) -> Catalog:
@@ -60,22 +87,26 @@ def resolve_path_object(cats: CatalogSet, elements: list[str], locale: str | Non
         if not rest:
             return PathObject(main, None, rest)
         rec, missing = lookup_translated(cats, main, main, rest, locale)
-        return _path_object(main, rec, missing, Source(main, None, rest, rest), rest)
+        return _path_object(cats, main, rec, missing, Source(main, None, rest, rest), rest)
     if not main.is_default:
         rest = "/".join(elements[1:])
         if not rest:
             return PathObject(main, None, obj)
         rec, missing = lookup_translated(cats, main, main, rest, locale)
         if rec is not None or missing or not cats.attr(main, "FullMatch"):
-            return _path_object(main, rec, missing, Source(main, None, rest, obj), obj)
+            return _path_object(cats, main, rec, missing, Source(main, None, rest, obj), obj)
     rec, missing = lookup_translated(cats, main, cats.default, obj, locale)
-    return _path_object(cats.default, rec, missing, Source(cats.default, None, obj, obj), obj)
+    return _path_object(cats, cats.default, rec, missing, Source(cats.default, None, obj, obj), obj)
 
 
-def _path_object(main: Catalog, rec: Record | None, missing: bool, file: Source, obj: str) -> PathObject:
+def _path_object(
+    cats: CatalogSet, main: Catalog, rec: Record | None, missing: bool, file: Source, obj: str
+) -> PathObject:
     if missing:
         return PathObject(main, None, obj, missing=True)
     if rec is None:
+        if not direct_access_allowed(cats, main, direct_kind(file.path)):
+            return PathObject(main, None, obj, missing=True, denied=True)
         return PathObject(main, file, obj)
     # Named rootId/id, so that a translated record shows the id it was translated to.
     return PathObject(main, _from_record(rec, rec.id if main.is_default else f"{main.root_id}/{rec.id}"), obj)

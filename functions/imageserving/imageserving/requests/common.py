@@ -79,8 +79,8 @@ def path_record(ctx, cmds: Commands) -> PathRecord:
     path is still served as such, while an object that was a record counts as missing.
     """
     source = ctx.path.source
-    if source is None:
-        return PathRecord(None, "")
+    if source is None:  # no object, or one that is missing (its name is still reported)
+        return PathRecord(None, ctx.path.object if ctx.path.missing else "")
     cats, main = ctx.cats, ctx.path.main
     obj_id = object_id(ctx)
     suffixes = localize.id_suffixes(cats, main, effective_locale(ctx, cmds))
