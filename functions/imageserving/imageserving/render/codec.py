@@ -385,12 +385,54 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False)
 
 
 def _open(data: bytes) -> Image.Image:
+    formats = SOURCE_FORMATS
+    if _is_heif(data):
+        if not _heif_opener():
+            raise ISError("content_error", "HEIF/HEIC source: this server has no HEIF decoder (pillow-heif)")
+        formats += ("HEIF",)
+    elif _is_svg(data):
+        # No maintained SVG renderer installs from wheels without system libraries (cairo).
+        raise ISError("content_error", "SVG source: SVG images are not supported as image sources")
     try:
-        return Image.open(io.BytesIO(data), formats=SOURCE_FORMATS)
+        return Image.open(io.BytesIO(data), formats=formats)
     except Image.DecompressionBombError as exc:
         raise ISError("size_limit", f"source too large: {exc}") from exc
     except Exception as exc:  # Pillow's plugins raise many types on malformed headers
         raise ISError("content_error", f"unreadable or unsupported source image: {exc}") from exc
+
+
+# ISO BMFF brands of HEVC-coded HEIF (AVIF's are "avif"/"avis", which Pillow reads itself).
+_HEIF_BRANDS = frozenset((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"))
+
+
+def _is_heif(data: bytes) -> bool:
+    """An ``ftyp`` box naming a HEVC HEIF brand, as major brand or (after mif1/msf1) compatible one."""
+    if data[4:8] != b"ftyp":
+        return False
+    major = data[8:12]
+    if major in _HEIF_BRANDS:
+        return True
+    if major not in (b"mif1", b"msf1"):
+        return False
+    end = min(int.from_bytes(data[0:4], "big"), 256)
+    return any(data[i : i + 4] in _HEIF_BRANDS for i in range(16, end - 3, 4))
+
+
+@lru_cache(maxsize=1)
+def _heif_opener() -> bool:
+    """Register pillow-heif's opener on the first HEIF source only: importing it costs about as
+    much as Pillow itself (libheif with its codecs), which no other request should pay."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _is_svg(data: bytes) -> bool:
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in head)
 
 
 def _orientation(im: Image.Image) -> int:
