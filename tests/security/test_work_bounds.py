@@ -43,6 +43,7 @@ def bounded(bucket):
     )
     client = make()
     assert client.get("/is/image/sample/rose?wid=10").status_code == 200  # warm: catalogs, Pillow
+    assert client.get("/is/image/bomb/big?req=exists").status_code == 200  # ... and bomb's data files
     return client
 
 
@@ -70,7 +71,7 @@ def _refused(r, kind: str, words: str):
 def test_an_exponential_macro_file_is_stopped_while_expanding(bounded, url):
     r, took = _timed(bounded, url)
     _refused(r, "bad_request", f"macros expand to more than {MAX_EXPANDED_TOKENS} tokens")
-    assert took < 0.5, took
+    assert took < 1.0, took  # ~10-40 ms measured; the margin is for a loaded test machine
 
 
 def test_the_token_budget_is_shared_by_every_expansion_of_a_request(bounded):
@@ -117,7 +118,7 @@ def test_self_sized_text_counts_as_it_is_laid_out(bounded):
 def test_print_res_out_of_range_is_refused(bounded, value):
     r, took = _timed(bounded, f"/is/image/bomb/rose?wid=50&fmt=png&printRes={value}")
     _refused(r, "bad_request", "printRes")
-    assert took < 0.5, took
+    assert took < 1.0, took
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "tif"])

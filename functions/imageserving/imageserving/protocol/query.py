@@ -135,10 +135,12 @@ def expand_macros(tokens: list[Token], lookup: MacroLookup) -> list[Token]:
     if not any(t.kind == "macro" for t in tokens):
         return tokens
     budget = _BUDGET.get()
-    return _expand(tokens, lookup, 0, budget if budget is not None else [MAX_EXPANDED_TOKENS])
+    return _expand(tokens, lookup, 0, budget if budget is not None else [MAX_EXPANDED_TOKENS], {})
 
 
-def _expand(tokens: list[Token], lookup: MacroLookup, depth: int, budget: list[int]) -> list[Token]:
+def _expand(
+    tokens: list[Token], lookup: MacroLookup, depth: int, budget: list[int], bodies: dict[str, list[Token]]
+) -> list[Token]:
     out: list[Token] = []
     for tok in tokens:
         if tok.kind != "macro":
@@ -150,10 +152,13 @@ def _expand(tokens: list[Token], lookup: MacroLookup, depth: int, budget: list[i
             continue
         if depth >= MACRO_DEPTH_LIMIT:
             raise ISError("bad_request", "macros nest too deeply")
-        body = lookup(tok.name)
-        if body is None:
-            raise ISError("bad_request", f"unknown macro ${tok.name}$")
-        out.extend(_expand(tokenize(body), lookup, depth + 1, budget))
+        body = bodies.get(tok.name)
+        if body is None:  # a macro called many times is tokenized once (tokens are immutable)
+            text = lookup(tok.name)
+            if text is None:
+                raise ISError("bad_request", f"unknown macro ${tok.name}$")
+            body = bodies[tok.name] = tokenize(text)
+        out.extend(_expand(body, lookup, depth + 1, budget, bodies))
     return out
 
 
