@@ -306,6 +306,46 @@ def test_source_files(server, fault, url, key):
     assert client.get(url).status_code == 200
 
 
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize(
+    "url", ["/is/image/sample/no-such-id?wid=40", "/is/image/sample/no-such-id?wid=40&req=tmb", "/is/image/nothing.jpg"]
+)
+def test_the_default_image(server, fault, url):
+    """A fault on the default image (images/defaults/noimage.png) is not a missing image: 503, not
+    the 403 of a missing source, and the next request after the fault gets the default image."""
+    client, faults, _ = server
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers.get("x-is-default-image") == "1"
+    faults.active["images/defaults/noimage.png"] = fault
+    r = client.get(url)
+    _assert_unavailable(r)
+    assert "x-is-default-image" not in r.headers
+    del faults.active["images/defaults/noimage.png"]
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers.get("x-is-default-image") == "1"
+
+
+@pytest.mark.parametrize("fault", ["SlowDown", "ReadTimeout"])
+def test_the_default_image_of_mode_1_layers(server, moto_bucket, fault):
+    """DefaultImageMode=1 swaps the default image in for a missing layer source: a fault on it
+    is the request's 503 as well."""
+    client, faults, clock = server
+    moto_bucket.put_object(
+        Bucket=BUCKET, Key="catalogs/mode1.ini", Body=b"RootId=mode1\nRootPath=sample/\nDefaultImageMode=1\n"
+    )
+    try:
+        clock.now += 11  # pick the new catalog up
+        url = "/is/image/mode1/rose.jpg?wid=60&layer=1&src=mode1/missing.jpg&size=20,20"
+        r = client.get(url)
+        assert r.status_code == 200, r.text[:200]
+        faults.active["images/defaults/noimage.png"] = fault
+        _assert_unavailable(client.get(url))
+        del faults.active["images/defaults/noimage.png"]
+        assert client.get(url).status_code == 200
+    finally:
+        moto_bucket.delete_object(Bucket=BUCKET, Key="catalogs/mode1.ini")
+
+
 def _timed(client, url):
     start = time.perf_counter()
     r = client.get(url)

@@ -11,6 +11,9 @@ the *original* error (a broken fallback never hides what went wrong, nor breaks 
    only the valid ``wid/hei/fmt/qlt`` are kept; mode 1 renders the original request with only the
    missing source swapped. Served as 200 with the default object's short TTL
    (``DefaultExpiration``), marked ``X-IS-Default-Image``, so no cache keeps it as the real image.
+   A storage fault while it is read (``overload``: S3 throttling, 5xx, timeouts) is not a missing
+   default image: it becomes the request's error (503 unless an error image answers it), never a
+   cacheable "not found".
 2. **Error image** (§12.6): any other error of an image request whose kind is in
    ``IS_ERROR_IMAGE_KINDS``: the catalog's ``ErrorImage`` (an image, a record or a template that
    may use ``$error.title$`` / ``$error.message$``), rendered with the kept ``wid/hei/fmt/qlt``, no
@@ -57,7 +60,13 @@ def failure_reply(ctx: Context, err: ISError, *, settings, catalogs: Callable[[]
         ctx.cats is not None and ctx.req is not None and ctx.req.type in ("img", "tmb") and ctx.context == "image"
     )
     if image_request and err.missing_source:
-        reply = _default_image(ctx, render)
+        try:
+            reply = _default_image(ctx, render)
+        except ISError as fault:
+            # Storage could not say whether the default image is there (S3 throttling, 5xx, a
+            # timeout): answering the missing image's 403 would tell the client to give up and a
+            # cache to keep it; the fault (503, retryable, never cached) is the request's error now.
+            err, reply = fault, None
         if reply is not None:
             return reply
     if image_request and err.kind in settings.errors.error_image_kinds:
@@ -79,6 +88,12 @@ def _default_image(ctx: Context, render: Render) -> Reply | None:
             result = render(ctx, ctx.path.source, ctx.url, req_type=ctx.req.type, replacement=source)
         else:
             result = render(ctx, source, _kept_commands(ctx), req_type=ctx.req.type, default_image=True)
+    except ISError as second:
+        if second.kind == "overload":
+            log.warning("default image %r unavailable: %s", obj, second.detail)
+            raise
+        log.info("default image %r failed: %s", obj, second)
+        return None
     except Exception as second:  # noqa: BLE001 - the original error is what the client gets
         log.info("default image %r failed: %s", obj, second)
         return None
