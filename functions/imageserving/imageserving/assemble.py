@@ -262,6 +262,7 @@ class Assembler:
                 cats, main, layer0.source.catalog if layer0.source else main, layer0.record
             ),
             max_source_pixels=self.settings.max_source_pixels,
+            decode_budget=self.settings.decode_budget_bytes,
             max_render_pixels=self.settings.max_render_pixels,
             max_response_bytes=self.settings.render_bytes_limit,
             deadline=ctx.deadline,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -29,6 +30,7 @@ from .render import pipeline
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers, min_ttl
 from .signing import Signer
+from .slots import RenderSlots
 from .sources import client_cache_off, newest
 
 log = logging.getLogger("imageserving")
@@ -62,6 +64,7 @@ class ImageServer:
         self.catalogs = CatalogStore(storage, settings)
         self.assembler = Assembler(settings, storage)
         self.signer = Signer(settings.signing_keys, settings.signing_keys_ssm_parameter, settings.signature_required)
+        self.slots = RenderSlots(settings.render_slots, settings.render_wait_s)
 
     # ------------------------------------------------------------------ entry point
     def handle(
@@ -84,15 +87,14 @@ class ImageServer:
             client_ip=client_ip,
         )
         try:
-            with expansion_budget():  # one macro-expansion budget for everything this request expands
-                reply = self._serve(ctx, raw_object, raw_query, client_ip)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
-            err = wrap_unexpected(exc)
-            if err.kind == "server_error":
-                log.error("request failed: %s", err, exc_info=err.__cause__ or err)
+            # Image requests render inside a slot (slots.py), fallbacks included.
+            with self.slots.hold(ctx.deadline) if context == "image" else nullcontext():
+                reply = self._answer(ctx, raw_object, raw_query, client_ip)
+        except ISError as busy:  # no slot in time: nothing was done, so a bare 503, no error image
             reply = failure_reply(
-                ctx, err, settings=self.settings, catalogs=self.catalogs.current, render=self.render_source
+                ctx, busy, settings=self.settings, catalogs=self.catalogs.current, render=self.render_source
             )
+            reply.headers["Retry-After"] = "1"
         try:
             add_rule_headers(reply.headers, ctx.rule_headers, ctx.url)
         except Exception:  # noqa: BLE001 - a rule header must never cost the reply
@@ -107,6 +109,18 @@ class ImageServer:
             reply.headers["Content-Length"] = str(len(reply.body))
             reply.body = b""
         return reply
+
+    def _answer(self, ctx: Context, raw_object: str, raw_query: str, client_ip: str) -> Reply:
+        try:
+            with expansion_budget():  # one macro-expansion budget for everything this request expands
+                return self._serve(ctx, raw_object, raw_query, client_ip)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an ISError reply
+            err = wrap_unexpected(exc)
+            if err.kind == "server_error":
+                log.error("request failed: %s", err, exc_info=err.__cause__ or err)
+            return failure_reply(
+                ctx, err, settings=self.settings, catalogs=self.catalogs.current, render=self.render_source
+            )
 
     def _serve(self, ctx: Context, raw_object: str, raw_query: str, client_ip: str) -> Reply:
         if not raw_object.strip("/") and not raw_query and ctx.context == "image":

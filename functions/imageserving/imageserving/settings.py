@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import KINDS, ErrorPolicy
+from .render import budget as B
 
 
 def _list(value: str, sep: str = ";") -> tuple[str, ...]:
@@ -22,6 +23,36 @@ def _prefix(value: str) -> str:
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "on", "yes")
+
+
+def _memory_mb(e) -> float | None:
+    """The function's memory on Lambda, else None."""
+    text = e.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    return float(text) if text else None
+
+
+def _decode_budget(e) -> int | None:
+    """IS_DECODE_BUDGET_MB: MB per decode, ``off`` for none; unset, derived from the function's
+    memory (a local server: from the template's default FunctionMemorySize)."""
+    text = e.get("IS_DECODE_BUDGET_MB", "").strip().lower()
+    if text in ("off", "none"):
+        return None
+    if text:
+        mb = float(text)
+        if mb <= 0:
+            raise ValueError("IS_DECODE_BUDGET_MB must be a positive number of MB or 'off'")
+        return int(mb * B.MB)
+    return B.budget_for(_memory_mb(e) or B.LOCAL_MEMORY_MB)
+
+
+def _render_slots(e, budget: int | None) -> int:
+    """IS_RENDER_SLOTS: renders at once, ``off`` for no bound; unset, from the budget and the cores."""
+    text = e.get("IS_RENDER_SLOTS", "").strip().lower()
+    if text in ("off", "0"):
+        return 0
+    if text:
+        return int(text)
+    return B.render_slots(budget, _memory_mb(e) or B.machine_memory_mb(), B.cpu_count())
 
 
 @dataclass(frozen=True)
@@ -41,6 +72,9 @@ class Settings:
     max_response_bytes: int = 4_400_000
     request_timeout_s: float = 25.0
     max_source_pixels: int = 100_000_000
+    decode_budget_bytes: int | None = B.budget_for(B.LOCAL_MEMORY_MB)  # IS_DECODE_BUDGET_MB; None: off
+    render_slots: int = 4  # IS_RENDER_SLOTS; 0: no bound (from_env sizes it from budget and cores)
+    render_wait_s: float = 10.0
     max_render_pixels: int = 25_000_000
     jsonp_error_status: int | None = None
     cors_allow_origin: str = ""
@@ -69,6 +103,7 @@ class Settings:
         if unknown:
             raise ValueError(f"IS_ERROR_IMAGE_KINDS: unknown kinds {unknown}")
         jsonp = get("IS_JSONP_ERROR_STATUS", "").strip()
+        decode_budget = _decode_budget(e)
         values = dict(
             storage=get("IS_STORAGE", "local" if get("IS_LOCAL_ROOT") else "s3").strip().lower(),
             bucket=get("IS_BUCKET", "").strip(),
@@ -85,6 +120,9 @@ class Settings:
             max_response_bytes=int(get("IS_MAX_RESPONSE_BYTES", "4400000")),
             request_timeout_s=float(get("IS_REQUEST_TIMEOUT_S", "25")),
             max_source_pixels=int(get("IS_MAX_SOURCE_PIXELS", "100000000")),
+            decode_budget_bytes=decode_budget,
+            render_slots=_render_slots(e, decode_budget),
+            render_wait_s=float(get("IS_RENDER_WAIT_S", "10")),
             max_render_pixels=int(get("IS_MAX_RENDER_PIXELS", "25000000")),
             jsonp_error_status=int(jsonp) if jsonp else None,
             cors_allow_origin=get("IS_CORS_ALLOW_ORIGIN", "").strip(),

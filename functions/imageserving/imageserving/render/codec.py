@@ -19,6 +19,7 @@ from PIL import Image, ImageCms, PdfParser
 
 from ..errors import ISError
 from ..protocol.values import parse_flag, parse_int, parse_real
+from . import budget as decode_budget
 from .icc import to_working
 
 
@@ -261,6 +262,7 @@ class SourceImage:
     # largest first; decoding picks the smallest that keeps the needed resolution (§16.8).
     levels: tuple[tuple[int, tuple[int, int]], ...] = ()
     max_pixels: int | None = None  # the limit for the level decoded (pyramids: checked in decode)
+    budget: int | None = None  # decode-memory budget in bytes (render/budget.py); None: none
 
     @property
     def size(self) -> tuple[int, int]:
@@ -278,8 +280,9 @@ class Decoded:
     icc_profile: bytes | None  # the profile of the decoded pixels (sRGB after a CMYK conversion)
 
 
-def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
-    """Read a source's header; refuse it before decoding when it has more than ``max_pixels``."""
+def open_source(data: bytes, *, max_pixels: int, budget: int | None = None) -> SourceImage:
+    """Read a source's header; refuse it before decoding when it has more than ``max_pixels``.
+    ``budget`` (bytes) is checked by :func:`decode` once the decoded size is known."""
     with _open(data) as im:
         w, h = im.size
         xmp = im.info.get("xmp")
@@ -295,6 +298,7 @@ def open_source(data: bytes, *, max_pixels: int) -> SourceImage:
             xmp=(xmp.encode() if isinstance(xmp, str) else xmp) or None,
             dpi=(float(dpi[0]), float(dpi[1])) if dpi and dpi[0] > 0 and dpi[1] > 0 else None,
             max_pixels=max_pixels,
+            budget=budget,
         )
         levels = _pyramid_levels(im)  # after page 0's metadata: seeking replaces im.info
         smallest = levels[-1][1] if levels else (w, h)
@@ -345,6 +349,20 @@ def _pyramid_level(src: SourceImage, scale_hint: float | None) -> tuple[int, tup
     return best
 
 
+def check_budget(src: SourceImage, im: Image.Image) -> None:
+    """The decode-memory budget for ``im`` as it will be decoded: call after every shrink-on-load
+    choice (JPEG draft, pyramid level), before ``load()``."""
+    decode_budget.check(
+        im.format or src.format,
+        im.mode,
+        im.size,
+        budget=src.budget,
+        alpha=src.has_alpha,
+        turned=src.orientation in _TRANSPOSE,
+        data_bytes=len(src.data),
+    )
+
+
 def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False) -> Decoded:
     """Decode ``src``; ``scale_hint`` is the total scale from source to reply pixels, if known.
     ``working``: bring tagged RGB pixels to the working space (sRGB) now, as layers of a
@@ -367,6 +385,7 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False)
         drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
         if drafted is not None:
             reduction = w / drafted[1][2]
+    check_budget(src, im)
     try:
         im.load()
         image, icc = _normalise(im, src.icc_profile)

@@ -121,7 +121,7 @@ def _check_text(total: int) -> None:
 def canvas_size(layers: list[Layer], *, max_pixels: int) -> tuple[int, int]:
     """The composite size: layer 0's rect after its own transforms (§4.5)."""
     check_count(len(_stacked(layers)))
-    return _plan(0, layers[0], max_pixels, None).size
+    return _plan(0, layers[0], max_pixels, None, None).size
 
 
 def build(
@@ -133,14 +133,16 @@ def build(
     deadline: float = math.inf,
     comp_effects: dict[int, dict[str, str]] | None = None,
     apply_effect_mask: bool = True,
+    budget: int | None = None,
 ) -> Image.Image:
     """The RGBA composite at ``scale`` of its full size, with ``comp``'s effect layers
     (``comp_effects``, §13: the composite is their parent) and ``opac`` applied (``flip`` and
     ``op_*`` of ``comp`` are left to the pipeline, as for a single layer; the watermark to
-    :func:`watermark`). ``apply_effect_mask``: ApplyEffectMask / ``effectMask=``."""
+    :func:`watermark`). ``apply_effect_mask``: ApplyEffectMask / ``effectMask=``.
+    Every layer's decode is held to ``budget`` bytes (render/budget.py)."""
     layers = _stacked(layers)
     check_count(len(layers))
-    base = _plan(0, layers[0], max_pixels, None)
+    base = _plan(0, layers[0], max_pixels, None, budget)
     cw, ch = base.size
     canvas = Image.new("RGBA", (max(1, round(cw * scale)), max(1, round(ch * scale))), (0, 0, 0, 0))
     on_comp = _effects(comp_effects or {}, "comp")  # validated before any layer is drawn
@@ -149,7 +151,7 @@ def build(
     for i, layer in enumerate(layers):
         if time.monotonic() > deadline:
             raise ISError("overload", "request took longer than IS_REQUEST_TIMEOUT_S")
-        p = base if i == 0 else _plan(i, layer, max_pixels, base.size)
+        p = base if i == 0 else _plan(i, layer, max_pixels, base.size, budget)
         if p.content is not None:  # laid-out text: what check_text_area could not know in advance
             text += p.content.width * p.content.height
             _check_text(text)
@@ -237,18 +239,20 @@ def _effects(cmds: dict[int, dict[str, str]], where: str) -> tuple[Effect, ...]:
     return tuple(parse_effect(n, c, where) for n, c in sorted(cmds.items()))
 
 
-def watermark(canvas: Image.Image, layers: list[Layer], scale: float, *, max_pixels: int) -> Image.Image:
+def watermark(
+    canvas: Image.Image, layers: list[Layer], scale: float, *, max_pixels: int, budget: int | None = None
+) -> Image.Image:
     """``canvas`` (the composite at ``scale``, comp effects applied) with the watermark layers of
     ``layers`` merged on top (rendering.md §12): fitted by ``sizeN`` to the composite, placed with
     ``off(C, W, align)`` (§0)."""
     marks = [layer for layer in layers if layer.is_watermark]
     if not marks:
         return canvas
-    size = _plan(0, layers[0], max_pixels, None).size
+    size = _plan(0, layers[0], max_pixels, None, None).size
     if canvas.mode != "RGBA":
         canvas = canvas.convert("RGBA")
     for mark in marks:
-        p = _plan(len(layers), mark, max_pixels, size)
+        p = _plan(len(layers), mark, max_pixels, size, budget)
         _spend(0.0, p, scale)
         at = (
             math.floor((size[0] - p.size[0]) * (mark.align[0] + 1) / 2),
@@ -282,7 +286,7 @@ def _stacked(layers: list[Layer]) -> list[Layer]:
 
 
 # ---------------------------------------------------------------------------------- planning
-def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | None) -> _Plan:
+def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | None, budget: int | None) -> _Plan:
     c = layer.cmds
     where = f"layer {index}"
     if "textps" in c:
@@ -291,9 +295,9 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
     solid = False
     crop = (0, 0, 0, 0)
     if layer.mask is not None:
-        mask = codec.open_source(layer.mask, max_pixels=max_pixels)
+        mask = codec.open_source(layer.mask, max_pixels=max_pixels, budget=budget)
     if layer.source is not None:
-        source = codec.open_source(layer.source, max_pixels=max_pixels)
+        source = codec.open_source(layer.source, max_pixels=max_pixels, budget=budget)
         if mask is not None and layer.exact_mask and mask.size != source.size:
             raise ISError(
                 "content_error",

@@ -85,6 +85,7 @@ class RenderJob:
     request: dict[str, str]  # decoded request commands (wid, fmt, qlt …)
     defaults: RenderDefaults = field(default_factory=RenderDefaults)
     max_source_pixels: int = 100_000_000
+    decode_budget: int | None = None  # bytes one decode may peak at (render/budget.py); None: unbounded
     max_render_pixels: int = 25_000_000  # sent pixels, whatever MaxPix (or a rule) allows
     max_response_bytes: int = 4_400_000
     deadline: float = float("inf")
@@ -199,7 +200,7 @@ def plan(job: RenderJob, options: Options | None = None) -> Planned:
         width, height = compose.canvas_size(job.layers, max_pixels=job.max_source_pixels)
         layer_request = geometry.LayerRequest(comp_flip=o.layer.comp_flip)
     elif job.source is not None:
-        source = codec.open_source(job.source, max_pixels=job.max_source_pixels)
+        source = codec.open_source(job.source, max_pixels=job.max_source_pixels, budget=job.decode_budget)
         width, height = source.size
     else:
         width, height = _solid_size(job.layer)
@@ -398,10 +399,13 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
             deadline=job.deadline,
             comp_effects=job.comp_effects,
             apply_effect_mask=job.apply_effect_mask,
+            budget=job.decode_budget,
         )
         comp = ops.run(_flip(comp, layer.comp_flip), p.operations.composite, ops.OpContext())
         # After comp's flip and op_*: they are the target's, the watermark is merged onto it (§12).
-        comp = compose.watermark(comp, job.layers, _memory_scale(view), max_pixels=job.max_source_pixels)
+        comp = compose.watermark(
+            comp, job.layers, _memory_scale(view), max_pixels=job.max_source_pixels, budget=job.decode_budget
+        )
         return _place(comp, view, mode, background, p), None
     if p.source is None:
         comp = ops.run(_solid_layer(job.layer, layer, _memory_scale(view)), p.operations.composite, ops.OpContext())

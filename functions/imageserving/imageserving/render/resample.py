@@ -26,7 +26,7 @@ from functools import lru_cache
 from PIL import Image
 
 from ..errors import ISError
-from .codec import SourceImage
+from .codec import SourceImage, check_budget
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 # Bands of about this many reply rows, at most this many: for the case above 16 bands of ~23
@@ -120,6 +120,7 @@ class JpegStream:
         if scale_hint is not None and 0 < scale_hint <= 0.5:  # the draft request of codec.decode
             w, h = im.size
             im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
+        check_budget(src, im)
         return cls(im, feed)
 
     def image(self) -> Image.Image:
