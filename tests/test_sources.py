@@ -75,3 +75,84 @@ def test_svg_sources_are_a_content_error_naming_the_format(data):
     with pytest.raises(ISError) as err:
         codec.open_source(data, max_pixels=10**8)
     assert err.value.kind == "content_error" and "SVG" in err.value.detail
+
+
+# ------------------------------------------------------------------ animated GIF and WebP
+COLOURS = [(220, 30, 30), (30, 200, 30), (30, 30, 220)]
+
+
+def animation(fmt: str, size=(120, 80), durations=(50, 100, 150), loop: int | None = 0, alpha=False) -> bytes:
+    frames = []
+    for i, colour in enumerate(COLOURS):
+        img = Image.new("RGBA" if alpha else "RGB", size, (*colour, 255) if alpha else colour)
+        img.paste((255, 255, 255, 255) if alpha else (255, 255, 255), (i * 20, 0, i * 20 + 20, 20))
+        if alpha:
+            img.paste((0, 0, 0, 0), (0, size[1] - 10, size[0], size[1]))
+        frames.append(img)
+    buf = io.BytesIO()
+    extra = {"loop": loop} if loop is not None else {}
+    if fmt == "WEBP":
+        extra["lossless"] = True
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=list(durations), **extra)
+    return buf.getvalue()
+
+
+def frames_of(body: bytes) -> list[tuple[tuple, int]]:
+    im = Image.open(io.BytesIO(body))
+    out = []
+    for i in range(getattr(im, "n_frames", 1)):
+        im.seek(i)
+        out.append((im.convert("RGB").getpixel((im.width // 2, im.height // 2)), im.info.get("duration")))
+    return out
+
+
+def close(a, b, tolerance=8) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("source_fmt", ["GIF", "WEBP"])
+@pytest.mark.parametrize("fmt", ["gif", "webp", "webp,,lossless"])
+def test_an_animation_stays_animated_for_gif_and_webp(source_fmt, fmt):
+    body = pipeline.render(make_job(f"wid=60&fmt={fmt}", animation(source_fmt))).body
+    got = frames_of(body)
+    assert len(got) == 3
+    assert all(close(c, want) for (c, _), want in zip(got, COLOURS)), got
+    assert [d for _, d in got] == [50, 100, 150]
+    assert Image.open(io.BytesIO(body)).size == (60, 40)
+    assert Image.open(io.BytesIO(body)).info.get("loop") == 0
+
+
+def test_a_gif_that_plays_once_still_plays_once():
+    body = pipeline.render(make_job("wid=60&fmt=gif", animation("GIF", loop=None))).body
+    assert len(frames_of(body)) == 3 and "loop" not in Image.open(io.BytesIO(body)).info
+
+
+def test_alpha_animations_keep_their_transparency():
+    body = pipeline.render(make_job("wid=120&fmt=webp-alpha", animation("GIF", alpha=True))).body
+    im = Image.open(io.BytesIO(body))
+    for i in range(3):
+        im.seek(i)
+        frame = im.convert("RGBA")
+        assert frame.getpixel((60, 75))[3] == 0 and frame.getpixel((60, 30))[3] == 255
+    gif = Image.open(io.BytesIO(pipeline.render(make_job("wid=120&fmt=gif-alpha", animation("GIF", alpha=True))).body))
+    assert gif.n_frames == 3
+    gif.seek(2)
+    assert gif.convert("RGBA").getpixel((60, 75))[3] == 0 and close(gif.convert("RGB").getpixel((60, 40)), COLOURS[2])
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["wid=60&fmt=png", "wid=60&fmt=jpeg", "wid=60&fmt=gif&op_blur=2", "wid=60&fmt=gif&quantize=adaptive,off,16"],
+)
+def test_still_formats_and_changed_animations_take_the_first_frame(query):
+    body = pipeline.render(make_job(query, animation("GIF"))).body
+    got = frames_of(body)
+    assert len(got) == 1 and close(got[0][0], COLOURS[0], 24)
+
+
+def test_animations_over_the_bounds_are_served_as_their_first_frame(monkeypatch):
+    monkeypatch.setattr(pipeline, "MAX_FRAMES", 2)
+    assert len(frames_of(pipeline.render(make_job("wid=60&fmt=gif", animation("GIF"))).body)) == 1
+    monkeypatch.setattr(pipeline, "MAX_FRAMES", 300)
+    job = make_job("wid=60&fmt=gif", animation("GIF"), max_source_pixels=2 * 120 * 80)  # 3 frames do not fit
+    assert len(frames_of(pipeline.render(job).body)) == 1

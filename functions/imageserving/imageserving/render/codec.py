@@ -263,6 +263,10 @@ class SourceImage:
     levels: tuple[tuple[int, tuple[int, int]], ...] = ()
     max_pixels: int | None = None  # the limit for the level decoded (pyramids: checked in decode)
     budget: int | None = None  # decode-memory budget in bytes (render/budget.py); None: none
+    animated: bool = False  # a GIF or WebP with more than one frame
+    # One frame of an animation, already read (frames(): seeking a GIF from its start per frame
+    # would read it n² times); decode() takes its pixels instead of opening ``data``.
+    frame: Image.Image | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -306,7 +310,11 @@ def open_source(data: bytes, *, max_pixels: int, budget: int | None = None) -> S
             # A pyramid too large as a whole is still served from a level within the limit
             # (decode checks the level it picks).
             raise ISError("size_limit", f"source is {w}x{h}, more than {max_pixels} pixels")
-        return replace(src, levels=levels) if levels else src
+        if levels:
+            return replace(src, levels=levels)
+        if im.format in ("GIF", "WEBP") and getattr(im, "is_animated", False):
+            return replace(src, animated=True)
+        return src
 
 
 # A pyramid has at most this many levels worth reading (a 2^16-pixel side halves 16 times).
@@ -333,6 +341,41 @@ def _pyramid_levels(im: Image.Image) -> tuple[tuple[int, tuple[int, int]], ...]:
     finally:
         im.seek(0)
     return tuple(sorted(levels, key=lambda level: -level[1][0]))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of an animated source, as a source to decode, and how long it shows (ms)."""
+
+    source: SourceImage
+    duration: int
+
+
+def frame_count(src: SourceImage) -> int:
+    with _open(src.data) as im:
+        return getattr(im, "n_frames", 1)
+
+
+def frames(src: SourceImage):
+    """The frames of an animated GIF or WebP in order, each composited over the frames before it
+    as the format's disposal says (Pillow does that when seeking), read in one pass."""
+    im = _open(src.data)
+    for index in range(getattr(im, "n_frames", 1)):
+        try:
+            im.seek(index)
+            im.load()
+        except Exception as exc:  # any decoder failure on untrusted bytes is the source's fault
+            raise ISError("content_error", f"cannot decode frame {index} of the {src.format} source: {exc}") from exc
+        frame = im.copy()
+        frame.info = dict(im.info)  # transparency of this frame
+        yield Frame(replace(src, frame=frame, mode=frame.mode), int(im.info.get("duration") or 100))
+
+
+def loop_count(src: SourceImage) -> int | None:
+    """How often the animation repeats (0 = forever); None = play once (a GIF without NETSCAPE2.0)."""
+    with _open(src.data) as im:
+        loop = im.info.get("loop")
+    return int(loop) if loop is not None else None
 
 
 def _pyramid_level(src: SourceImage, scale_hint: float | None) -> tuple[int, tuple[int, int]]:
@@ -371,7 +414,7 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False)
     JPEGs are DCT-scaled when ``scale_hint <= 0.5``, keeping at least twice the needed pixels
     (§16.2); CMYK JPEGs never are, so their colour conversion sees every pixel.
     """
-    im = _open(src.data)
+    im = src.frame if src.frame is not None else _open(src.data)
     reduction = 1.0
     if src.levels or src.max_pixels is not None:
         page, (lw, lh) = _pyramid_level(src, scale_hint)
@@ -587,6 +630,47 @@ def encode(
         raise ISError("content_error", f"cannot encode fmt={out.name}: {exc}") from exc
     except Exception as exc:
         raise ISError("server_error", f"encoder failure for fmt={out.name}: {exc}") from exc
+
+
+def encode_animation(
+    frames: list[Image.Image],
+    durations: list[int],
+    loop: int | None,
+    out: OutputFormat,
+    *,
+    quality: int = 80,
+    bgc: tuple[int, ...] = (255, 255, 255),
+    icc_profile: bytes | None = None,
+    icc_embed: bool = False,
+) -> bytes:
+    """An animated GIF or WebP of ``frames`` (each prepared as :func:`encode` prepares one image:
+    flattened over ``bgc`` without alpha, GIFs with their own adaptive palette)."""
+    fmt = out.pillow_format
+    try:
+        works = []
+        for img in frames:
+            work, transparency = _reply_image(img, out, bgc[:3], _DEFAULT_QUANTIZE)
+            if transparency is not None:
+                work.info["transparency"] = transparency  # per frame: every palette is its own
+            works.append(work)
+        options: dict = {"save_all": True, "append_images": works[1:], "duration": durations}
+        if loop is not None:
+            options["loop"] = loop
+        if fmt == "GIF":
+            options["disposal"] = 2 if out.alpha else 1  # transparent pixels must not show the frame before
+        else:
+            options |= _options(works[0], out, quality, False, None)
+            if out.alpha and not options["lossless"]:
+                # Lossy animated WebP with key frames only every few frames came out without
+                # its alpha channel (no ALPH chunk; Pillow 13, libwebp's anim encoder): all key frames.
+                options |= {"kmin": 1, "kmax": 1}
+            if icc_embed and icc_profile and icc_profile[16:20] == _ICC_SPACES.get(works[0].mode):
+                options["icc_profile"] = icc_profile
+        return _save(works[0], fmt, options)
+    except ISError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ISError("content_error", f"cannot encode the animation as fmt={out.name}: {exc}") from exc
 
 
 def _reply_image(

@@ -263,6 +263,8 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
         planned = plan(job, options)
         _check_deadline(job)
         route = colour_route(job, planned)
+        if _keeps_animation(job, planned):
+            return _render_animation(job, planned, route)
         img, icc = _draw(job, _drawn(job, planned, route))
         _check_deadline(job)
         if job.req_type == "mask":
@@ -281,6 +283,58 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
             saved = done.saved
             rendered.smart_imaging = output.name if saved is None else f"{output.name}; saved={saved}"
     return rendered
+
+
+# An animated GIF/WebP source keeps its animation for fmt=gif/webp up to these bounds (frames, and
+# frames × pixels against the same limits as one image); beyond them, its first frame is served.
+MAX_FRAMES = 300
+_ANIMATED_FORMATS = ("GIF", "WEBP")
+
+
+def _keeps_animation(job: RenderJob, planned: Planned) -> bool:
+    """An animated source rendered as itself: no layers, no operations, no palette or size
+    target, a GIF or WebP reply, within the bounds."""
+    source = planned.source
+    if source is None or not source.animated or job.layers or job.req_type != "img":
+        return False
+    ops_ = planned.operations
+    if planned.output.pillow_format not in _ANIMATED_FORMATS or ops_.composite or ops_.scaled or ops_.final:
+        return False
+    if job.request.get("quantize") or job.request.get("jpegsize"):
+        return False
+    count = codec.frame_count(source)
+    sw, sh = source.size
+    return (
+        count <= MAX_FRAMES
+        and count * sw * sh <= job.max_source_pixels
+        and count * planned.width * planned.height <= job.max_render_pixels
+    )
+
+
+def _render_animation(job: RenderJob, planned: Planned, route: icc.Route) -> Rendered:
+    """Every frame drawn as the first would be (same plan), encoded as one animation. Smart
+    Imaging does not convert it: the formats it picks would drop the frames or their timing."""
+    images, durations, icc_ = [], [], None
+    for frame in codec.frames(planned.source):
+        _check_deadline(job)
+        drawn = replace(planned, source=frame.source)
+        img, own = _draw(job, _drawn(job, drawn, route))
+        img, icc_ = _colour_out(img, own, route, job.colour)
+        images.append(img)
+        durations.append(frame.duration)
+    with observe.span("encode"):
+        body = codec.encode_animation(
+            images,
+            durations,
+            codec.loop_count(planned.source),
+            planned.output,
+            quality=planned.quality,
+            bgc=planned.bgc,
+            icc_profile=icc_,
+            icc_embed=planned.icc_embed,
+        )
+    check_reply_size(len(body), job.max_response_bytes)
+    return Rendered(body, planned.output.mime, planned.width, planned.height)
 
 
 def colour_route(job: RenderJob, planned: Planned) -> icc.Route:
