@@ -50,6 +50,9 @@ from imageserving.app import create_app
 from imageserving.render import pipeline
 from imageserving.settings import Settings
 
+# The request log line (observe.py) would interleave with the tables; the app still writes it
+# (it is part of a request's cost), to nowhere.
+os.environ.setdefault("IS_LOG_FORMAT", "off")
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"
 PHOTO = CACHE / "photo12.jpg"

@@ -163,7 +163,11 @@ class Server:
         command += ["--port", str(self.port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
         if cpus:
             command = ["taskset", "-c", cpus, *command]
-        environ = os.environ | {"IS_LOCAL_ROOT": str(bench.BUCKET), "IS_CATALOG_SETTLE_SECONDS": "0"} | (env or {})
+        environ = (
+            os.environ
+            | {"IS_LOCAL_ROOT": str(bench.BUCKET), "IS_CATALOG_SETTLE_SECONDS": "0", "IS_LOG_FORMAT": "json"}
+            | (env or {})
+        )
         package = code or bench.ROOT / "functions" / "imageserving"
         environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(package), environ.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

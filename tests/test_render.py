@@ -12,7 +12,7 @@ import io
 import math
 
 import pytest
-from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageFilter, ImageStat, JpegImagePlugin
+from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat, JpegImagePlugin
 
 from imageserving.errors import ISError
 from imageserving.protocol.commands import REQUEST_COMMANDS
@@ -524,24 +524,71 @@ def test_truncated_jpeg_is_a_content_error(monkeypatch):
     assert err.value.kind == "content_error"
 
 
+def percentile_999(a: Image.Image, b: Image.Image) -> int:
+    """The 99.9th percentile of |Δ| over all channels (rendering.md §16's second bound)."""
+    hist = ImageChops.difference(a, b).histogram()
+    per_level = [sum(hist[c * 256 + i] for c in range(len(a.getbands()))) for i in range(256)]
+    total, seen = sum(per_level), 0
+    for level, n in enumerate(per_level):
+        seen += n
+        if seen >= 0.999 * total:
+            return level
+    return 255
+
+
+def hard_edges(w: int = 1440, h: int = 1080, line_art: bool = False) -> Image.Image:
+    """What a lens never makes: product-like flat shapes and a checkerboard on pure white, every
+    edge a step from one pixel to the next; ``line_art`` adds one-pixel lines and small text."""
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((w // 8, h // 6, w // 2, h * 5 // 6), radius=60, fill=(200, 30, 40))
+    draw.ellipse((w // 4, h // 3, w * 3 // 8, h // 2), fill=(20, 20, 20))
+    draw.polygon([(w * 0.6, h * 0.8), (w * 0.75, h * 0.2), (w * 0.9, h * 0.8)], fill=(30, 120, 60))
+    for y in range(h * 2 // 3, h - 40, 32):
+        for x in range(w // 2 + 40, w - 40, 32):
+            if (x // 32 + y // 32) % 2:
+                draw.rectangle((x, y, x + 31, y + 31), fill=(0, 60, 160))
+    if line_art:
+        for i in range(0, 200, 8):
+            draw.line((w // 2 + 40 + i, 40, w // 2 + 40 + i, h // 2), fill=(0, 0, 0), width=1 + i % 3)
+        for row in range(6):
+            draw.text((w // 2 + 260, 60 + 40 * row), "Scene7 imageserving 0123456789", fill=(0, 0, 0), font_size=24)
+    return img
+
+
 @pytest.mark.parametrize(
-    "wid,res_mode,flt",
+    "res_mode,flt,line_art",
     [
-        (150, "sharp2", Image.Resampling.LANCZOS),
-        (100, "bilin", Image.Resampling.BILINEAR),
-        (60, "bicub", Image.Resampling.BICUBIC),
+        ("sharp2", Image.Resampling.LANCZOS, False),
+        ("bicub", Image.Resampling.BICUBIC, False),
+        ("bilin", Image.Resampling.BILINEAR, False),
+        # LANCZOS on one-pixel line art needs 4x headroom (see pipeline.DRAFT_HEADROOM): not tested here.
+        ("bicub", Image.Resampling.BICUBIC, True),
+        ("bilin", Image.Resampling.BILINEAR, True),
     ],
 )
-def test_shrink_on_load_stays_inside_the_budget(wid, res_mode, flt):
-    # A lens blurs every edge a little; DCT scaling of perfectly hard one-pixel edges (line art)
-    # goes beyond max |Δ| 8 whatever is left to the filter (see pipeline.DRAFT_HEADROOM).
-    big = photo(1600, 1200).filter(ImageFilter.GaussianBlur(0.8))
-    source = encode(big, "JPEG", quality=92)
-    ours = render(f"wid={wid}&fmt=png&resMode={res_mode}", source)
+@pytest.mark.parametrize("reduction", [2.4, 3, 4, 4.8, 6, 8, 12])
+def test_shrink_on_load_stays_inside_the_budget_on_hard_edges(reduction, res_mode, flt, line_art):
+    # The real photographs are measured by benchmarks/budget.py; sizes divide exactly here, so
+    # that the reply maps onto the whole source and only decoding differs.
+    source = encode(hard_edges(line_art=line_art), "JPEG", quality=92)
+    ours = render(f"wid={round(1440 / reduction)}&fmt=png&resMode={res_mode}", source)
     full = Image.open(io.BytesIO(source)).convert("RGB")
     reference = full.resize(ours.size, flt)
-    value, worst = diff_stats(ours, reference)
-    assert value >= 40 and worst <= 8, (value, worst)
+    value, p999 = diff_stats(ours, reference)[0], percentile_999(ours, reference)
+    assert value >= 40 and p999 <= 8, (value, p999)
+
+
+def test_2x_headroom_would_leave_the_budget_on_hard_edges(monkeypatch):
+    # Why DRAFT_HEADROOM is not 2 (what libvips keeps): the same shapes, some reduction goes over.
+    monkeypatch.setattr(pipeline, "DRAFT_HEADROOM", 2.0)
+    source = encode(hard_edges(), "JPEG", quality=92)
+    full = Image.open(io.BytesIO(source)).convert("RGB")
+    worst = 0
+    for reduction in (2.4, 3, 4, 4.8, 6, 8, 12):
+        ours = render(f"wid={round(1440 / reduction)}&fmt=png", source)
+        worst = max(worst, percentile_999(ours, full.resize(ours.size, Image.Resampling.LANCZOS)))
+    assert worst > 8
 
 
 # ----------------------------------------------------------------------- encoder options (§11)
