@@ -175,8 +175,9 @@ def _browser():
     return webdriver.Chrome(options=options, service=Service(executable_path=driver)), ""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module (each test loads the page afresh)."""
     driver, reason = _browser()
     if driver is None:
         if os.environ.get("IS_BROWSER_TEST") == "required":
@@ -188,11 +189,11 @@ def browser():
         driver.quit()
 
 
-@pytest.fixture
-def served(tmp_path):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
     """The real local server over a copy of the sample bucket plus a staging catalog whose error
     messages echo the offending value (ErrorDetail=2), to feed the page markup."""
-    root = tmp_path / "bucket"
+    root = tmp_path_factory.mktemp("bucket")
     for folder in ("catalogs", "images", "static"):
         shutil.copytree(ROOT / folder, root / folder)
     (root / "catalogs" / "staging.ini").write_text("RootId=staging\nRootPath=sample/\nErrorDetail=2\n")
@@ -204,6 +205,13 @@ def _wait(driver, script: str, timeout: float = 15.0):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script))
+
+
+def _open(driver, url: str) -> None:
+    """A fresh page load (the module shares one browser; a hash-only change would not reload)."""
+    driver.get("about:blank")
+    driver.get(url)
+    _wait(driver, "return document.querySelectorAll('button.example').length > 20")
 
 
 def _table(driver, table_id: str) -> dict[str, str]:
@@ -222,8 +230,7 @@ def _pick(driver, path: str) -> None:
 
 
 def test_in_chromium_an_example_shows_its_image_headers_and_properties(browser, served, tmp_path):
-    browser.get(served + "/is/try")
-    _wait(browser, "return document.querySelectorAll('button.example').length > 20")
+    _open(browser, served + "/is/try")
     # Smart Imaging keeps an explicit fmt=png, so Chrome's Accept still gets the PNG.
     _pick(browser, "/is/image/sample/rose?wid=300&fmt=png")
     _wait(browser, "var i = document.getElementById('image'); return i.complete && i.naturalWidth > 0")
@@ -248,8 +255,7 @@ def test_in_chromium_an_example_shows_its_image_headers_and_properties(browser, 
 
 
 def test_in_chromium_the_error_model_answers_in_every_format(browser, served):
-    browser.get(served + "/is/try")
-    _wait(browser, "return document.querySelectorAll('button.example').length > 20")
+    _open(browser, served + "/is/try")
     # The error image: a 200 image, marked with its kind.
     _pick(browser, "/is/image/Shop/SKU123?wid=abc")
     _wait(browser, "var i = document.getElementById('image'); return i.complete && i.naturalWidth > 0")
@@ -272,8 +278,7 @@ def test_in_chromium_the_error_model_answers_in_every_format(browser, served):
 def test_in_chromium_markup_from_a_url_or_a_reply_is_shown_as_text(browser, served):
     from selenium.webdriver.common.by import By
 
-    browser.get(served + "/is/try")
-    _wait(browser, "return document.querySelectorAll('button.example').length > 20")
+    _open(browser, served + "/is/try")
     attack = "<img src=x onerror=window.__xss=1>"
     box = browser.find_element(By.ID, "url")
     # Echoed by the server (ErrorDetail=2) into the error body and the property table.
@@ -290,3 +295,31 @@ def test_in_chromium_markup_from_a_url_or_a_reply_is_shown_as_text(browser, serv
     assert attack in browser.find_element(By.ID, "sent").text
     assert browser.execute_script("return window.__xss === undefined")
     assert browser.execute_script("return document.querySelectorAll('img').length") == 1  # the page's own
+
+
+def test_in_chromium_a_shared_link_opens_and_the_accept_choice_is_what_smart_imaging_sees(browser, served):
+    from urllib.parse import quote
+
+    from selenium.webdriver.support.ui import Select
+
+    _open(browser, served + "/is/try#" + quote("/is/image/sample/rose?wid=400", safe=""))
+    loaded = "var i = document.getElementById('image'); return i.complete && i.naturalWidth === 400"
+    _wait(browser, loaded)
+    _wait(browser, "return document.querySelector('#headers tbody th') !== null")
+    assert browser.find_element("id", "url").get_attribute("value") == "/is/image/sample/rose?wid=400"
+    first = _table(browser, "headers")
+    assert first["content-type"] == "image/avif" and first["x-is-smart-imaging"].startswith("avif")
+    Select(browser.find_element("id", "accept")).select_by_value("any")  # resends as curl would
+    _wait(
+        browser,
+        "var h = document.querySelector('#headers tbody td'); return h !== null && "
+        "Array.from(document.querySelectorAll('#headers tbody tr')).some(function (tr) {"
+        "  return tr.cells[0].textContent === 'content-type' && tr.cells[1].textContent === 'image/jpeg'; })",
+    )
+    assert "x-is-smart-imaging" not in _table(browser, "headers")
+    # A link pasted while the page is open (hash change only): the page follows it.
+    browser.execute_script("location.hash = arguments[0]", quote("/is/image/sample/tulip?fmt=png-alpha", safe=""))
+    _wait(browser, "return document.getElementById('url').value === '/is/image/sample/tulip?fmt=png-alpha'")
+    _wait(browser, "var i = document.getElementById('image'); return i.complete && i.naturalWidth > 0")
+    _wait(browser, "return document.getElementById('status').textContent.indexOf('200') === 0")
+    assert _table(browser, "headers")["content-type"] == "image/png"

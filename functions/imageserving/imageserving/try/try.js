@@ -289,16 +289,22 @@
     }
   });
 
-  loadExamples();
-  // A shared link: /is/try#<percent-encoded path and query>.
-  if (location.hash.length > 1) {
+  // A shared link: /is/try#<percent-encoded path and query>, on load and when the hash changes (a
+  // pasted link, back/forward; the page's own replaceState fires no hashchange).
+  function openHash() {
+    var text = '';
     try {
-      input.value = decodeURIComponent(location.hash.slice(1));
+      text = decodeURIComponent(location.hash.slice(1));
     } catch (e) {
-      input.value = '';
+      text = '';
     }
-    if (input.value) {
-      send(input.value);
+    if (text) {
+      input.value = text;
+      send(text);
     }
   }
+  window.addEventListener('hashchange', openHash);
+
+  loadExamples();
+  openHash();
 })();
