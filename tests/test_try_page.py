@@ -129,7 +129,8 @@ def test_the_readme_examples_are_on_the_page():
     readme = (ROOT / "README.md").read_text()
     documented = re.findall(r"^\| http://127\.0\.0\.1:8080/is/(\S+) \|", readme, re.MULTILINE)
     assert len(documented) >= 10
-    assert set(documented) <= {path for _, path in _examples()}
+    missing = set(documented) - {path for _, path in _examples()}
+    assert not missing, f"README examples missing from imageserving/try/examples.json (add them): {sorted(missing)}"
 
 
 @pytest.mark.parametrize("label, path", _examples())
