@@ -3,8 +3,8 @@
     PYTHONPATH=functions/imageserving .venv/bin/python benchmarks/hostile_memory.py [--size 10000] [--only png,webp]
 
 Every source is generated at run time into a temporary bucket folder (a gradient, so that files
-stay small and generation takes about a minute at 10000x10000): lossless WebP, JPEG 2000, PNG,
-PNG RGBA, TIFF, JPEG, 16-bit PNG, decompression bombs (a tiny PNG and JPEG whose headers claim
+stay small and generation takes about two minutes at 10000x10000): lossless WebP, JPEG 2000, PNG,
+PNG RGBA, TIFF, JPEG, AVIF, HEIF (when pillow-heif is installed), 16-bit PNG, decompression bombs (a tiny PNG and JPEG whose headers claim
 huge sizes, an all-black lossless WebP of a few KB, an all-black RGBA PNG) and a burst of 8
 concurrent 100 MP PNGs. Each case is measured in a fresh child process that serves
 ``/is/image/hostile/<file>?wid=500`` through ImageServer.handle (the code path of the local server
@@ -95,7 +95,7 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
             print(f"  generated {case:<22} {(images / name).stat().st_size:>12,} bytes in {took:5.1f} s")
             cases[case] = name
 
-    need_rgb = only is None or only & {"webp lossless", "jpeg2000", "png", "tiff", "jpeg", "burst"}
+    need_rgb = only is None or only & {"webp lossless", "jpeg2000", "png", "tiff", "jpeg", "avif", "heif", "burst"}
     rgb = _gradient(size, "RGB") if need_rgb else None
     if rgb is not None:
         save("webp lossless", "x.webp", rgb, format="WEBP", lossless=True, method=0, quality=0)
@@ -103,6 +103,15 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
         save("png", "x.png", rgb, format="PNG", compress_level=1)
         save("tiff", "x.tif", rgb, format="TIFF", compression="tiff_lzw")
         save("jpeg", "x.jpg", rgb, format="JPEG", quality=80)
+        save("avif", "x.avif", rgb, format="AVIF", quality=50, speed=10)
+        if want("heif"):
+            try:
+                from pillow_heif import register_heif_opener
+
+                register_heif_opener()
+                save("heif", "x.heic", rgb, format="HEIF", quality=50)
+            except ImportError:
+                print("  heif: skipped, pillow-heif is not installed")
         if want("burst png x8"):
             cases["burst png x8"] = "x.png"
             if "png" not in cases:

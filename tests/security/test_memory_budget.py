@@ -59,6 +59,7 @@ def sources() -> dict[str, bytes]:
         "webp": _save(rgb, "WEBP", lossless=True, method=0),
         "black.webp": _save(Image.new("RGB", (2000, 2000)), "WEBP", lossless=True, method=0),  # ~40 bytes
         "jp2": _save(rgb, "JPEG2000"),
+        "avif": _save(rgb, "AVIF", quality=50, speed=10),
         "png": _save(rgb, "PNG", compress_level=1),
         "rgba.png": _save(_gradient(1000, "RGBA"), "PNG", compress_level=1),
         "gray16.png": _save(gray16, "PNG"),
@@ -147,6 +148,7 @@ def test_estimates_follow_the_measured_decoder_costs(sources):
     assert _estimate_mb(sources["gray16.png"]) == pytest.approx(base + 10 * px, abs=0.1)
     assert _estimate_mb(sources["webp"]) == pytest.approx(base + 16 * px, abs=0.1)
     assert _estimate_mb(sources["jp2"]) == pytest.approx(base + 19 * px, abs=0.1)
+    assert _estimate_mb(sources["avif"]) == pytest.approx(base + 9 * px, abs=0.1)
 
 
 def test_budget_derives_from_the_function_memory_with_an_override():
@@ -172,7 +174,7 @@ def test_render_slots_are_sized_from_cores_and_memory():
 
 
 # ---------------------------------------------------------------------------- refusals
-@pytest.mark.parametrize("name", ["webp", "jp2", "png", "rgba.png", "gray16.png", "tif"])
+@pytest.mark.parametrize("name", ["webp", "jp2", "avif", "png", "rgba.png", "gray16.png", "tif"])
 def test_what_would_not_fit_is_refused_before_decoding(serve, loads, sources, name):
     """Just under its estimate a source is refused unread; just over, served."""
     need = _estimate_mb(sources[name])
@@ -303,3 +305,16 @@ def test_static_content_is_not_held_by_renders(serve, monkeypatch):
         assert all(f.result().status_code == 200 for f in images)
     assert props.status_code in (403, 404)
     assert props_s < 0.3
+
+
+def test_heif_sources_are_budgeted_too(serve, tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    data = _save(_gradient(1000), "HEIF", quality=50)
+    need = _estimate_mb(data)
+    assert need == pytest.approx(budget.BASE_BYTES / MB + 7.5 * 1000 * 1000 / MB, abs=0.2)
+    client = serve(need - 0.5)
+    (tmp_path / "images" / "hostile" / "x.heic").write_bytes(data)
+    r = client.get("/is/image/hostile/x.heic?wid=100")
+    assert r.status_code == 403 and "over the decode budget" in r.text, r.text
+    assert serve(need + 0.5).get("/is/image/hostile/x.heic?wid=100").status_code == 200

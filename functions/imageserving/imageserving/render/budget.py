@@ -48,11 +48,16 @@ def mode_bytes(mode: str) -> int:
 #   Pillow's own buffer.
 # - JPEG 2000 (1845 MB, 18.4 B/px): OpenJPEG decodes every component as 32-bit samples and keeps
 #   its tile buffers besides; 14.4 B/px over Pillow's RGB buffer, 4.8 per component.
+# - AVIF (877 MB, 9.2 B/px): libavif's YUV planes and its RGB conversion buffer before Pillow's
+#   copy; 4.9 B/px over a PNG of the same size (8-bit sources; 10/12-bit ones hold 16-bit planes).
+# - HEIF through pillow-heif (700 MB, 7.3 B/px): libheif's decoded planes; 3.0 B/px over PNG.
 # PNG (413 MB), TIFF (495 MB with its 86 MB file) and JPEG decode rows straight into Pillow's
 # buffer: nothing beyond it.
 DECODER_BYTES: dict[str, tuple[float, float]] = {
     "WEBP": (12.0, 0.0),
     "JPEG2000": (0.0, 5.0),
+    "AVIF": (5.0, 0.0),
+    "HEIF": (3.5, 0.0),
 }
 # Every decode also holds the resampled piece, the reply and row buffers: ~30 MB measured at 100 MP
 # beyond the terms above (PNG 413 MB for a 381 MB buffer).
