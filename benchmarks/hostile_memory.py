@@ -2,20 +2,22 @@
 
     PYTHONPATH=functions/imageserving .venv/bin/python benchmarks/hostile_memory.py [--size 10000] [--only png,webp]
 
-Every source is generated at run time into a temporary bucket folder (a gradient, so that files
-stay small and generation takes about two minutes at 10000x10000): lossless WebP, JPEG 2000, PNG,
-PNG RGBA, TIFF, JPEG, AVIF, HEIF (when pillow-heif is installed), 16-bit PNG, decompression bombs (a tiny PNG and JPEG whose headers claim
-huge sizes, an all-black lossless WebP of a few KB, an all-black RGBA PNG) and a burst of 8
-concurrent 100 MP PNGs. Each case is measured in a fresh child process that serves
+Every source is generated at run time into a temporary bucket folder (a gradient, so that
+files stay small; generation takes about two minutes at 10000x10000): lossless WebP, JPEG 2000,
+PNG, PNG RGBA, TIFF, JPEG, AVIF, HEIF (when pillow-heif is installed), 16-bit PNG,
+decompression bombs (a tiny PNG and JPEG whose headers claim huge sizes, an all-black lossless
+WebP of a few KB, an all-black RGBA PNG) and a burst of 8 concurrent 100 MP PNGs. Each case is
+measured in a fresh child process that serves
 ``/is/image/hostile/<file>?wid=500`` through ImageServer.handle (the code path of the local server
 and of Lambda), after one small warm-up request; the figure is the child's own ``ru_maxrss``
 after the request minus its RSS just before it, so the parent's generation never counts.
 
 "off" runs with ``IS_DECODE_BUDGET_MB=off`` and ``IS_RENDER_SLOTS=64`` (the pixel limit alone
-decides, no bound on concurrency: the behaviour before the budget); "on" runs as a 1769 MB Lambda
-(``AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1769``: the budget derived from it, render slots as the local
-server would size them on this machine). Both columns come from the same run; ``uptime`` is
-printed next to them because the machine's cores are shared.
+decides, no bound on concurrency: the behaviour before the budget); "on" runs single sources as a
+1769 MB Lambda (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1769``: the budget derived from it) and the burst
+with the local server's defaults (the same budget, render slots sized from this machine's cores
+and memory). Both columns come from the same run; the load average is printed next to them
+because the machine's cores are shared.
 """
 
 from __future__ import annotations
