@@ -411,3 +411,14 @@ def test_the_sample_drop_shadow_template(client):
     check(img, {(240, 230): (220, 30, 90), (20, 20): WHITE, (460, 660): WHITE})
     bg = image(client.get("/is/image/sample/rose?template=shadowed&scl=1&$bg=dddddd&fmt=png")).convert("RGB")
     check(bg, {(5, 5): (221, 221, 221)})
+
+
+def test_req_resolve_writes_effect_segments_after_their_layer(client):
+    r = client.get(
+        "/is/image/sample/rose?wid=100&effect=-1&color=000000&layer=1&size=10,10&color=ff0000&effect=2&$glow$&req=resolve"
+    )
+    assert r.status_code == 200
+    assert r.text.strip() == (
+        "sample/rose?wid=100&effect=-1&color=000000&layer=1&size=10,10&color=ff0000"
+        "&effect=2&op_grow=1&op_blur=5&color=255,255,190,191&blendmode=screen"
+    )

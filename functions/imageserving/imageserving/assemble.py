@@ -206,23 +206,24 @@ class Assembler:
 
     def resolved_commands(
         self, ctx: Context, source: Source | None, url: list[Token]
-    ) -> tuple[Commands, list[tuple[int, dict[str, str]]]]:
+    ) -> tuple[Commands, list[tuple[int, dict[str, str], dict[int, dict[str, str]]]]]:
         """What :meth:`prepare` renders with, from catalogs alone (``req=resolve``, protocol.md
         §8.18): layer 0's merged commands and, by number, each further layer's decoded commands
-        with its ``src=`` record's Modifier in front (its PostModifier ignored, catalogs.md §7.1)."""
+        with its ``src=`` record's Modifier in front (its PostModifier ignored, catalogs.md §7.1)
+        and its effect layers."""
         record = source.record if source else None
         parts = [url]
         if record is not None:
             parts = [record_tokens(ctx.cats, record, "modifier"), url, record_tokens(ctx.cats, record, "postmodifier")]
         layer0 = self._resolve_layer0(ctx, _merge(parts, ctx, None), parts, source, None)
         further = []
-        for number, own, _effects in _numbered_layers(layer0.cmds, parts):
+        for number, own, effects in _numbered_layers(layer0.cmds, parts):
             src = own.get("src")
             if src and not is_nested(src):
                 layer_source, modifier = self._layer_source(ctx, src)
                 if layer_source.record is not None:
                     own = _with_modifier(own, modifier, layer0.cmds.variables)
-            further.append((number, own))
+            further.append((number, own, effects))
         return layer0.cmds, further
 
     # ------------------------------------------------------------------ layer 0

@@ -61,14 +61,23 @@ def resolve(server, ctx) -> Reply:
     request = {n: v for n, v in merged.request.items() if n not in ("req", "template")}
     parts = [_pair(n, resolve_value(n, v, merged.variables)) for n, v in request.items()]
     for key in ("comp", "0"):
-        if merged.layers.get(key):
+        if merged.layers.get(key) or merged.effects.get(key):
             parts += ["layer=0"] if key == "0" else []
-            parts += [_pair(n, resolve_value(n, v, merged.variables)) for n, v in merged.layers[key].items()]
-    for number, own in further:
+            parts += [_pair(n, resolve_value(n, v, merged.variables)) for n, v in merged.layers.get(key, {}).items()]
+            parts += _effect_pairs(merged.decoded_effects(key))
+    for number, own, effects in further:
         parts.append(f"layer={number}")
         parts += [_pair(n, v) for n, v in own.items()]
+        parts += _effect_pairs(effects)
     body = P.render_raw_text(f"{_object_name(ctx, source)}?{'&'.join(parts)}\n")
     return C.reply(ctx, body, None)
+
+
+def _effect_pairs(effects: dict[int, dict[str, str]]) -> list[str]:
+    """Each effect layer as its own segment after its parent's commands (rendering.md §13)."""
+    return [
+        p for number, cmds in effects.items() for p in (f"effect={number}", *(_pair(n, v) for n, v in cmds.items()))
+    ]
 
 
 def _object_name(ctx, source) -> str:
