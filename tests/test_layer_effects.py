@@ -422,3 +422,18 @@ def test_req_resolve_writes_effect_segments_after_their_layer(client):
         "sample/rose?wid=100&effect=-1&color=000000&layer=1&size=10,10&color=ff0000"
         "&effect=2&op_grow=1&op_blur=5&color=255,255,190,191&blendmode=screen"
     )
+
+
+def test_a_layer_records_modifier_brings_its_effects(bucket):
+    # A record whose Modifier is an effect preset: used as src= of a layer, its effect is the
+    # layer's; the URL's commands for the same effect win (Modifier < URL).
+    root, write, make = bucket
+    table = (root / "catalogs/sample/images.txt").read_bytes()
+    write({"catalogs/sample/images.txt": table + b"boxed\tshoe.jpg\tsize=20,20&effect=-1&pos=5,5&color=000000\n"})
+    client = make()
+    # The shoe (square) at 20x20 covers x 40-59, y 40-59.
+    base = "/is/image/sample?size=100,100&color=ffffff&layer=1&src=boxed&scl=1&fmt=png"
+    check(image(client.get(base)).convert("RGB"), {(63, 62): BLACK, (50, 50): SHOWN, (42, 62): WHITE})
+    moved = image(client.get(f"{base}&effect=-1&pos=-5,-5")).convert("RGB")
+    check(moved, {(37, 37): BLACK, (63, 62): WHITE})
+    assert "effect=-1&pos=-5,-5&color=000000" in client.get(f"{base}&effect=-1&pos=-5,-5&req=resolve").text

@@ -195,7 +195,7 @@ class Assembler:
                 options = pipeline.parse_options(job)
             for own, fx in further:
                 layer, ttl, used_replacement = self._layer(ctx, layer0.cmds, own, replacement)
-                layer.effects = fx
+                layer.effects = _merged_effects(layer.effects, fx)
                 job.layers.append(layer)
                 layer_ttls += [ttl] if ttl is not None else []
                 replaced = replaced or used_replacement
@@ -223,6 +223,7 @@ class Assembler:
                 layer_source, modifier = self._layer_source(ctx, src)
                 if layer_source.record is not None:
                     own = _with_modifier(own, modifier, layer0.cmds.variables)
+                    effects = _merged_effects(_modifier_effects(modifier, layer0.cmds.variables), effects)
             further.append((number, own, effects))
         return layer0.cmds, further
 
@@ -385,19 +386,21 @@ class Assembler:
             return layer, ttl, replaced
         source, modifier = self._layer_source(ctx, src_value)
         record = source.record
+        effects: dict[int, dict[str, str]] = {}
         if record is not None:
             own = _with_modifier(own, modifier, cmds.variables)
+            effects = _modifier_effects(modifier, cmds.variables)
             if record.get("anchor").strip() and "anchor" not in own and "anchorn" not in own:
                 own["anchor"] = record.get("anchor").strip()
         ttl = source_ttl(cats, source, record, main)
         if not source.path:
             _involve(ctx, record, None)
-            layer = compose.Layer(own, resolution=_resolution(cats, source))
+            layer = compose.Layer(own, effects=effects, resolution=_resolution(cats, source))
             self._attach_mask(ctx, layer, source, cmds.variables, replacement, mask_value)
             return layer, ttl, False
         blob, replaced = self._fetch_layer(cats, source, replacement)
         _involve(ctx, replacement.record if replaced else record, blob)
-        layer = compose.Layer(own, blob.data, resolution=_resolution(cats, source))
+        layer = compose.Layer(own, blob.data, effects=effects, resolution=_resolution(cats, source))
         self._attach_mask(ctx, layer, None if replaced else source, cmds.variables, replacement, mask_value)
         return layer, ttl, replaced
 
@@ -598,6 +601,21 @@ def _with_modifier(own: dict[str, str], modifier: list[Token], variables: dict[s
     prefix = Commands(variables=dict(variables))
     prefix.add(modifier)
     return {**prefix.decoded_layer("comp"), **own}
+
+
+def _modifier_effects(modifier: list[Token], variables: dict[str, str]) -> dict[int, dict[str, str]]:
+    """The effect layers a ``src=`` record's Modifier attaches to its layer."""
+    prefix = Commands(variables=dict(variables))
+    prefix.add(modifier)
+    return prefix.decoded_effects("comp")
+
+
+def _merged_effects(first: dict[int, dict[str, str]], then: dict[int, dict[str, str]]) -> dict[int, dict[str, str]]:
+    """Effect layers of two parts, command by command, ``then`` winning (Modifier < URL)."""
+    out = {n: dict(c) for n, c in first.items()}
+    for n, cmds in then.items():
+        out.setdefault(n, {}).update(cmds)
+    return dict(sorted(out.items()))
 
 
 def _further_layers(cmds: Commands, parts: list[list[Token]]) -> list[tuple[dict[str, str], dict[int, dict[str, str]]]]:
