@@ -1,23 +1,33 @@
-"""Render benchmark: the standard workload through the whole app, beside baselines measured in the
-same run.
+"""Render benchmark: every workload through the whole app, beside baselines measured in the same run.
 
     .venv/bin/python benchmarks/bench_render.py            # 25 timed runs per figure
     .venv/bin/python benchmarks/bench_render.py --quick    # 5 runs: a smoke test
+    .venv/bin/python benchmarks/bench_render.py --cpus 0   # pinned to one core (taskset), sharp too
 
 Standard workload: a real 12-megapixel photographic JPEG (Debian's mate-backgrounds
-"Elephants" wallpaper cropped to 4000x3000, q92) → ``wid=500&hei=375&fmt=jpg&qlt=80``. "Ours" is
-the whole request: an API Gateway HTTP API event through ``Mangum(create_app())`` (routing,
-catalog, storage read from a local bucket, render, encode, base64 body) — what Lambda runs.
-Baselines: naive Pillow (open, full decode, resize to 500x375 with the same filter, save, timed
-in this process) and sharp 0.35 (npm; libvips with shrink-on-load and its default threads, timed
-inside a node process that stays up), both from the same bytes in memory. The contenders take
-turns run by run so that machine noise hits all alike; figures are medians.
+"Elephants" wallpaper cropped to 4000x3000, q92) → ``wid=500&hei=375&fmt=jpg&qlt=80``; also
+resMode=bilin, WebP, AVIF and PNG replies of it, the same photograph as a PNG source, a 2000x1500
+reply and a 1 MP JPEG → 200x150 thumbnail. "Ours" is the whole request: an API Gateway HTTP
+API event through ``Mangum(create_app())`` (routing, catalog, storage read from a local bucket,
+render, encode, base64 body) — what Lambda runs. Baselines: naive Pillow (open, full decode,
+resize with the same filter, save, timed in this process) and sharp 0.35 (npm; libvips with
+shrink-on-load, timed inside a node process that stays up; its default concurrency, which is 1
+on glibc Linux without jemalloc), both from the same bytes in memory. The contenders take turns
+run by run so that machine noise hits all alike; figures are medians. Targets are issue 12's, as
+ratios of sharp's time.
+
+``--cpus 0`` re-executes the benchmark under ``taskset -c 0`` before the package is imported
+(resample.CORES comes from ``os.sched_getaffinity``: one core, no banded threads, no overlapped
+decode) and starts sharp pinned to the same core with ``sharp.concurrency(1)``: Lambda at 1769 MB
+has about one vCPU.
 
 Quality. Reference = full decode + resize of the whole image with the resMode's filter, not
 encoded. "PSNR enc" compares each contender's decoded reply with it: ours must stay within
 0.2 dB of naive Pillow's (both pay the same q80 JPEG loss). "budget" compares our pixels before
-encoding (the same request with fmt=png) with it: rendering.md §16 allows PSNR ≥ 40 dB and
-max |Δ| ≤ 8.
+encoding (the same request with fmt=png) with it (benchmarks/budget.py checks the §16 budget on
+more photographs). JPEG, WebP and AVIF at qlt 80 beside sharp at quality 80: bytes and SSIM (luma,
+Gaussian window) against the reference, and our SSIM at sharp's byte count, read off our own
+rate curve (qlt 60-95): "equal or better SSIM per byte" when that is at least sharp's.
 
 Memory: peak RSS (ru_maxrss) of a fresh process rendering a 50 MP JPEG (the photo enlarged to
 8200x6150) once through the app, beside a fresh process doing the naive Pillow path.
@@ -47,7 +57,7 @@ from mangum import Mangum
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from imageserving.app import create_app
-from imageserving.render import pipeline
+from imageserving.render import resample
 from imageserving.settings import Settings
 
 # The request log line (observe.py) would interleave with the tables; the app still writes it
@@ -57,6 +67,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).resolve().parent / ".cache"
 PHOTO = CACHE / "photo12.jpg"
 BIG = CACHE / "photo50.jpg"
+PNG_SOURCE = CACHE / "photo12png.png"  # the same photograph as a PNG upload (no DCT scaling there)
+SMALL = CACHE / "photo1.jpg"  # about 1 MP, for thumbnails
 BUCKET = CACHE / "bucket"
 NODE = CACHE / "node"
 MATE_PHOTO = "usr/share/backgrounds/mate/abstract/Elephants_5640x3172.jpg"
@@ -69,6 +81,7 @@ NAIVE_SAVE = {
     "jpg": ("JPEG", {"quality": 80, "optimize": True}),
     "webp": ("WEBP", {"quality": 80, "method": 4}),
     "avif": ("AVIF", {"quality": 80, "speed": 9}),
+    "png": ("PNG", {"compress_level": 6}),
 }
 CATALOG = "RootId=\nRootPath=\nDefaultExt=.jpg\nMaxPix=2000,2000\nJpegQuality=80,0\nResMode=4\n"
 
@@ -120,13 +133,17 @@ def generated() -> Image.Image:
 def prepare_big() -> None:
     if not BIG.exists():
         Image.open(PHOTO).resize((8200, 6150), Image.Resampling.BICUBIC).save(BIG, quality=90)
+    if not PNG_SOURCE.exists():
+        Image.open(PHOTO).save(PNG_SOURCE, compress_level=6)
+    if not SMALL.exists():
+        Image.open(PHOTO).resize((1160, 870), LANCZOS).save(SMALL, quality=92)
 
 
 def prepare_bucket() -> None:
     (BUCKET / "catalogs").mkdir(parents=True, exist_ok=True)
     (BUCKET / "images").mkdir(exist_ok=True)
     (BUCKET / "catalogs" / "default.ini").write_text(CATALOG)
-    for src in (PHOTO, BIG):
+    for src in (PHOTO, BIG, PNG_SOURCE, SMALL):
         dst = BUCKET / "images" / src.name
         if not dst.exists() or dst.stat().st_mtime < src.stat().st_mtime:
             shutil.copyfile(src, dst)
@@ -164,11 +181,11 @@ def ours(handler, name: str, query: str):
     return run
 
 
-def naive(data: bytes, fmt: str, resample):
+def naive(data: bytes, fmt: str, resample, size=SIZE):
     writer, options = NAIVE_SAVE[fmt]
 
     def run() -> bytes:
-        img = Image.open(io.BytesIO(data)).resize(SIZE, resample)
+        img = Image.open(io.BytesIO(data)).convert("RGB").resize(size, resample)
         buf = io.BytesIO()
         img.save(buf, writer, **options)
         return buf.getvalue()
@@ -176,24 +193,34 @@ def naive(data: bytes, fmt: str, resample):
     return run
 
 
-# Serves one job per stdin line (jpg, bilin, webp, avif) and answers its time in ms, so that sharp
-# runs interleaved with the other contenders. First it writes its pixels for the quality table.
+# Serves one job per stdin line and answers its time in ms, so that sharp runs interleaved with
+# the other contenders. First it writes its pixels and encodings for the quality tables.
+# argv: module, inputs (JSON name -> path), output folder, "1" for sharp.concurrency(1).
 SHARP_SCRIPT = r"""
 const sharp = require(process.argv[2]);
 const fs = require('fs');
 const readline = require('readline');
-const input = fs.readFileSync(process.argv[3]);
+const paths = JSON.parse(process.argv[3]);
 const out = process.argv[4];
+if (process.argv[5] === '1') sharp.concurrency(1);
+const input = fs.readFileSync(paths.photo12);
+const png = fs.readFileSync(paths.photo12png), small = fs.readFileSync(paths.photo1);
 const jobs = {
   jpg: () => sharp(input).resize(500, 375).jpeg({quality: 80}),
   bilin: () => sharp(input).resize(500, 375, {kernel: 'linear'}).jpeg({quality: 80}),
   webp: () => sharp(input).resize(500, 375).webp({quality: 80, effort: 4}),
   avif: () => sharp(input).resize(500, 375).avif({quality: 80, effort: 0}),
+  png: () => sharp(input).resize(500, 375).png({compressionLevel: 6}),
+  pngsrc: () => sharp(png).resize(500, 375).jpeg({quality: 80}),
+  big: () => sharp(input).resize(2000, 1500).jpeg({quality: 80}),
+  thumb: () => sharp(small).resize(200, 150).jpeg({quality: 80}),
 };
 (async () => {
   await sharp(input).resize(500, 375).png({compressionLevel: 1}).toFile(out + '/sharp-lanczos.png');
   await sharp(input).resize(500, 375, {kernel: 'linear'}).png({compressionLevel: 1}).toFile(out + '/sharp-linear.png');
-  await sharp(input).resize(500, 375).jpeg({quality: 80}).toFile(out + '/sharp-q80.jpg');
+  await jobs.jpg().toFile(out + '/sharp-q80.jpg');
+  await jobs.webp().toFile(out + '/sharp-q80.webp');
+  await jobs.avif().toFile(out + '/sharp-q80.avif');
   console.log(JSON.stringify({version: sharp.versions.sharp, vips: sharp.versions.vips, threads: sharp.concurrency()}));
   for await (const line of readline.createInterface({input: process.stdin})) {
     const t = process.hrtime.bigint();
@@ -211,7 +238,7 @@ class Sharp:
         self.proc, self.info = proc, info
 
     @classmethod
-    def start(cls) -> Sharp | None:
+    def start(cls, cpus: str | None = None) -> Sharp | None:
         """Install sharp on demand and start it; None (the reason printed) when unavailable."""
         if not shutil.which("node") or not shutil.which("npm"):
             print("sharp: unavailable (no node/npm)")
@@ -224,8 +251,10 @@ class Sharp:
                 return None
         script = NODE / "bench_sharp.js"
         script.write_text(SHARP_SCRIPT)
+        inputs = json.dumps({"photo12": str(PHOTO), "photo12png": str(PNG_SOURCE), "photo1": str(SMALL)})
+        command = ["node", str(script), str(module), inputs, str(CACHE), "1" if cpus else "0"]
         proc = subprocess.Popen(
-            ["node", str(script), str(module), str(PHOTO), str(CACHE)],
+            ["taskset", "-c", cpus, *command] if cpus else command,
             text=True,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -282,6 +311,13 @@ def compare(a: Image.Image, b: Image.Image) -> tuple[float, int]:
     return (10 * math.log10(255**2 / mse) if mse else math.inf), max(i % 256 for i, n in enumerate(hist) if n)
 
 
+def ssim(a: Image.Image, b: Image.Image) -> float:
+    """smart_imaging.py's SSIM (luma, Gaussian window), the one the AVIF quality mapping was chosen by."""
+    from smart_imaging import ssim as luma_ssim  # it imports this module: not at the top
+
+    return luma_ssim(a.convert("RGB"), b.convert("RGB"))
+
+
 def decoded(data: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     img.load()
@@ -318,124 +354,192 @@ def peak_rss_mb(code: str, *args: str) -> float:
 
 
 # --------------------------------------------------------------------------------------- main
-WORKLOADS = [  # label, query, naive format, filter, sharp job, target ms (None: sharp's time)
-    ("default (sharp2) jpg", QUERY + "&fmt=jpg", "jpg", LANCZOS, "jpg", None),
-    ("resMode=bilin jpg", QUERY + "&fmt=jpg&resMode=bilin", "jpg", BILINEAR, "bilin", 33.0),
-    ("webp", QUERY + "&fmt=webp", "webp", LANCZOS, "webp", 25.0),
-    ("avif", QUERY + "&fmt=avif", "avif", LANCZOS, "avif", 60.0),
+# label, object, query, naive (format, filter, size), sharp job, target (ratio of sharp's time)
+JPG = QUERY + "&fmt=jpg"
+WORKLOADS = [
+    ("default (sharp2) jpg", "photo12", JPG, ("jpg", LANCZOS, SIZE), "jpg", 1.0),
+    ("resMode=bilin jpg", "photo12", JPG + "&resMode=bilin", ("jpg", BILINEAR, SIZE), "bilin", 0.9),
+    ("webp", "photo12", QUERY + "&fmt=webp", ("webp", LANCZOS, SIZE), "webp", 1.0),
+    ("avif", "photo12", QUERY + "&fmt=avif", ("avif", LANCZOS, SIZE), "avif", 1.0),
+    ("png reply", "photo12", QUERY + "&fmt=png", ("png", LANCZOS, SIZE), "png", 1.0),
+    ("png source → jpg", "photo12png.png", JPG, ("jpg", LANCZOS, SIZE), "pngsrc", 1.0),
+    ("2000 px reply jpg", "photo12", "wid=2000&hei=1500&qlt=80&fmt=jpg", ("jpg", LANCZOS, (2000, 1500)), "big", 1.0),
+    ("1 MP → 200 px jpg", "photo1", "wid=200&hei=150&qlt=80&fmt=jpg", ("jpg", LANCZOS, (200, 150)), "thumb", 1.0),
 ]
-# §16.2 read literally: shrink-on-load keeping 2x the reply's resolution (like sharp), for the record.
-LITERAL = ("sharp2, DRAFT_HEADROOM=2 (§16.2)", QUERY + "&fmt=jpg", "jpg", LANCZOS, "jpg", None)
+SOURCES = {"photo12": PHOTO, "photo12png.png": PNG_SOURCE, "photo1": SMALL}
+
+
+def timings(handler, sharp: Sharp | None, runs: int) -> list[dict]:
+    """Every workload, ours / naive / sharp interleaved."""
+    data = {name: path.read_bytes() for name, path in SOURCES.items()}
+    rows = []
+    for label, name, query, (fmt, flt, size), job, target in WORKLOADS:
+        contenders = {"ours": timed(ours(handler, name, query)), "naive": timed(naive(data[name], fmt, flt, size))}
+        if sharp:
+            contenders["sharp"] = sharp.job(job)
+        ms = medians(contenders, runs)
+        rows.append({"label": label, "target": target, **ms})
+    return rows
+
+
+def quality(handler, sharp: Sharp | None) -> tuple[list, list]:
+    """(JPEG rows: PSNR of ours/naive/budget; WebP/AVIF rows: bytes and SSIM of ours and sharp's)."""
+    data = PHOTO.read_bytes()
+    full = Image.open(io.BytesIO(data)).convert("RGB")
+    references = {LANCZOS: full.resize(SIZE, LANCZOS), BILINEAR: full.resize(SIZE, BILINEAR)}
+    jpeg_rows = []
+    for label, _, query, (fmt, flt, _size), _, _ in WORKLOADS[:2]:
+        ref = references[flt]
+        mine = ours(handler, "photo12", query)()
+        pixels = ours(handler, "photo12", query.replace("fmt=jpg", "fmt=png"))()
+        jpeg_rows.append(
+            (
+                label,
+                compare(decoded(mine), ref)[0],
+                compare(decoded(naive(data, fmt, flt)()), ref)[0],
+                compare(decoded(pixels), ref),
+            )
+        )
+    codec_rows = []
+    for fmt in ("jpg", "webp", "avif"):
+        # Our rate curve around qlt 80, so that SSIM can be read at sharp's byte count (matched bytes).
+        curve = []
+        for qlt in MATCH_QUALITIES:
+            body = ours(handler, "photo12", f"wid=500&hei=375&qlt={qlt}&fmt={fmt}")()
+            curve.append((len(body), ssim(decoded(body), references[LANCZOS])))
+        size, value = curve[MATCH_QUALITIES.index(80)]
+        row = [fmt, size, value]
+        theirs = CACHE / f"sharp-q80.{fmt}"
+        if sharp and theirs.exists():
+            their_size = theirs.stat().st_size
+            row += [their_size, ssim(decoded(theirs.read_bytes()), references[LANCZOS]), at_bytes(curve, their_size)]
+        codec_rows.append(row)
+    return jpeg_rows, codec_rows
+
+
+MATCH_QUALITIES = (60, 70, 80, 90, 95)
+
+
+def at_bytes(curve: list[tuple[int, float]], size: int) -> float:
+    """SSIM of our rate curve [(bytes, SSIM)] at ``size`` bytes, linear between its points."""
+    points = sorted(curve)
+    for (b0, s0), (b1, s1) in zip(points, points[1:]):
+        if b0 <= size <= b1:
+            return s0 + (s1 - s0) * (size - b0) / (b1 - b0) if b1 > b0 else s1
+    return points[0][1] if size < points[0][0] else points[-1][1]
+
+
+def print_timings(rows: list[dict], title: str) -> None:
+    print(f"\n{title:34} {'ours ms':>8} {'naive ms':>9} {'ratio':>6} {'sharp ms':>9} {'ratio':>6}  {'target':>9}  met")
+    for r in rows:
+        peer = r.get("sharp")
+        peer_text = f"{peer:9.1f} {r['ours'] / peer:5.2f}x" if peer else f"{'n/a':>9} {'':>6}"
+        met = "n/a" if not peer else ("yes" if r["ours"] <= r["target"] * peer else "NO")
+        print(
+            f"{r['label']:34} {r['ours']:8.1f} {r['naive']:9.1f} {r['ours'] / r['naive']:5.2f}x {peer_text}  "
+            f"{'≤ ' + format(r['target'], '.1f') + 'x':>9}  {met}"
+        )
+
+
+def print_quality(jpeg_rows: list, codec_rows: list, sharp: Sharp | None) -> None:
+    print(
+        f"\n{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'≥ -0.2':>7}"
+        f"   {'budget: PSNR':>12} {'max|Δ|':>7}"
+    )
+    for label, enc_ours, enc_naive, (psnr, worst) in jpeg_rows:
+        delta = enc_ours - enc_naive
+        print(
+            f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {'yes' if delta >= -0.2 else 'NO':>7}   "
+            f"{psnr:12.2f} {worst:7d}"
+        )
+    if sharp:
+        lanczos = compare(
+            Image.open(CACHE / "sharp-lanczos.png"), Image.open(PHOTO).convert("RGB").resize(SIZE, LANCZOS)
+        )
+        print(
+            f"{'sharp (lanczos3), for comparison':34} {'':>14} {'':>7} {'':>6} {'':>7}   "
+            f"{lanczos[0]:12.2f} {lanczos[1]:7d}"
+        )
+    print(
+        f"\n{'500x375, qlt 80 / sharp quality 80':34} {'ours KB':>8} {'SSIM':>7} {'sharp KB':>9} {'SSIM':>7}  "
+        f"{'ours at sharp KB':>16}  equal or better SSIM per byte"
+    )
+    for fmt, size, value, *peer in codec_rows:
+        if peer:
+            theirs, their_ssim, matched = peer
+            met = "yes" if matched >= their_ssim else "NO"
+            print(
+                f"{fmt:34} {size / 1000:8.1f} {value:7.4f} {theirs / 1000:9.1f} {their_ssim:7.4f}  "
+                f"{matched:16.4f}  {met}"
+            )
+        else:
+            print(f"{fmt:34} {size / 1000:8.1f} {value:7.4f} {'n/a':>9}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 runs per figure instead of 25")
     parser.add_argument("--runs", type=int, help="timed runs per figure")
+    parser.add_argument(
+        "--cpus", help="run pinned (taskset -c CPUS), sharp too with sharp.concurrency(1); e.g. --cpus 0 for one core"
+    )
     args = parser.parse_args()
     runs = args.runs or (5 if args.quick else 25)
+    if args.cpus and os.environ.get("BENCH_PINNED") != args.cpus:
+        # Pinned before anything is imported that sizes a thread pool from the CPUs it may use.
+        os.environ["BENCH_PINNED"] = args.cpus
+        os.execvp("taskset", ["taskset", "-c", args.cpus, sys.executable, *sys.argv])
 
     origin = prepare_photo()
     prepare_big()
     prepare_bucket()
-    # Memory first: a child's ru_maxrss starts from its parent's peak at fork, so the parent must
-    # still be small.
-    ev = json.dumps(event("photo50", QUERY + "&fmt=jpg"))
-    rss = {
-        name: peak_rss_mb(*probe)
-        for name, probe in {
-            "ours": (RSS_OURS, str(BUCKET), ev, "render"),
-            "idle": (RSS_OURS, str(BUCKET), ev, "idle"),
-            "naive": (RSS_NAIVE, str(BIG)),
-        }.items()
-    }
-    with Image.open(BIG) as big:
-        megapixels = big.width * big.height / 1e6
+    rss = None
+    if not args.cpus:
+        # Memory first: a child's ru_maxrss starts from its parent's peak at fork, so the parent must
+        # still be small.
+        ev = json.dumps(event("photo50", QUERY + "&fmt=jpg"))
+        rss = {
+            name: peak_rss_mb(*probe)
+            for name, probe in {
+                "ours": (RSS_OURS, str(BUCKET), ev, "render"),
+                "idle": (RSS_OURS, str(BUCKET), ev, "idle"),
+                "naive": (RSS_NAIVE, str(BIG)),
+            }.items()
+        }
+        with Image.open(BIG) as big:
+            megapixels = big.width * big.height / 1e6
 
-    data = PHOTO.read_bytes()
     handler = make_handler()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    pinned = f", pinned to CPU {args.cpus} (taskset; resample.CORES = {resample.CORES})" if args.cpus else ""
     print(
-        f"imageserving render benchmark: {cores} cores, Python {platform.python_version()}, "
+        f"imageserving render benchmark: {cores} cores{pinned}, Python {platform.python_version()}, "
         f"Pillow {Image.__version__}, {runs} runs per figure (medians, contenders interleaved)"
     )
-    print(f"source: {origin}; {len(data) / 1e6:.1f} MB")
-    if os.getloadavg()[0] > 0.5:
-        print(f"WARNING: load average {os.getloadavg()[0]:.2f}: other processes share the cores")
-    sharp = Sharp.start()
+    print(f"source: {origin}; {PHOTO.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (load average): "
+        "absolute figures are under that load, compare the ratios"
+    )
+    sharp = Sharp.start(args.cpus)
     if sharp:
         print(
             f"peer: sharp {sharp.info['version']} (libvips {sharp.info['vips']}, "
             f"concurrency {sharp.info['threads']}), timed inside node"
         )
-
-    full = Image.open(io.BytesIO(data)).convert("RGB")
-    references = {LANCZOS: full.resize(SIZE, LANCZOS), BILINEAR: full.resize(SIZE, BILINEAR)}
-    headroom = pipeline.DRAFT_HEADROOM
-    rows = []
-    for label, query, fmt, flt, job, target in WORKLOADS + [LITERAL]:
-        pipeline.DRAFT_HEADROOM = 2.0 if label == LITERAL[0] else headroom
-        mine, theirs = ours(handler, "photo12", query), naive(data, fmt, flt)
-        contenders = {"ours": timed(mine), "naive": timed(theirs)}
-        if sharp:
-            contenders["sharp"] = sharp.job(job)
-        ms = medians(contenders, runs)
-        peer = ms.get("sharp")
-        row = [label, ms["ours"], ms["naive"], peer, target if target is not None else peer, target is None]
-        if fmt == "jpg":
-            ref = references[flt]
-            pixels = ours(handler, "photo12", query.replace("fmt=jpg", "fmt=png"))
-            row += [
-                compare(decoded(mine()), ref)[0],
-                compare(decoded(theirs()), ref)[0],
-                compare(decoded(pixels()), ref),
-            ]
-        rows.append(row)
-    pipeline.DRAFT_HEADROOM = headroom
+    rows = timings(handler, sharp, runs)
+    jpeg_rows, codec_rows = quality(handler, sharp)
     if sharp:
         sharp.stop()
-
-    print()
-    print(
-        f"{'whole request, 12 MP → 500x375':34} {'ours ms':>8} {'naive ms':>9} {'ratio':>6} {'sharp ms':>9} "
-        f"{'ratio':>6}  {'target':>12}  met"
-    )
-    for label, mine, base, peer, goal, vs_sharp, *_ in rows:
-        peer_text = f"{peer:9.1f} {mine / peer:5.2f}x" if peer else f"{'n/a':>9} {'':>6}"
-        goal_text = ("≤ sharp" if vs_sharp else f"≤ {goal:.0f} ms") if goal else "n/a"
-        met = "n/a" if goal is None else ("yes" if mine <= goal else "NO")
-        print(f"{label:34} {mine:8.1f} {base:9.1f} {mine / base:5.2f}x {peer_text}  {goal_text:>12}  {met}")
-
-    print()
-    print(
-        f"{'quality vs reference (full decode)':34} {'PSNR enc ours':>14} {'naive':>7} {'Δ dB':>6} {'≥ -0.2':>7}"
-        f"   {'budget: PSNR':>12} {'max|Δ|':>7} {'≥40 dB, ≤8':>11}"
-    )
-    for label, *_, enc_ours, enc_naive, (psnr, worst) in (r for r in rows if len(r) > 6):
-        delta = enc_ours - enc_naive
+    print_timings(rows, "whole request" + (f", CPU {args.cpus}" if args.cpus else ""))
+    print_quality(jpeg_rows, codec_rows, sharp)
+    if rss:
         print(
-            f"{label:34} {enc_ours:14.2f} {enc_naive:7.2f} {delta:+6.2f} {'yes' if delta >= -0.2 else 'NO':>7}   "
-            f"{psnr:12.2f} {worst:7d} {'yes' if psnr >= 40 and worst <= 8 else 'NO':>11}"
+            f"\npeak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "
+            f"ours {rss['ours']:.0f} MB "
+            f"(app imported, no request: {rss['idle']:.0f} MB), naive Pillow {rss['naive']:.0f} MB; "
+            f"target ≤ 120 MB: {'yes' if rss['ours'] <= 120 else 'NO'}"
         )
-    if sharp:
-        lanczos = compare(Image.open(CACHE / "sharp-lanczos.png"), references[LANCZOS])
-        encoded = compare(Image.open(CACHE / "sharp-q80.jpg"), references[LANCZOS])[0]
-        linear = compare(Image.open(CACHE / "sharp-linear.png"), references[BILINEAR])
-        print(
-            f"{'sharp (lanczos3), for comparison':34} {encoded:14.2f} {'':>7} {'':>6} {'':>7}   "
-            f"{lanczos[0]:12.2f} {lanczos[1]:7d}"
-        )
-        print(
-            f"{'sharp (linear), for comparison':34} {'':>14} {'':>7} {'':>6} {'':>7}   {linear[0]:12.2f} {linear[1]:7d}"
-        )
-
-    print()
-    print(
-        f"peak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "
-        f"ours {rss['ours']:.0f} MB "
-        f"(app imported, no request: {rss['idle']:.0f} MB), naive Pillow {rss['naive']:.0f} MB; "
-        f"target ≤ 120 MB: {'yes' if rss['ours'] <= 120 else 'NO'}"
-    )
 
 
 if __name__ == "__main__":
