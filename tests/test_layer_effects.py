@@ -240,6 +240,10 @@ def _masks(bucket):
         ("layer=1&color=ff0000&mask=half.png&maskUse=invert", {(45, 50): WHITE, (55, 50): RED}),
         ("layer=1&color=ff0000&mask=half.png&maskUse=off", {(45, 50): RED, (55, 50): RED}),
         ("layer=1&color=ff0000&mask=half.png&size=40,0", {(32, 50): RED, (48, 50): RED, (52, 50): WHITE}),
+        # op_growMask (source pixels, scaled with the layer) / op_growMaskR (layer pixels).
+        ("layer=1&color=ff0000&mask=half.png&op_growMaskR=3", {(52, 50): RED, (54, 50): WHITE}),
+        ("layer=1&color=ff0000&mask=half.png&op_growMaskR=-3", {(46, 50): RED, (48, 50): WHITE}),
+        ("layer=1&color=ff0000&mask=half.png&size=40,0&op_growMask=3", {(54, 50): RED, (58, 50): WHITE}),
         # An image layer through mask= (stretched over the image when its size differs).
         # The rose at 40x30 covers x 30-69, y 35-64.
         ("layer=1&src=rose&size=40,0&mask=half.png", {(35, 50): SHOWN, (65, 50): WHITE, (50, 30): WHITE}),
@@ -437,3 +441,28 @@ def test_a_layer_records_modifier_brings_its_effects(bucket):
     moved = image(client.get(f"{base}&effect=-1&pos=-5,-5")).convert("RGB")
     check(moved, {(37, 37): BLACK, (63, 62): WHITE})
     assert "effect=-1&pos=-5,-5&color=000000" in client.get(f"{base}&effect=-1&pos=-5,-5&req=resolve").text
+
+
+def test_apply_effect_mask_from_the_catalog(bucket):
+    root, write, make = bucket
+    write({"catalogs/sample.ini": (root / "catalogs/sample.ini").read_text() + "ApplyEffectMask=0\n"})
+    url = CANVAS + "&opac=50&effect=-1&pos=5,5&color=000000"
+    check(image(make().get(url)).convert("RGB"), {(58, 53): (191, 64, 64)})  # shows through, as effectMask=0
+    check(image(make().get(url + "&effectMask=1")).convert("RGB"), {(58, 53): (255, 128, 128)})  # the URL wins
+
+
+def test_hidden_layers_take_their_effects_along(client):
+    img = image(client.get(CANVAS + "&hide=1&effect=-1&pos=5,5&color=000000")).convert("RGB")
+    check(img, {(50, 50): WHITE, (62, 57): WHITE})
+
+
+def test_effect_noise_is_seeded_and_inner_glow_stays_inside(client):
+    url = CANVAS.replace("color=ffffff", "color=000000") + "&effect=-1&pos=5,5&color=808080&op_noise=40"
+    a, b = client.get(url).content, client.get(url).content
+    assert a == b
+    shadow = [image(client.get(url)).convert("RGB").getpixel((62, y)) for y in range(50, 60)]
+    assert len(set(shadow)) > 3  # grain, not a flat grey
+    glow = image(client.get(CANVAS + "&size=60,40&effect=1&$glow$")).convert("RGB")  # x 20-79, y 30-69
+    check(glow, {(10, 50): WHITE, (50, 50): RED})
+    r, g, b = glow.getpixel((20, 50))  # the inside edge: screened towards the glow colour
+    assert r == 255 and g > 40

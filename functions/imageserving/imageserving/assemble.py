@@ -53,7 +53,7 @@ _NESTED_FMT = "tif-alpha"
 # over the background). The pipeline's fast path does the rest.
 _COMPOSED = frozenset(
     ("size", "sizen", "scale", "res", "mask", "maskuse", "color", "bgcolor", "opac")
-    + ("clippath", "clippathe", "croppathe")
+    + ("clippath", "clippathe", "croppathe", "op_growmask", "op_growmaskr")
 )
 
 

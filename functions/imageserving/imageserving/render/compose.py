@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageFilter
 
 from ..errors import ISError
 from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
@@ -540,7 +540,7 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
     # ``scale`` already has the pipeline's headroom over the view; codec.decode keeps twice its hint.
     hint = min(kx, ky) / 2 if max(kx, ky) < 1 else None
     # Layers merge in sRGB (icc.py).
-    img = _masked(p, codec.decode(p.source, scale_hint=hint, working=True).image)
+    img = _masked(p, codec.decode(p.source, scale_hint=hint, working=True).image, kx)
     dx, dy = img.width / sw, img.height / sh
     at = (round((inner[0] - x) * kx), round((inner[1] - y) * ky))
     size = (max(1, round((inner[2] - x) * kx) - at[0]), max(1, round((inner[3] - y) * ky) - at[1]))
@@ -560,12 +560,14 @@ def _mask_use(c: dict[str, str]) -> str:
     return value
 
 
-def _masked(p: _Plan, img: Image.Image) -> Image.Image:
+def _masked(p: _Plan, img: Image.Image, out_per_source: float) -> Image.Image:
     """Step 3 of §4.2, on the decoded source before crop and scale (so that both apply to the
-    mask alike): ``mask=``/MaskPath replaces the image's own alpha, ``maskUse=`` picks how the
-    mask is used (§4.9, r-maskuse.md's table). A masked solid colour layer becomes its colour
-    through the mask."""
+    mask alike): ``mask=``/MaskPath replaces the image's own alpha, ``op_growMask``/``R`` dilate
+    or erode it, ``maskUse=`` picks how it is used (§4.9, r-maskuse.md's table). A masked solid
+    colour layer becomes its colour through the mask. ``out_per_source``: layer pixels drawn per
+    source pixel."""
     use = _mask_use(p.cmds)
+    grow = _grow_radius(p, img.width / p.source.size[0], out_per_source)
     img = _clip_embedded(p, img)
     if p.solid:
         alpha = _mask_alpha(img)
@@ -577,10 +579,13 @@ def _masked(p: _Plan, img: Image.Image) -> Image.Image:
         alpha = _mask_alpha(codec.decode(p.mask, scale_hint=None).image)
         if alpha.size != img.size:
             alpha = alpha.resize(img.size, _LANCZOS)
-    elif use == "norm":
+    elif use == "norm" and not (grow and img.mode in ("RGBA", "LA")):
         return img
     else:
         alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+    if alpha is not None and grow:
+        for _ in range(min(abs(grow), _MAX_GROW_STEPS)):  # a square dilation (erosion), 3x3 at a time
+            alpha = alpha.filter(ImageFilter.MaxFilter(3) if grow > 0 else ImageFilter.MinFilter(3))
     if use == "off":
         alpha = None
     elif use == "invert":
@@ -588,6 +593,25 @@ def _masked(p: _Plan, img: Image.Image) -> Image.Image:
     img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
     img.putalpha(alpha if alpha is not None else 255)
     return img
+
+
+# op_growMask's range (rendering.md §4.9), and the most 3x3 steps one mask may take once the radius
+# is converted to decoded pixels (bounds the work of a small reply from a large source).
+_GROW_MASK = 100
+_MAX_GROW_STEPS = 200
+
+
+def _grow_radius(p: _Plan, decoded_per_source: float, out_per_source: float) -> int:
+    """``op_growMask=r`` (full-resolution source pixels, scaled with the layer) or ``op_growMaskR=r``
+    (layer pixels, as is), as a radius in decoded pixels; 0 when neither is given."""
+    c = p.cmds
+    if c.get("op_growmask"):
+        r = parse_ints(c["op_growmask"], 1, cmd="op_growMask", lo=-_GROW_MASK, hi=_GROW_MASK)[0]
+        return round(r * decoded_per_source)
+    if c.get("op_growmaskr"):
+        r = parse_ints(c["op_growmaskr"], 1, cmd="op_growMaskR", lo=-_GROW_MASK, hi=_GROW_MASK)[0]
+        return round(r * decoded_per_source / out_per_source)
+    return 0
 
 
 def _clip_embedded(p: _Plan, img: Image.Image) -> Image.Image:
