@@ -231,3 +231,49 @@ def test_untagged_sources_take_the_catalog_source_profile(bucket):
     )
     img = Image.open(io.BytesIO(make().get("/is/image/sample/flat.png?wid=64&fmt=png").content))
     assert delta_e(img.convert("RGB").getpixel((32, 32)), (146, 62, 205)) < 2
+
+
+def gray_profile(gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 gray display profile (desc, wtpt, kTRC), as make_samples writes RGB ones."""
+    import struct
+
+    text = b"Gray gamma 2.2 (test)\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(78)
+    wtpt = b"XYZ " + bytes(4) + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249))
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"kTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (
+        struct.pack(">I", offset + len(body))
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"mntrGRAYXYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(28)
+        + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249))
+        + bytes(48)
+    )
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_a_gray_output_profile_makes_a_gray_reply():
+    gray = gray_profile()
+    assert icc.pixel_type(gray) == "gray"
+    img = render(
+        "wid=32&fmt=png&iccEmbed=1", patches([(146, 62, 205)], profile=None), colour=icc.ColourPlan(output=gray)
+    )
+    assert img.mode == "L" and img.info["icc_profile"] == gray
+    # sRGB (146,62,205) has a luminance Y of about 0.139: 0.139 ** (1 / 2.2) * 255 = 104 in gamma 2.2.
+    assert abs(img.getpixel((16, 16)) - 104) <= 6, img.getpixel((16, 16))
+
+
+def test_an_output_profile_that_the_format_cannot_carry_is_a_bad_request():
+    with pytest.raises(ISError) as err:
+        render("wid=32&fmt=webp", patches([(1, 2, 3)]), colour=icc.ColourPlan(output=gray_profile()))
+    assert err.value.kind == "bad_request"

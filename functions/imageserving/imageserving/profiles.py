@@ -2,13 +2,14 @@
 ``IccProfile*`` attributes resolved through the ICC profile maps to profile files, read from
 storage once per process.
 
-Profiles are not tracked by cache validation (catalogs.md §13), so a file read once is kept; the
-cache holds at most ``_CACHE_ENTRIES`` profiles of at most ``MAX_PROFILE_BYTES`` each.
+Profiles are not tracked by cache validation (catalogs.md §15), so a file read once is kept; the
+cache holds at most ``_CACHE_ENTRIES`` profiles of at most ``MAX_PROFILE_BYTES`` each per storage.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 
 from . import observe
@@ -24,7 +25,8 @@ _CACHE_ENTRIES = 32
 _BUILT_IN = "srgb"  # the only built-in name (rendering.md §10)
 _OUTPUT_ATTRS = {"rgb": "IccProfileRgb", "gray": "IccProfileGray", "cmyk": "IccProfileCmyk"}
 
-_cache: OrderedDict[str, bytes] = OrderedDict()
+# Per storage (one per app; tests build many over different buckets), by storage key.
+_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -94,11 +96,13 @@ def _read(storage, settings, cats: CatalogSet, owner: Catalog, path: str) -> byt
         keys = file_keys(path, cats.raw_attr(owner, "RootPath") or "", settings)
     except ISError:
         return None  # outside the roots: as unknown as a missing file
+    with _lock:
+        cache = _caches.setdefault(storage, OrderedDict())
     for key in keys:
         with _lock:
-            if key in _cache:
-                _cache.move_to_end(key)
-                return _cache[key]
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
         with observe.span("fetch"):
             blob = storage.fetch(key)
         if blob is None:
@@ -106,9 +110,9 @@ def _read(storage, settings, cats: CatalogSet, owner: Catalog, path: str) -> byt
         if len(blob.data) > MAX_PROFILE_BYTES:
             raise ISError("content_error", f"profile {path}: larger than {MAX_PROFILE_BYTES} bytes")
         with _lock:
-            _cache[key] = blob.data
-            while len(_cache) > _CACHE_ENTRIES:
-                _cache.popitem(last=False)
+            cache[key] = blob.data
+            while len(cache) > _CACHE_ENTRIES:
+                cache.popitem(last=False)
         return blob.data
     return None
 
