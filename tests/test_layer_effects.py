@@ -466,3 +466,22 @@ def test_effect_noise_is_seeded_and_inner_glow_stays_inside(client):
     check(glow, {(10, 50): WHITE, (50, 50): RED})
     r, g, b = glow.getpixel((20, 50))  # the inside edge: screened towards the glow colour
     assert r == 255 and g > 40
+
+
+@pytest.mark.parametrize(
+    "layer, points",
+    [
+        # No size=: the path sizes the layer, its (0,0) on layer 0's origin (the canvas centre).
+        (
+            "color=0000ff&clipPath=M0,0,L30,0,L30,20,L0,20,Z",
+            {(55, 55): BLUE, (78, 68): BLUE, (82, 72): WHITE, (48, 48): WHITE},
+        ),
+        # Path coordinates relative to layer 0's top-left: a triangle in canvas pixels.
+        ("color=0000ff&clipPath=M-50,-50,L0,-50,L-50,0,Z", {(5, 5): BLUE, (40, 40): WHITE}),
+        ("color=0000ff&clipPath=M0,0,L30,0,L30,20,L0,20,Z&pos=-50,-50", {(5, 5): BLUE, (35, 25): WHITE}),
+    ],
+)
+def test_a_solid_layer_sized_by_its_clip_path(client, layer, points):
+    img = image(client.get(f"/is/image/sample?size=100,100&color=ffffff&layer=1&{layer}&scl=1&fmt=png")).convert("RGB")
+    assert img.size == (100, 100)
+    check(img, points)

@@ -89,6 +89,7 @@ class _Plan:
     solid: bool = False  # a solid colour layer shaped by its mask (§4.6): ``source`` is the mask
     effects: tuple[Effect, ...] = ()
     blend: str = "norm"
+    path_at: tuple[int, int] = (0, 0)  # clipPath= coordinates of the rect's top-left (self-sized)
 
 
 def check_count(count: int) -> None:
@@ -292,7 +293,8 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
     if "textps" in c:
         raise ISError("bad_request", f"{where}: textPs= is not supported")
     source = content = mask = None
-    solid = False
+    solid = self_sized = False
+    path_at = (0, 0)
     crop = (0, 0, 0, 0)
     if layer.mask is not None:
         mask = codec.open_source(layer.mask, max_pixels=max_pixels, budget=budget)
@@ -318,6 +320,9 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
         fitted = content.size
     else:
         box = _size(c, index, canvas)
+        if box is None and index > 0 and c.get("clippath"):
+            path_at, box = _path_extent(c, where)
+            self_sized = True
         if box is None or box[0] <= 0 or box[1] <= 0:
             raise ISError("bad_request", f"{where}: a solid colour layer needs size=w,h (both > 0)")
         if index > 0 and not c.get("color"):
@@ -338,7 +343,12 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
             "size_limit", f"{where} of {size[0]}x{size[1]} pixels, more than IS_MAX_SOURCE_PIXELS {max_pixels}"
         )
     p = _Plan(index, c, source, content, crop, fitted, boxed, flip, rotate, rotated, extend, size, (0.0, 0.0))
-    p.origin = _origin(p)
+    # A self-sizing path layer's origin is (0,0) of the path's coordinates (r-clippath.md).
+    if self_sized and not (c.get("origin") or c.get("originn")):
+        p.origin = (float(-path_at[0]), float(-path_at[1]))
+    else:
+        p.origin = _origin(p)
+    p.path_at = path_at
     p.mask, p.solid = mask, solid
     _mask_use(c)
     p.effects = _effects(layer.effects, where)
@@ -358,6 +368,17 @@ def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0:
         raise ISError("bad_request", f"crop: width and height must be greater than 0 (got {w}x{h})")
     return x, y, w, h
+
+
+def _path_extent(c: dict[str, str], where: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A solid colour layer without ``size=`` sized by its ``clipPath=`` (r-clippath.md): the path's
+    bounding box — its top-left in path coordinates, and its size; it may not scale or rotate."""
+    for name in ("scale", "rotate", "anchor", "anchorn"):
+        if c.get(name):
+            raise ISError("bad_request", f"{where}: {name}= is not allowed on a layer sized by its clipPath=")
+    box = paths.bbox(paths.parse_clip_path(c["clippath"]), (1.0, 1.0))
+    x0, y0 = math.floor(box[0]), math.floor(box[1])
+    return (x0, y0), (max(1, math.ceil(box[2]) - x0), max(1, math.ceil(box[3]) - y0))
 
 
 def _crop_path(c: dict[str, str], source: codec.SourceImage) -> tuple[int, int, int, int]:
@@ -494,7 +515,7 @@ def _pixels(p: _Plan, layer: Layer, scale: float, *, opac: bool = True) -> Image
         boxed.paste(img, ((boxed.width - img.width) // 2, (boxed.height - img.height) // 2))
         img = boxed
     if c.get("clippath"):  # in the content rect's pixels, after crop and scale (r-clippath.md)
-        img = _clip(img, c["clippath"], scale)
+        img = _clip(img, c["clippath"], scale, p.path_at)
     plan = ops.parse_ops(c)
     img = ops.run(img, plan.composite + plan.scaled, ops.OpContext(scale=(scale, scale)))
     if img.mode != "RGBA":
@@ -631,11 +652,13 @@ def _clip_embedded(p: _Plan, img: Image.Image) -> Image.Image:
     return img
 
 
-def _clip(img: Image.Image, value: str, scale: float) -> Image.Image:
-    """``clipPath=``: transparent outside the path, given in pixels of ``img``'s rect at full size."""
+def _clip(img: Image.Image, value: str, scale: float, at: tuple[int, int] = (0, 0)) -> Image.Image:
+    """``clipPath=``: transparent outside the path, given in pixels of ``img``'s rect at full size
+    (``at``: the path coordinates of the rect's top-left)."""
     shape = paths.parse_clip_path(value)
     img = img.convert("RGBA") if img.mode != "RGBA" else img.copy()
-    img.putalpha(ImageChops.multiply(img.getchannel("A"), paths.mask(shape, img.size, (scale, scale))))
+    drawn = paths.mask(shape, img.size, (scale, scale), (-at[0] * scale, -at[1] * scale))
+    img.putalpha(ImageChops.multiply(img.getchannel("A"), drawn))
     return img
 
 
