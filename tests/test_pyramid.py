@@ -106,3 +106,16 @@ def test_a_pyramid_layer_of_a_composite_uses_its_levels():
     layers = [compose.Layer({"size": "200,150", "color": "ffffff"}), compose.Layer({"size": "100,75"}, ptiff())]
     img = reply("wid=200&fmt=png", None, layers=layers)
     assert img.getpixel((100, 75)) == SHADES[3]  # 100x75 from the 200x150 level
+
+
+def test_a_tiled_pyramid_with_reduced_image_pages_as_libvips_writes_it():
+    numpy = pytest.importorskip("numpy")
+    tifffile = pytest.importorskip("tifffile")
+    buf = io.BytesIO()
+    with tifffile.TiffWriter(buf) as writer:
+        for i in range(4):
+            level = numpy.full(((1200 >> i), (1600 >> i), 3), SHADES[i], dtype=numpy.uint8)
+            writer.write(level, tile=(128, 128), compression="zlib", subfiletype=1 if i else 0, photometric="rgb")
+    src = codec.open_source(buf.getvalue(), max_pixels=10**8)
+    assert [size for _, size in src.levels] == [(800, 600), (400, 300), (200, 150)]
+    assert reply("wid=150&fmt=png", buf.getvalue()).getpixel((75, 56)) == SHADES[2]
