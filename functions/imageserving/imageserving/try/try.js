@@ -154,6 +154,7 @@
     var url = resolve(text);
     var mine = ++generation;
     $('reply').hidden = false;
+    delete $('status').dataset.code; // the previous reply's colour
     $('properties').hidden = true;
     $('figure').hidden = true;
     $('body').hidden = true;
