@@ -485,3 +485,20 @@ def test_a_solid_layer_sized_by_its_clip_path(client, layer, points):
     img = image(client.get(f"/is/image/sample?size=100,100&color=ffffff&layer=1&{layer}&scl=1&fmt=png")).convert("RGB")
     assert img.size == (100, 100)
     check(img, points)
+
+
+@pytest.mark.parametrize(
+    "attrs, top",
+    [
+        ("", WHITE),  # fit (the default): the 4:3 rose in the 200x200 canvas, white bands above and below
+        ("ThumbType=1\n", SHOWN),  # crop: the rose covers the canvas
+    ],
+)
+def test_a_thumbnails_layer_0_size_is_its_canvas(bucket, attrs, top):
+    # rendering.md §4.5/§7.2: for req=tmb layer 0's size=w,h stays a w×h canvas, the image placed
+    # in it by the thumbnail rules (unlike req=img, where it is the scaled image).
+    root, write, make = bucket
+    write({"catalogs/sample.ini": (root / "catalogs/sample.ini").read_text() + attrs})
+    img = image(make().get("/is/image/sample/rose?req=tmb&size=200,200&fmt=png")).convert("RGB")
+    assert img.size == (100, 100)
+    check(img, {(50, 5): top, (50, 50): SHOWN})

@@ -188,6 +188,8 @@ class Assembler:
         # them takes the composite path.
         if further or mark is not None or layer0.composed():
             job.layers = [self._layer0(ctx, layer0, job.source, None if replaced else replacement, replaced)]
+            if req_type == "tmb":
+                job.layers[0].thumb = job.defaults.thumb
             job.comp_effects = layer0.cmds.decoded_effects("comp")
             job.apply_effect_mask = _apply_effect_mask(ctx, layer0.cmds)
             if not further:

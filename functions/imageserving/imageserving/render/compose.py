@@ -22,7 +22,7 @@ from . import codec, ops, paths
 from .blend import draw, parse_blend_mode
 from .effects import Effect, parse_effect
 from .effects import render as render_effect
-from .geometry import parse_flip, pillow_rotated_size
+from .geometry import THUMB_CROP, THUMB_TEXTURE, ThumbRules, parse_flip, pillow_rotated_size
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
 # Bounds the work of one request: every layer is a decode, a resample and a full-canvas blend.
@@ -48,6 +48,9 @@ class Layer:
     # ``res=`` scales by (``catalog::Resolution``, else ``attribute::Resolution``).
     effects: dict[int, dict[str, str]] = field(default_factory=dict)
     resolution: float = 72.0
+    # req=tmb (rendering.md §7.2): layer 0's size=w,h is then the canvas, the image placed in it by
+    # the catalog's thumbnail rules.
+    thumb: ThumbRules | None = None
     # Set on the watermark (rendering.md §12): its ``align=``. The watermark is drawn by
     # :func:`watermark` on the finished composite, placed by the §0 alignment offset instead of
     # pos/origin, with ``sizeN`` relative to the composite.
@@ -90,6 +93,7 @@ class _Plan:
     effects: tuple[Effect, ...] = ()
     blend: str = "norm"
     path_at: tuple[int, int] = (0, 0)  # clipPath= coordinates of the rect's top-left (self-sized)
+    place: tuple[Fraction, Fraction] = (Fraction(0), Fraction(0))  # alignment of fitted in box (§0)
 
 
 def check_count(count: int) -> None:
@@ -329,8 +333,13 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
             raise ISError("bad_request", f"{where}: a solid colour layer needs color=")
         fitted = box
     # An image layer's rect is the scaled image, layer 0's too: size= only constrains it (§4.3,
-    # §4.5), never pads it to a w×h box.
-    boxed = fitted
+    # §4.5), never pads it to a w×h box — except for a thumbnail (§4.5, §7.2).
+    boxed, place = fitted, (Fraction(0), Fraction(0))
+    if index == 0 and layer.thumb is not None and source is not None and not solid and c.get("size"):
+        w, h = parse_ints(c["size"], 2, cmd="size", lo=0)
+        if w > 0 and h > 0:
+            fitted, place = _thumb_fit(layer.thumb, crop[2], crop[3], w, h)
+            boxed = (w, h)
     flip = parse_flip(c["flip"]) if c.get("flip") else None
     rotate = parse_real(c["rotate"], cmd="rotate") % 360 if c.get("rotate") else Fraction(0)
     rotated = pillow_rotated_size(*boxed, -float(rotate))
@@ -348,7 +357,7 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
         p.origin = (float(-path_at[0]), float(-path_at[1]))
     else:
         p.origin = _origin(p)
-    p.path_at = path_at
+    p.path_at, p.place = path_at, place
     p.mask, p.solid = mask, solid
     _mask_use(c)
     p.effects = _effects(layer.effects, where)
@@ -368,6 +377,19 @@ def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
     if w <= 0 or h <= 0:
         raise ISError("bad_request", f"crop: width and height must be greater than 0 (got {w}x{h})")
     return x, y, w, h
+
+
+def _thumb_fit(rules: ThumbRules, cw: int, ch: int, w: int, h: int):
+    """The image in a thumbnail's ``w×h`` canvas (§7.1): scaled to cover it (crop), to fit it (fit)
+    or by ``ThumbRes / Resolution`` (texture), aligned by ThumbHorizAlign/ThumbVertAlign."""
+    if rules.thumb_type == THUMB_TEXTURE:
+        s = rules.texture_scale
+    else:
+        pick = max if rules.thumb_type == THUMB_CROP else min
+        s = pick(Fraction(w, cw), Fraction(h, ch))
+    align = {1: Fraction(-1), 2: Fraction(0), 3: Fraction(1)}
+    fitted = (max(1, round_half_up(cw * s)), max(1, round_half_up(ch * s)))
+    return fitted, (align[rules.halign], align[rules.valign])
 
 
 def _path_extent(c: dict[str, str], where: str) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -512,7 +534,14 @@ def _pixels(p: _Plan, layer: Layer, scale: float, *, opac: bool = True) -> Image
         img, fill = Image.new("RGBA", scaled(p.fitted), fill or (0, 0, 0, 0)), None
     if p.box != p.fitted:
         boxed = Image.new("RGBA", scaled(p.box), (0, 0, 0, 0))
-        boxed.paste(img, ((boxed.width - img.width) // 2, (boxed.height - img.height) // 2))
+        ax, ay = p.place
+        boxed.paste(
+            img,
+            (
+                math.floor((boxed.width - img.width) * (ax + 1) / 2),
+                math.floor((boxed.height - img.height) * (ay + 1) / 2),
+            ),
+        )
         img = boxed
     if c.get("clippath"):  # in the content rect's pixels, after crop and scale (r-clippath.md)
         img = _clip(img, c["clippath"], scale, p.path_at)
