@@ -277,3 +277,73 @@ def test_an_output_profile_that_the_format_cannot_carry_is_a_bad_request():
     with pytest.raises(ISError) as err:
         render("wid=32&fmt=webp", patches([(1, 2, 3)]), colour=icc.ColourPlan(output=gray_profile()))
     assert err.value.kind == "bad_request"
+
+
+def cmyk_output_profile() -> bytes:
+    """A minimal ICC v2 CMYK output (printer) profile that prints every colour with black ink
+    only: A2B0 gives L* = 100 (1 - k), B2A0 k = 1 - L*/100 (8-bit mft1 tables, 2-point grids)."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def mft1(inputs: int, outputs: int, clut: bytes) -> bytes:
+        identity = bytes(range(256))
+        matrix = b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        return (
+            b"mft1" + bytes(4) + bytes((inputs, outputs, 2, 0)) + matrix + identity * inputs + clut + identity * outputs
+        )
+
+    to_lab = b"".join(bytes((255 * (1 - k), 128, 128)) for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1))
+    to_cmyk = b"".join(bytes((0, 0, 0, 255 * (1 - lightness))) for lightness in (0, 1) for a in (0, 1) for b in (0, 1))
+    wtpt = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
+    text = b"test CMYK output\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(78)
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"A2B0", mft1(4, 3, to_lab)), (b"B2A0", mft1(3, 4, to_cmyk))]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (
+        struct.pack(">I", offset + len(body))
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"prtrCMYKLab "
+        + bytes(12)
+        + b"acsp"
+        + bytes(28)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + bytes(48)
+    )
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_a_cmyk_output_profile_makes_a_cmyk_reply():
+    cmyk = cmyk_output_profile()
+    assert icc.pixel_type(cmyk) == "cmyk"
+    source = patches([(255, 255, 255), (119, 119, 119)], profile=None)
+    for fmt in ("jpeg", "tif"):
+        img = render(f"wid=64&fmt={fmt}&qlt=100&iccEmbed=1", source, colour=icc.ColourPlan(output=cmyk))
+        assert img.mode == "CMYK" and img.info["icc_profile"] == cmyk, fmt
+        back = icc.convert(img, cmyk, SRGB)
+        assert delta_e(back.getpixel((16, 16)), (255, 255, 255)) < 3, fmt
+        assert delta_e(back.getpixel((48, 16)), (119, 119, 119)) < 3, fmt
+    with pytest.raises(ISError) as err:
+        render("wid=32&fmt=png", source, colour=icc.ColourPlan(output=cmyk))
+    assert err.value.kind == "bad_request"
+
+
+def test_an_input_only_profile_cannot_be_the_output(bucket):
+    from test_codec import cmyk_profile  # A2B0 only: device to PCS
+
+    root, write, make = bucket
+    write({"images/sample/profiles/scanner.icc": cmyk_profile()})
+    client = make()
+    assert client.get("/is/image/sample/rose?wid=50&fmt=jpeg&icc=profiles/scanner.icc").status_code == 403
+    write({"images/sample/profiles/press.icc": cmyk_output_profile()})
+    reply = make().get("/is/image/sample/rose?wid=50&fmt=jpeg&icc=profiles/press.icc&iccEmbed=1")
+    assert reply.status_code == 200 and Image.open(io.BytesIO(reply.content)).mode == "CMYK"

@@ -8,6 +8,7 @@ cache holds at most ``_CACHE_ENTRIES`` profiles of at most ``MAX_PROFILE_BYTES``
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections import OrderedDict
@@ -18,6 +19,8 @@ from .catalog.resolve import file_keys
 from .errors import ISError
 from .protocol.values import parse_flag
 from .render import codec, icc
+
+log = logging.getLogger("imageserving")
 
 # Real output profiles are 0.5-3 MB at most (large CMYK LUTs); more is not a profile.
 MAX_PROFILE_BYTES = 8 << 20
@@ -40,7 +43,7 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
     intent = _intent(cats.raw_attr(main, "IccRenderIntent"))
     bpc = _flag(cats.raw_attr(main, "IccBlackPointCompensation"), True)
     if command is not None:
-        output = _named(storage, settings, cats, main, command.name, required=True)
+        output = icc.check_output(_named(storage, settings, cats, main, command.name), command.name)
         intent = command.intent if command.intent is not None else intent
         bpc = command.bpc if command.bpc is not None else bpc
     else:
@@ -48,28 +51,31 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
             kind = codec.parse_fmt(request.get("fmt") or "jpeg").pixel_type
         except ISError:
             kind = "rgb"  # a bad fmt= is reported by the renderer's own parse
-        output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind])
+        output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind], output=True)
     assumed = _attribute(storage, settings, cats, layer_cat, "IccProfileSrcRgb")
     if assumed is not None and icc.pixel_type(assumed) != "rgb":
         assumed = None
     return icc.ColourPlan(output=output, assumed_rgb=assumed, intent=intent, bpc=bpc)
 
 
-def _attribute(storage, settings, cats: CatalogSet, cat: Catalog, name: str) -> bytes | None:
-    """A profile named by a catalog attribute; one that cannot be found is the catalog's mistake:
-    logged by the error, and the reply goes out without it rather than failing every request."""
+def _attribute(storage, settings, cats: CatalogSet, cat: Catalog, name: str, *, output: bool = False) -> bytes | None:
+    """A profile named by a catalog attribute (``output``: one to convert replies into). One that
+    cannot be found or used is the catalog's mistake: logged, and the reply goes out without it
+    rather than failing every request of the catalog."""
     value = (cats.raw_attr(cat, name) or "").strip()
     if not value:
         return None
     try:
-        return _named(storage, settings, cats, cat, value, required=False)
+        data = _named(storage, settings, cats, cat, value)
+        return icc.check_output(data, value) if output else data
     except ISError as err:
         if err.kind not in ("bad_request", "content_error"):
             raise
+        log.warning("catalog %s: %s=%s left out: %s", cat.label(), name, value, err.detail)
         return None
 
 
-def _named(storage, settings, cats: CatalogSet, main: Catalog, name: str, *, required: bool) -> bytes | None:
+def _named(storage, settings, cats: CatalogSet, main: Catalog, name: str) -> bytes:
     """A profile by map name, ``rootId/name``, the built-in ``sRGB`` or a file path (§6.3)."""
     use_default = name.startswith("/")
     obj = name[1:] if use_default else name

@@ -88,6 +88,16 @@ def check_profile(data: bytes, name: str) -> bytes:
     return data
 
 
+def check_output(data: bytes, name: str) -> bytes:
+    """``data`` when the working space can be converted into it (an input-only profile, without
+    the tables from PCS to device, cannot be an output profile), else a bad request."""
+    try:
+        _transform(srgb(), data, "RGB", _MODES[pixel_type(data) or "rgb"], 0, True)
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        raise ISError("bad_request", f"icc={name}: the profile cannot be used for output") from exc
+    return data
+
+
 @lru_cache(maxsize=1)
 def srgb() -> bytes:
     """The built-in sRGB profile (the working space)."""
