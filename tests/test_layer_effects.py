@@ -44,6 +44,8 @@ def check(img: Image.Image, points: dict) -> None:
         # The reference's outline: op_grow=3 outside (effect<0) or on the inside edge (effect>0).
         ("effect=-1&op_grow=3&color=0000ff", {(38, 50): BLUE, (36, 50): WHITE, (50, 50): RED}),
         ("effect=1&op_grow=3&color=0000ff", {(41, 50): BLUE, (44, 50): RED, (38, 50): WHITE}),
+        # Large radii are grown on a reduced mask (bounded work): a 20-pixel outline, ±3 pixels.
+        ("effect=-1&op_grow=20&color=0000ff", {(23, 50): BLUE, (50, 30): BLUE, (16, 50): WHITE, (50, 50): RED}),
         # opac= of the effect, and the colour's own alpha.
         ("effect=-1&pos=5,5&color=000000&opac=50", {(62, 57): (128, 128, 128)}),
         ("effect=-1&pos=5,5&color=000000ff&opac=50", {(62, 57): (128, 128, 128)}),

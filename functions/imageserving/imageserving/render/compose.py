@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops
 
 from ..errors import ISError
 from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
 from . import codec, ops, paths
 from .blend import draw, parse_blend_mode
-from .effects import Effect, parse_effect
+from .effects import Effect, grown, parse_effect
 from .effects import render as render_effect
 from .geometry import THUMB_CROP, THUMB_TEXTURE, ThumbRules, parse_flip, pillow_rotated_size
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
@@ -634,8 +634,7 @@ def _masked(p: _Plan, img: Image.Image, out_per_source: float) -> Image.Image:
     else:
         alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
     if alpha is not None and grow:
-        for _ in range(min(abs(grow), _MAX_GROW_STEPS)):  # a square dilation (erosion), 3x3 at a time
-            alpha = alpha.filter(ImageFilter.MaxFilter(3) if grow > 0 else ImageFilter.MinFilter(3))
+        alpha = grown(alpha, grow)
     if use == "off":
         alpha = None
     elif use == "invert":
@@ -645,10 +644,8 @@ def _masked(p: _Plan, img: Image.Image, out_per_source: float) -> Image.Image:
     return img
 
 
-# op_growMask's range (rendering.md §4.9), and the most 3x3 steps one mask may take once the radius
-# is converted to decoded pixels (bounds the work of a small reply from a large source).
+# op_growMask's range (rendering.md §4.9).
 _GROW_MASK = 100
-_MAX_GROW_STEPS = 200
 
 
 def _grow_radius(p: _Plan, decoded_per_source: float, out_per_source: float) -> int:
