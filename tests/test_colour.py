@@ -347,3 +347,14 @@ def test_an_input_only_profile_cannot_be_the_output(bucket):
     write({"images/sample/profiles/press.icc": cmyk_output_profile()})
     reply = make().get("/is/image/sample/rose?wid=50&fmt=jpeg&icc=profiles/press.icc&iccEmbed=1")
     assert reply.status_code == 200 and Image.open(io.BytesIO(reply.content)).mode == "CMYK"
+
+
+def test_a_catalog_profile_that_cannot_be_found_is_left_out_and_logged_once(bucket, caplog):
+    root, write, make = bucket
+    ini = (root / "catalogs/sample.ini").read_text()
+    write({"catalogs/sample.ini": ini + "IccProfileRgb=NoSuchProfile\n"})
+    client = make()
+    with caplog.at_level("WARNING", logger="imageserving"):
+        for _ in range(3):
+            assert client.get("/is/image/sample/rose?wid=50").status_code == 200
+    assert sum("IccProfileRgb=NoSuchProfile" in r.getMessage() for r in caplog.records) == 1

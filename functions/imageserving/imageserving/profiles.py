@@ -31,6 +31,7 @@ _OUTPUT_ATTRS = {"rgb": "IccProfileRgb", "gray": "IccProfileGray", "cmyk": "IccP
 # Per storage (one per app; tests build many over different buckets), by storage key.
 _caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
+_warned: set[tuple[str, str, str]] = set()
 
 
 def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: Catalog, request: dict[str, str]):
@@ -71,7 +72,9 @@ def _attribute(storage, settings, cats: CatalogSet, cat: Catalog, name: str, *, 
     except ISError as err:
         if err.kind not in ("bad_request", "content_error"):
             raise
-        log.warning("catalog %s: %s=%s left out: %s", cat.label(), name, value, err.detail)
+        if (cat.key, cat.etag, name) not in _warned:  # once per catalog version, not per request
+            _warned.add((cat.key, cat.etag, name))
+            log.warning("catalog %s: %s=%s left out: %s", cat.label(), name, value, err.detail)
         return None
 
 
