@@ -483,6 +483,7 @@ def main() -> None:
     parser.add_argument(
         "--cpus", help="run pinned (taskset -c CPUS), sharp too with sharp.concurrency(1); e.g. --cpus 0 for one core"
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here (benchmarks/all.py reads them)")
     args = parser.parse_args()
     runs = args.runs or (5 if args.quick else 25)
     if args.cpus and os.environ.get("BENCH_PINNED") != args.cpus:
@@ -533,6 +534,8 @@ def main() -> None:
         sharp.stop()
     print_timings(rows, "whole request" + (f", CPU {args.cpus}" if args.cpus else ""))
     print_quality(jpeg_rows, codec_rows, sharp)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "jpeg": jpeg_rows, "codec": codec_rows, "rss": rss}))
     if rss:
         print(
             f"\npeak RSS (ru_maxrss), {megapixels:.0f} MP JPEG → 500x375 jpg in a fresh process: "

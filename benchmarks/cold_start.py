@@ -141,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed imports per variant (median reported)")
     parser.add_argument("--build", type=Path, default=BUILD, help="the `sam build` output folder")
+    parser.add_argument("--json", type=Path, help="also write the first-byte medians here (benchmarks/all.py)")
     args = parser.parse_args()
 
     if not (args.build / FUNCTION / "handler.py").is_file():
@@ -186,6 +187,8 @@ def main() -> None:
     print(f"  + boto3 import and S3 client   {med['s3']:7.1f} ms   (what S3 adds on Lambda without SnapStart)")
     total = med["first"] + med["s3"]
     print(f"  first byte with S3             {total:7.1f} ms   target ≤ 450 ms: {_met(total, 450)}")
+    if args.json:
+        args.json.write_text(json.dumps(med | {"with_s3": total}))
 
 
 def _met(value: float, target: float) -> str:

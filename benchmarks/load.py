@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -329,6 +330,7 @@ def main() -> None:
         type=Path,
         help="a checkout (e.g. /work/main) whose functions/imageserving serves beside this one, interleaved",
     )
+    parser.add_argument("--json", type=Path, help="also write the 2-worker targets here (benchmarks/all.py)")
     args = parser.parse_args()
     bench.prepare_photo()
     bench.prepare_bucket()
@@ -340,8 +342,11 @@ def main() -> None:
         results = run(workers, args.requests, args.baseline, peer=not args.no_peer)
         if workers == 2:
             print()
-            for figure, goal, value, met in targets(results):
+            rows = targets(results)
+            for figure, goal, value, met in rows:
                 print(f"{figure:36} {goal:>8} {value:>10}  {'n/a' if met is None else 'yes' if met else 'NO'}")
+            if args.json:
+                args.json.write_text(json.dumps(rows))
 
 
 def uptime() -> str:

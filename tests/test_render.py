@@ -579,6 +579,22 @@ def test_shrink_on_load_stays_inside_the_budget_on_hard_edges(reduction, res_mod
     assert value >= 40 and p999 <= 8, (value, p999)
 
 
+@pytest.mark.parametrize("res_mode,flt", [("sharp2", Image.Resampling.LANCZOS), ("bilin", Image.Resampling.BILINEAR)])
+@pytest.mark.parametrize("line_art", [False, True])
+@pytest.mark.parametrize("reduction", [3, 6, 8, 12])
+def test_png_sources_are_box_reduced_first_inside_the_budget(reduction, line_art, res_mode, flt):
+    # No DCT scaling for PNG: codec.decode reduce()s, keeping 4x the reply (8x: by 2, then 4x).
+    img = hard_edges(line_art=line_art)
+    source = encode(img)
+    src = codec.open_source(source, max_pixels=10**8)
+    hint = 1 / reduction * pipeline.DRAFT_HEADROOM / 2
+    assert codec.decode(src, scale_hint=hint).reduction == {3: 1, 6: 1, 8: 2, 12: 3}[reduction]
+    ours = render(f"wid={round(1440 / reduction)}&fmt=png&resMode={res_mode}", source)
+    reference = img.resize(ours.size, flt)
+    value, p999 = diff_stats(ours, reference)[0], percentile_999(ours, reference)
+    assert value >= 40 and p999 <= 8, (value, p999)
+
+
 def test_2x_headroom_would_leave_the_budget_on_hard_edges(monkeypatch):
     # Why DRAFT_HEADROOM is not 2 (what libvips keeps): the same shapes, some reduction goes over.
     monkeypatch.setattr(pipeline, "DRAFT_HEADROOM", 2.0)
