@@ -97,7 +97,18 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
             print(f"  generated {case:<22} {(images / name).stat().st_size:>12,} bytes in {took:5.1f} s")
             cases[case] = name
 
-    need_rgb = only is None or only & {"webp lossless", "jpeg2000", "png", "tiff", "jpeg", "avif", "heif", "burst"}
+    need_rgb = only is None or only & {
+        "webp lossless",
+        "jpeg2000",
+        "png",
+        "tiff",
+        "jpeg",
+        "avif",
+        "heif",
+        "burst",
+        "png rotate=30",
+        "png op_noise=20",
+    }
     rgb = _gradient(size, "RGB") if need_rgb else None
     if rgb is not None:
         save("webp lossless", "x.webp", rgb, format="WEBP", lossless=True, method=0, quality=0)
@@ -114,9 +125,16 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
                 save("heif", "x.heic", rgb, format="HEIF", quality=50)
             except ImportError:
                 print("  heif: skipped, pillow-heif is not installed")
+        # What the request adds: an arbitrary rotation (drawn in memory) and an operation that
+        # must see full-resolution pixels (op_noise does not commute with resampling).
+        for case, query in (("png rotate=30", "rotate=30"), ("png op_noise=20", "op_noise=20")):
+            if want(case):
+                if not (images / "x.png").exists():
+                    rgb.save(images / "x.png", compress_level=1)
+                cases[case] = f"x.png?{query}"
         if want("burst png x8"):
             cases["burst png x8"] = "x.png"
-            if "png" not in cases:
+            if not (images / "x.png").exists():
                 rgb.save(images / "x.png", compress_level=1)
         del rgb
     if want("png rgba"):
@@ -170,9 +188,12 @@ def child(root: str, name: str, count: int) -> None:
     estimates.clear()
     before_kb = _rss_kb()
 
+    path, _, extra = name.partition("?")
+    query = "wid=500" + (f"&{extra}" if extra else "")
+
     def one(_):
         start = time.perf_counter()
-        reply = server.handle("GET", f"hostile/{name}", "wid=500", {})
+        reply = server.handle("GET", f"hostile/{path}", query, {})
         return reply.status, reply.headers.get("X-IS-Error", ""), time.perf_counter() - start, reply.body[:120]
 
     start = time.perf_counter()

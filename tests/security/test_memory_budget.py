@@ -23,6 +23,10 @@ from imageserving.render import budget, codec, pipeline
 from imageserving.settings import Settings
 
 MB = 1 << 20
+BASE = budget.BASE_BYTES / MB
+# Budgets for the 1000x1000 sources (4-19 MB of pixels above BASE): the small one refuses WebP
+# and JPEG 2000 and serves a PNG; the large one serves everything.
+SMALL, LARGE = BASE + 10, BASE + 30
 CATALOG = "RootId=hostile\nRootPath=hostile/\nErrorDetail={detail}\nDefaultImage=\nErrorImage={error_image}\n"
 
 
@@ -189,7 +193,7 @@ def test_what_would_not_fit_is_refused_before_decoding(serve, loads, sources, na
 
 def test_a_tiny_webp_bomb_is_refused_in_no_time(serve, loads, sources):
     assert len(sources["black.webp"]) < 200  # 2000x2000 pixels
-    client = serve(45)
+    client = serve(SMALL)
     start = time.perf_counter()
     r = client.get("/is/image/hostile/black.webp?wid=100")
     assert time.perf_counter() - start < 0.5
@@ -198,15 +202,15 @@ def test_a_tiny_webp_bomb_is_refused_in_no_time(serve, loads, sources):
 
 
 def test_a_header_claiming_billions_of_pixels_is_refused_unread(serve, loads):
-    r = serve(45).get("/is/image/hostile/claims60k.png?wid=100")
+    r = serve(SMALL).get("/is/image/hostile/claims60k.png?wid=100")
     assert r.status_code == 403 and r.headers["X-IS-Error"] == "size_limit"
     assert loads == []
 
 
 def test_jpeg_shrink_on_load_is_what_counts(serve, loads, sources):
-    """A 2000x2000 JPEG is 48 MB in full; drafted to 1/8 for a small reply, 32 MB."""
-    assert _estimate_mb(sources["jpg"]) > 45 > _estimate_mb(sources["jpg"], (250, 250))
-    client = serve(45)
+    """A 2000x2000 JPEG needs 15 MB of pixels in full; drafted to 1/8 for a small reply, 0.25 MB."""
+    assert _estimate_mb(sources["jpg"]) > SMALL > _estimate_mb(sources["jpg"], (250, 250))
+    client = serve(SMALL)
     assert client.get("/is/image/hostile/jpg?wid=100").status_code == 200
     assert "JpegImageFile" in loads
     loads.clear()
@@ -216,8 +220,8 @@ def test_jpeg_shrink_on_load_is_what_counts(serve, loads, sources):
 
 
 def test_layers_and_nested_sources_count_too(serve, loads, sources):
-    assert _estimate_mb(sources["webp"]) > 45 and _estimate_mb(sources["jp2"]) > 45
-    client = serve(45)
+    assert _estimate_mb(sources["webp"]) > SMALL and _estimate_mb(sources["jp2"]) > SMALL
+    client = serve(SMALL)
     layered = "/is/image/hostile/small.png?wid=100&layer=1&src=webp&size=50,50"
     r = client.get(layered)
     assert r.status_code == 403 and "decode budget" in r.text, r.text
@@ -227,12 +231,12 @@ def test_layers_and_nested_sources_count_too(serve, loads, sources):
     r = client.get(nested)
     assert r.status_code == 403 and "decode budget" in r.text, r.text
     assert loads == []  # the nested request renders first
-    assert serve(60).get(layered).status_code == 200
-    assert serve(60).get(nested).status_code == 200
+    assert serve(LARGE).get(layered).status_code == 200
+    assert serve(LARGE).get(nested).status_code == 200
 
 
 def test_the_refusal_says_nothing_at_error_detail_0(serve):
-    r = serve(45, detail=0).get("/is/image/hostile/webp?wid=100")
+    r = serve(SMALL, detail=0).get("/is/image/hostile/webp?wid=100")
     assert r.status_code == 403
     assert "Image size limit exceeded" in r.text
     assert "MB" not in r.text and "WEBP" not in r.text and "hostile" not in r.text
@@ -271,7 +275,7 @@ def _slow_renders(monkeypatch, seconds: float) -> dict:
 
 def test_a_burst_waits_for_its_slots(serve, monkeypatch):
     state = _slow_renders(monkeypatch, 0.15)
-    client = serve(60, render_slots=2, render_wait_s=10)
+    client = serve(LARGE, render_slots=2, render_wait_s=10)
     replies = _burst(client, 8)
     assert [r.status_code for r in replies] == [200] * 8
     assert state["max"] == 2
@@ -279,7 +283,7 @@ def test_a_burst_waits_for_its_slots(serve, monkeypatch):
 
 def test_a_burst_over_the_wait_gets_a_clean_503(serve, monkeypatch):
     state = _slow_renders(monkeypatch, 0.5)
-    client = serve(60, render_slots=1, render_wait_s=0.1, error_image="hostile/small.png")
+    client = serve(LARGE, render_slots=1, render_wait_s=0.1, error_image="hostile/small.png")
     replies = _burst(client, 4)
     codes = sorted(r.status_code for r in replies)
     assert codes[0] == 200 and codes[-1] == 503, codes
@@ -295,7 +299,7 @@ def test_a_burst_over_the_wait_gets_a_clean_503(serve, monkeypatch):
 
 def test_static_content_is_not_held_by_renders(serve, monkeypatch):
     _slow_renders(monkeypatch, 0.3)
-    client = serve(60, render_slots=1, render_wait_s=5)
+    client = serve(LARGE, render_slots=1, render_wait_s=5)
     start = time.perf_counter()
     with ThreadPoolExecutor(3) as pool:
         images = [pool.submit(client.get, "/is/image/hostile/png?wid=100") for _ in range(2)]
@@ -318,3 +322,16 @@ def test_heif_sources_are_budgeted_too(serve, tmp_path):
     r = client.get("/is/image/hostile/x.heic?wid=100")
     assert r.status_code == 403 and "over the decode budget" in r.text, r.text
     assert serve(need + 0.5).get("/is/image/hostile/x.heic?wid=100").status_code == 200
+
+
+@pytest.mark.parametrize("work", ["rotate=30", "op_noise=20"])
+def test_full_size_work_of_the_request_counts(serve, loads, sources, work):
+    """An arbitrary rotation draws layer 0 in memory, op_noise runs before scaling: both at the
+    decoded size, both over a budget the plain request fits."""
+    client = serve(_estimate_mb(sources["png"]) + 2)
+    assert client.get("/is/image/hostile/png?wid=100").status_code == 200
+    loads.clear()
+    r = client.get(f"/is/image/hostile/png?wid=100&{work}")
+    assert r.status_code == 403 and "over the decode budget" in r.text, r.text
+    assert loads == []
+    assert serve(LARGE).get(f"/is/image/hostile/png?wid=100&{work}").status_code == 200

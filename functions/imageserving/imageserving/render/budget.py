@@ -59,9 +59,18 @@ DECODER_BYTES: dict[str, tuple[float, float]] = {
     "AVIF": (5.0, 0.0),
     "HEIF": (3.5, 0.0),
 }
-# Every decode also holds the resampled piece, the reply and row buffers: ~30 MB measured at 100 MP
-# beyond the terms above (PNG 413 MB for a 381 MB buffer).
-BASE_BYTES = 32 * MB
+# Every decode also holds the resampled piece, the reply and row buffers: 30-55 MB measured at
+# 49-100 MP beyond the terms above (PNG 413 MB for a 381 MB buffer, 242 MB for 187 MB).
+BASE_BYTES = 64 * MB
+# Full-size work some requests add, bytes per decoded pixel (the caller passes it as ``work``):
+# - an arbitrary rotate= draws layer 0 in memory from an RGBA copy and its crop (a 49 MP PNG:
+#   +590 MB with rotate=30 against +242 MB without: 7.4 B/px);
+# - operations that must see full-resolution pixels (op_noise, and those before it) run before
+#   scaling; op_noise holds its noise planes besides (49 MP: +1249 MB, 21.5 B/px over the PNG);
+# - a tagged layer brought to sRGB at full size (codec.decode(working=True)): one more buffer.
+ROTATION_BYTES = 8.0
+FULL_SIZE_OPS_BYTES = 22.0
+COLOUR_BYTES = 4.0
 _BANDS = {"1": 1, "L": 1, "P": 1, "I": 1, "F": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
 
 
@@ -93,13 +102,21 @@ def _copies(mode: str, alpha: bool, turned: bool) -> float:
 
 
 def estimate(
-    fmt: str, mode: str, size: tuple[int, int], *, alpha: bool, turned: bool = False, data_bytes: int = 0
+    fmt: str,
+    mode: str,
+    size: tuple[int, int],
+    *,
+    alpha: bool,
+    turned: bool = False,
+    data_bytes: int = 0,
+    work: float = 0.0,
 ) -> int:
-    """Peak bytes of decoding ``size`` pixels of ``mode`` with ``fmt``'s decoder, up to resampling."""
+    """Peak bytes of decoding ``size`` pixels of ``mode`` with ``fmt``'s decoder, up to resampling,
+    plus ``work`` bytes per pixel of the caller's own full-size work."""
     pixels = size[0] * size[1]
     per_pixel, per_sample = DECODER_BYTES.get(fmt, (0.0, 0.0))
     decoder = per_pixel + per_sample * _bands(mode)
-    return int(BASE_BYTES + data_bytes + pixels * (mode_bytes(mode) + decoder + _copies(mode, alpha, turned)))
+    return int(BASE_BYTES + data_bytes + pixels * (mode_bytes(mode) + decoder + _copies(mode, alpha, turned) + work))
 
 
 def check(
@@ -111,12 +128,13 @@ def check(
     alpha: bool,
     turned: bool = False,
     data_bytes: int = 0,
+    work: float = 0.0,
 ) -> None:
     """Refuse, before anything is decoded, a decode whose :func:`estimate` exceeds ``budget``
     bytes (None: no budget). Called by the codec with the size the decoder will produce."""
     if budget is None:
         return
-    cost = estimate(fmt, mode, size, alpha=alpha, turned=turned, data_bytes=data_bytes)
+    cost = estimate(fmt, mode, size, alpha=alpha, turned=turned, data_bytes=data_bytes, work=work)
     if cost > budget:
         w, h = size
         raise ISError(

@@ -395,9 +395,10 @@ def _pyramid_level(src: SourceImage, scale_hint: float | None) -> tuple[int, tup
     return best
 
 
-def check_budget(src: SourceImage, im: Image.Image) -> None:
+def check_budget(src: SourceImage, im: Image.Image, work: float = 0.0) -> None:
     """The decode-memory budget for ``im`` as it will be decoded: call after every shrink-on-load
-    choice (JPEG draft, pyramid level), before ``load()``."""
+    choice (JPEG draft, pyramid level), before ``load()``. ``work``: bytes per decoded pixel that
+    the caller's own full-size work adds (render/budget.py)."""
     decode_budget.check(
         im.format or src.format,
         im.mode,
@@ -406,13 +407,15 @@ def check_budget(src: SourceImage, im: Image.Image) -> None:
         alpha=src.has_alpha,
         turned=src.orientation in _TRANSPOSE,
         data_bytes=len(src.data),
+        work=work,
     )
 
 
-def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False) -> Decoded:
+def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False, work: float = 0.0) -> Decoded:
     """Decode ``src``; ``scale_hint`` is the total scale from source to reply pixels, if known.
     ``working``: bring tagged RGB pixels to the working space (sRGB) now, as layers of a
-    composite need (a single image is converted at reply size instead, :mod:`.icc`).
+    composite need (a single image is converted at reply size instead, :mod:`.icc`). ``work``:
+    what the caller's full-size work adds, bytes per decoded pixel (for the decode budget).
 
     JPEGs are DCT-scaled when ``scale_hint <= 0.5``, keeping at least twice the needed pixels
     (§16.2); CMYK JPEGs never are, so their colour conversion sees every pixel.
@@ -431,7 +434,7 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False)
         drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
         if drafted is not None:
             reduction = w / drafted[1][2]
-    check_budget(src, im)
+    check_budget(src, im, work + (decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0))
     try:
         im.load()
         image, icc = _normalise(im, src.icc_profile)

@@ -19,7 +19,7 @@ from .. import observe
 from ..catalog.formats import parse_real_attr
 from ..errors import ISError
 from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, round_half_up
-from . import codec, compose, geometry, icc, ops, resample
+from . import budget, codec, compose, geometry, icc, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
@@ -472,7 +472,7 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
         # An arbitrary rotation builds the composite in memory, at the resolution the view needs.
         scale = _memory_scale(view)
         with observe.span("decode"):
-            decoded = codec.decode(p.source, scale_hint=scale if scale < 1 else None)
+            decoded = codec.decode(p.source, scale_hint=scale if scale < 1 else None, work=budget.ROTATION_BYTES)
         _check_deadline(job)
         comp = ops.run(_layer_image(decoded.image, layer, scale), p.operations.composite, ops.OpContext())
         return _place(comp, view, mode, background, p), decoded.icc_profile
@@ -489,7 +489,8 @@ def _draw_view(job: RenderJob, p: Planned, view: ViewPlan) -> tuple[Image.Image,
         pixels, icc = stream, p.source.icc_profile
     else:
         with observe.span("decode"):
-            decoded = codec.decode(p.source, scale_hint=hint)
+            work = budget.FULL_SIZE_OPS_BYTES if p.operations.composite else 0.0
+            decoded = codec.decode(p.source, scale_hint=hint, work=work)
         _check_deadline(job)
         pixels, icc = decoded.image, decoded.icc_profile
     sw, sh = p.source.size
