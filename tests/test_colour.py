@@ -215,9 +215,21 @@ def test_icc_and_icc_embed_round_trip_through_imageprops(bucket):
 def test_catalog_output_profile_applies_without_icc(bucket):
     root, write, make = bucket
     ini = (root / "catalogs/sample.ini").read_text()
-    write({"catalogs/sample.ini": ini + "IccProfileRgb=AdobeRGB\n"})
-    img = Image.open(io.BytesIO(make().get("/is/image/sample/rose?wid=200&fmt=png&iccEmbed=1").content))
+    write(
+        {
+            "catalogs/sample.ini": ini + "IccProfileRgb=AdobeRGB\n",
+            "images/sample/srgb.png": patches([(146, 62, 205)], profile=SRGB),
+            "images/sample/plain.png": patches([(128, 64, 200)], profile=None),
+        }
+    )
+    client = make()
+    img = Image.open(io.BytesIO(client.get("/is/image/sample/rose?wid=200&fmt=png&iccEmbed=1").content))
     assert img.info["icc_profile"] == ADOBE
+    # An sRGB source is converted into the catalog's RGB space; an untagged one is taken to be in it.
+    tagged = Image.open(io.BytesIO(client.get("/is/image/sample/srgb.png?wid=64&fmt=png").content))
+    assert delta_e(srgb_of(tagged.convert("RGB").getpixel((32, 32))), (146, 62, 205)) < 1
+    plain = Image.open(io.BytesIO(client.get("/is/image/sample/plain.png?wid=64&fmt=png").content))
+    assert plain.convert("RGB").getpixel((32, 32)) == (128, 64, 200)
 
 
 def test_untagged_sources_take_the_catalog_source_profile(bucket):

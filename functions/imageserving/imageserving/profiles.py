@@ -38,8 +38,8 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
     """The request's :class:`~imageserving.render.icc.ColourPlan`: ``icc=`` (an unknown profile is
     a bad request) else the main catalog's ``IccProfile<Type>`` for the reply's pixel type;
     intent and BPC from ``icc=`` else ``IccRenderIntent``/``IccBlackPointCompensation``; the
-    layer catalog's ``IccProfileSrcRgb`` for untagged RGB sources. Nothing is read when none
-    of them is set."""
+    layer catalog's ``IccProfileSrcRgb`` (else ``IccProfileRgb``) for untagged RGB sources.
+    Nothing is read when none of them is set."""
     command = icc.parse_icc(request["icc"]) if request.get("icc") else None
     intent = _intent(cats.raw_attr(main, "IccRenderIntent"))
     bpc = _flag(cats.raw_attr(main, "IccBlackPointCompensation"), True)
@@ -53,8 +53,13 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
         except ISError:
             kind = "rgb"  # a bad fmt= is reported by the renderer's own parse
         output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind], output=True)
-    assumed = _attribute(storage, settings, cats, layer_cat, "IccProfileSrcRgb")
-    if assumed is not None and icc.pixel_type(assumed) != "rgb":
+    # Untagged RGB sources: IccProfileSrcRgb, else IccProfileRgb (catalogs.md §9: the catalog's RGB
+    # space), else sRGB (icc.route).
+    assumed = None
+    for name in ("IccProfileSrcRgb", "IccProfileRgb"):
+        assumed = _attribute(storage, settings, cats, layer_cat, name)
+        if assumed is not None and icc.pixel_type(assumed) == "rgb":
+            break
         assumed = None
     return icc.ColourPlan(output=output, assumed_rgb=assumed, intent=intent, bpc=bpc)
 
