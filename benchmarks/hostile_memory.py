@@ -113,8 +113,15 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
     if rgb is not None:
         save("webp lossless", "x.webp", rgb, format="WEBP", lossless=True, method=0, quality=0)
         save("jpeg2000", "x.jp2", rgb, format="JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[40])
+        if want("jpeg2000 wid=2000"):  # a reply that needs every wavelet level: no shrink-on-load
+            if "jpeg2000" not in cases:
+                rgb.save(
+                    images / "x.jp2", format="JPEG2000", irreversible=True, quality_mode="rates", quality_layers=[40]
+                )
+            cases["jpeg2000 wid=2000"] = "x.jp2?wid=2000"
         save("png", "x.png", rgb, format="PNG", compress_level=1)
         save("tiff", "x.tif", rgb, format="TIFF", compression="tiff_lzw")
+        save("tiff jpeg", "xj.tif", rgb, format="TIFF", compression="jpeg", quality=80)
         save("jpeg", "x.jpg", rgb, format="JPEG", quality=80)
         save("avif", "x.avif", rgb, format="AVIF", quality=50, speed=10)
         if want("heif"):
@@ -189,7 +196,7 @@ def child(root: str, name: str, count: int) -> None:
     before_kb = _rss_kb()
 
     path, _, extra = name.partition("?")
-    query = "wid=500" + (f"&{extra}" if extra else "")
+    query = extra if extra.startswith("wid=") else "wid=500" + (f"&{extra}" if extra else "")
 
     def one(_):
         start = time.perf_counter()

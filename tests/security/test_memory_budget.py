@@ -180,14 +180,15 @@ def test_render_slots_are_sized_from_cores_and_memory():
 # ---------------------------------------------------------------------------- refusals
 @pytest.mark.parametrize("name", ["webp", "jp2", "avif", "png", "rgba.png", "gray16.png", "tif"])
 def test_what_would_not_fit_is_refused_before_decoding(serve, loads, sources, name):
-    """Just under its estimate a source is refused unread; just over, served."""
+    """Just under its estimate a source is refused unread; just over, served (at full size: no
+    shrink-on-load)."""
     need = _estimate_mb(sources[name])
-    r = serve(need - 0.5).get(f"/is/image/hostile/{name}?wid=100")
+    r = serve(need - 0.5).get(f"/is/image/hostile/{name}?wid=1000")
     assert r.status_code == 403, r.text
     assert r.headers["X-IS-Error"] == "size_limit"
     assert "over the decode budget" in r.text
     assert loads == [], f"{name} was decoded before being refused"
-    assert serve(need + 0.5).get(f"/is/image/hostile/{name}?wid=100").status_code == 200
+    assert serve(need + 0.5).get(f"/is/image/hostile/{name}?wid=1000").status_code == 200
     assert loads
 
 
@@ -335,3 +336,34 @@ def test_full_size_work_of_the_request_counts(serve, loads, sources, work):
     assert r.status_code == 403 and "over the decode budget" in r.text, r.text
     assert loads == []
     assert serve(LARGE).get(f"/is/image/hostile/png?wid=100&{work}").status_code == 200
+
+
+def test_jpeg2000_shrinks_on_load(serve, loads, sources):
+    """OpenJPEG skips the finest wavelet levels for a small reply (render/j2k.py): a 1000x1000
+    JPEG 2000 that cannot be decoded in full under SMALL is served at wid=50 from 1/4 of its side."""
+    from imageserving.render import j2k
+
+    data = sources["jp2"]
+    assert j2k.decomposition_levels(data) == 5  # OpenJPEG's default: 6 resolutions
+    src = codec.open_source(data, max_pixels=10**7)
+    decoded = codec.decode(src, scale_hint=0.05)
+    assert decoded.image.size == (250, 250) and decoded.reduction == 4
+    assert codec.decode(src, scale_hint=None).image.size == (1000, 1000)
+    client = serve(SMALL)
+    assert client.get("/is/image/hostile/jp2?wid=50").status_code == 200
+    r = client.get("/is/image/hostile/jp2?wid=600")
+    assert r.status_code == 403 and "over the decode budget" in r.text
+
+
+def test_jpeg2000_levels_come_from_the_codestream():
+    from imageserving.render import j2k
+
+    image = _gradient(600)
+    few = _save(image, "JPEG2000", num_resolutions=2)  # one decomposition level
+    assert j2k.decomposition_levels(few) == 1
+    assert j2k.reduction(few, (600, 600), 0.01) == 1
+    assert codec.decode(codec.open_source(few, max_pixels=10**7), scale_hint=0.01).image.size == (300, 300)
+    assert j2k.decomposition_levels(b"not a codestream") == 0
+    # Where Pillow 13 rounds the reduced size unlike OpenJPEG (1000/32: 31 vs 32), a level less.
+    assert j2k.reduced_size((1000, 1000), 5) == (31, 31)
+    assert j2k.reduction(_save(_gradient(1000), "JPEG2000"), (1000, 1000), 0.001) == 4

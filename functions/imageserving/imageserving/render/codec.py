@@ -20,6 +20,7 @@ from PIL import Image, ImageCms, PdfParser
 from ..errors import ISError
 from ..protocol.values import parse_flag, parse_int, parse_real
 from . import budget as decode_budget
+from . import j2k
 from .icc import to_working
 
 
@@ -395,14 +396,15 @@ def _pyramid_level(src: SourceImage, scale_hint: float | None) -> tuple[int, tup
     return best
 
 
-def check_budget(src: SourceImage, im: Image.Image, work: float = 0.0) -> None:
+def check_budget(src: SourceImage, im: Image.Image, work: float = 0.0, size: tuple[int, int] | None = None) -> None:
     """The decode-memory budget for ``im`` as it will be decoded: call after every shrink-on-load
     choice (JPEG draft, pyramid level), before ``load()``. ``work``: bytes per decoded pixel that
-    the caller's own full-size work adds (render/budget.py)."""
+    the caller's own full-size work adds (render/budget.py); ``size``: the decoded size when
+    ``im.size`` does not say it yet (JPEG 2000 ``reduce``)."""
     decode_budget.check(
         im.format or src.format,
         im.mode,
-        im.size,
+        size or im.size,
         budget=src.budget,
         alpha=src.has_alpha,
         turned=src.orientation in _TRANSPOSE,
@@ -434,7 +436,14 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False,
         drafted = im.draft(im.mode, (math.ceil(w * scale_hint * 2), math.ceil(h * scale_hint * 2)))
         if drafted is not None:
             reduction = w / drafted[1][2]
-    check_budget(src, im, work + (decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0))
+    size = None
+    # Wavelet levels keep as much as reduce() below does (BOX_REDUCE_MARGIN), not a draft's 2x.
+    hint = scale_hint * BOX_REDUCE_MARGIN if scale_hint is not None else None
+    if im.format == "JPEG2000" and (levels := j2k.reduction(src.data, im.size, hint)):
+        im.reduce = levels  # OpenJPEG skips the finest wavelet levels: 2^levels smaller (j2k.py)
+        size = j2k.reduced_size(im.size, levels)
+        reduction = im.size[0] / size[0]
+    check_budget(src, im, work + (decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0), size)
     try:
         im.load()
         image, icc = _normalise(im, src.icc_profile)
