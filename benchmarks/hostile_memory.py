@@ -97,18 +97,9 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
             print(f"  generated {case:<22} {(images / name).stat().st_size:>12,} bytes in {took:5.1f} s")
             cases[case] = name
 
-    need_rgb = only is None or only & {
-        "webp lossless",
-        "jpeg2000",
-        "png",
-        "tiff",
-        "jpeg",
-        "avif",
-        "heif",
-        "burst",
-        "png rotate=30",
-        "png op_noise=20",
-    }
+    own_sources = {"png rgba", "png 16-bit gray", "bomb webp black", "bomb png rgba black"}
+    own_sources |= {"bomb png header 60k", "bomb jpeg header 65k"}
+    need_rgb = only is None or bool(only - own_sources)
     rgb = _gradient(size, "RGB") if need_rgb else None
     if rgb is not None:
         save("webp lossless", "x.webp", rgb, format="WEBP", lossless=True, method=0, quality=0)
@@ -134,7 +125,11 @@ def generate(folder: Path, size: int, only: set[str] | None) -> dict[str, str]:
                 print("  heif: skipped, pillow-heif is not installed")
         # What the request adds: an arbitrary rotation (drawn in memory) and an operation that
         # must see full-resolution pixels (op_noise does not commute with resampling).
-        for case, query in (("png rotate=30", "rotate=30"), ("png op_noise=20", "op_noise=20")):
+        for case, query in (
+            ("png rotate=30", "rotate=30"),
+            ("png op_noise=20", "op_noise=20"),
+            ("png op_noise wid=2000", "wid=2000&op_noise=20"),  # no box reduce before the operation
+        ):
             if want(case):
                 if not (images / "x.png").exists():
                     rgb.save(images / "x.png", compress_level=1)

@@ -78,7 +78,7 @@ def _bands(mode: str) -> int:
     return 1 if mode.startswith("I;16") else _BANDS.get(mode, 4)
 
 
-def _normalised_mode(mode: str, alpha: bool) -> str:
+def normalised_mode(mode: str, alpha: bool) -> str:
     """The mode codec._normalise brings ``mode`` to."""
     if mode in ("1", "L", "LA", "La") or mode.startswith("I") or mode == "F":
         return "LA" if alpha and mode in ("LA", "La") else "L"
@@ -87,7 +87,7 @@ def _normalised_mode(mode: str, alpha: bool) -> str:
 
 def _copies(mode: str, alpha: bool, turned: bool) -> float:
     """Bytes per pixel of the pipeline's copies alive next to the decoded buffer."""
-    target = _normalised_mode(mode, alpha)
+    target = normalised_mode(mode, alpha)
     if mode.startswith("I;16") or mode == "I":
         extra = 8.0  # 16-bit gray: converted to I, scaled by point() (a second I), then to L
     elif mode == target:

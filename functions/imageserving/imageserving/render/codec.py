@@ -443,7 +443,11 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False,
         im.reduce = levels  # OpenJPEG skips the finest wavelet levels: 2^levels smaller (j2k.py)
         size = j2k.reduced_size(im.size, levels)
         reduction = im.size[0] / size[0]
-    check_budget(src, im, work + (decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0), size)
+    # The caller's work (and the colour conversion) runs on what the box reduce below leaves.
+    boxed = reduction == 1 and im.format not in ("JPEG", "MPO")
+    factor = _box_factor(decode_budget.normalised_mode(im.mode, src.has_alpha), scale_hint) if boxed else 1
+    colour = decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0
+    check_budget(src, im, (work + colour) / factor**2, size)
     try:
         im.load()
         image, icc = _normalise(im, src.icc_profile)
@@ -451,7 +455,7 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False,
         raise ISError("size_limit", f"source too large to decode: {exc}") from exc
     except Exception as exc:  # any decoder failure on untrusted bytes is the source's fault
         raise ISError("content_error", f"cannot decode {src.format} source: {exc}") from exc
-    if reduction == 1 and im.format not in ("JPEG", "MPO"):
+    if boxed:
         image, reduction = _box_reduced(image, scale_hint)
     if src.orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[src.orientation])
@@ -474,12 +478,16 @@ def _box_reduced(image: Image.Image, scale_hint: float | None) -> tuple[Image.Im
     ``reduce()`` by the largest whole factor that keeps ``BOX_REDUCE_MARGIN`` times twice
     ``scale_hint``'s resolution (issue 12: a 12 MP PNG → 500 px resampled every source pixel
     with LANCZOS). Opaque L/RGB only: reduce() does not premultiply alpha."""
-    if scale_hint is None or not 0 < scale_hint <= 0.5 or image.mode not in ("L", "RGB"):
-        return image, 1.0
-    factor = math.floor(1 / (2 * scale_hint * BOX_REDUCE_MARGIN))
+    factor = _box_factor(image.mode, scale_hint)
     if factor < 2:
         return image, 1.0
     return image.reduce(factor), image.width / math.ceil(image.width / factor)
+
+
+def _box_factor(mode: str, scale_hint: float | None) -> int:
+    if scale_hint is None or not 0 < scale_hint <= 0.5 or mode not in ("L", "RGB"):
+        return 1
+    return max(1, math.floor(1 / (2 * scale_hint * BOX_REDUCE_MARGIN)))
 
 
 def _open(data: bytes) -> Image.Image:
