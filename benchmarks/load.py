@@ -19,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -171,7 +172,9 @@ class Server:
         )
         package = code or bench.ROOT / "functions" / "imageserving"
         environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(package), environ.get("PYTHONPATH", "")) if p)
-        self.proc = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
 
     def __enter__(self) -> Server:
         try:
@@ -187,13 +190,20 @@ class Server:
         self.stop()
 
     def stop(self) -> None:
+        """The server and its worker processes: they run in a session of their own, and a
+        parent stopped alone (thumbor --processes) would leave its children serving."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait()
 
 
 class Thumbor(Server):
@@ -240,7 +250,7 @@ AUTO_WEBP = False
         command += ["-l", "warning", "--processes", str(workers)]
         if cpus:
             command = ["taskset", "-c", cpus, *command]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
     @classmethod
     def version(cls) -> str:
