@@ -30,6 +30,9 @@ def prime() -> None:
         pixel.save(buf, fmt)
         buf.seek(0)
         Image.open(buf).load()
+    from imageserving import negotiate
+
+    negotiate.negotiate(negotiate.codec.parse_fmt("jpeg"), explicit=False, bfc=True, accept="avif", quality=80)
 
 
 try:  # built into Lambda's managed python3.12+ runtimes; absent anywhere else

@@ -56,8 +56,7 @@ because the cache key holds nothing else. ``VARY_*`` name the raw headers for ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from PIL import features
+from functools import cache
 
 from .render import codec
 
@@ -81,8 +80,15 @@ WEBP_QUALITY = ((1, 1), (50, 67), (60, 77), (70, 83), (75, 87), (80, 90), (85, 9
 
 _LOSSY_SOURCES = ("jpeg", "pjpeg")
 _LOSSLESS_SOURCES = {"png": "webp", "png-alpha": "webp-alpha"}
-_CAN_AVIF = features.check("avif")
-_CAN_WEBP = features.check("webp")
+
+
+@cache
+def _can(feature: str) -> bool:
+    """Whether this Pillow encodes ``feature``: asked on the first negotiation, not at import
+    (PIL.features costs the cold start ~9 ms)."""
+    from PIL import features
+
+    return bool(features.check(feature))
 
 
 @dataclass(frozen=True)
@@ -187,15 +193,15 @@ def negotiate(
     if kind == NONE:
         return decided
     if lossy:
-        if kind == AVIF and _CAN_AVIF and quality <= AVIF_MAX_QLT:
+        if kind == AVIF and _can("avif") and quality <= AVIF_MAX_QLT:
             retry = quality - AVIF_RETRY_STEP if quality <= AVIF_RETRY_MAX_QLT else None
             avif = codec.parse_fmt("avif")
             return Choice(avif, quality, converted=True, compare=True, vary=True, retry_quality=retry, **same)
-        if _CAN_WEBP and quality <= WEBP_MAX_QLT:  # an AVIF browser takes WebP too
+        if _can("webp") and quality <= WEBP_MAX_QLT:  # an AVIF browser takes WebP too
             webp = codec.parse_fmt("webp")
             return Choice(webp, webp_quality(quality), converted=True, compare=True, vary=True, **same)
         return decided
-    if not _CAN_WEBP:
+    if not _can("webp"):
         return decided
     target = codec.parse_fmt(_LOSSLESS_SOURCES[requested.name] + ",,lossless")
     return Choice(target, quality, converted=True, compare=False, vary=True, **same)

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from PIL import Image, ImageCms, PdfParser
+from PIL import Image, ImageCms
 
 from ..errors import ISError
 from ..protocol.values import parse_flag, parse_int, parse_real
@@ -905,6 +905,8 @@ _PDF_SPACES = {"RGB": "DeviceRGB", "L": "DeviceGray", "CMYK": "DeviceCMYK"}
 
 
 def _pdf(work: Image.Image, compression: str, jpeg_options: dict, dpi: float | None, icc: bytes | None) -> bytes:
+    from PIL import PdfParser  # rare output: off the cold path (~4 ms)
+
     name = PdfParser.PdfName
     fp = io.BytesIO()
     pdf = PdfParser.PdfParser(f=fp, mode="w+b")
