@@ -107,30 +107,31 @@ def colorants(primaries, white) -> list[tuple[float, float, float]]:
     return [tuple(m[r][c] for r in range(3)) for c in range(3)]
 
 
-def matrix_profile(description: str, primaries, white, gamma: float) -> bytes:
-    """An ICC v2.1 RGB display profile: desc, cprt, wtpt, r/g/bXYZ and one gamma curve per channel."""
+def s15(v: float) -> bytes:
+    """ICC s15Fixed16Number."""
+    return struct.pack(">i", round(v * 65536))
 
-    def s15(v: float) -> bytes:
-        return struct.pack(">i", round(v * 65536))
 
-    def xyz(v) -> bytes:
-        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+def icc_xyz(v) -> bytes:
+    """An ICC XYZType tag."""
+    return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
 
+
+def icc_desc(description: str) -> bytes:
+    """An ICC v2 textDescriptionType tag (ASCII only, empty Unicode and ScriptCode parts)."""
     text = description.encode("ascii") + b"\0"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8) + bytes(3) + bytes(67)
-    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
-    red, green, blue = colorants(primaries, white)
-    tags = [
-        (b"desc", desc),
-        (b"cprt", b"text" + bytes(4) + b"No copyright, use freely\0"),
-        (b"wtpt", xyz(_D50)),
-        (b"rXYZ", xyz(red)),
-        (b"gXYZ", xyz(green)),
-        (b"bXYZ", xyz(blue)),
-        (b"rTRC", curve),
-        (b"gTRC", curve),
-        (b"bTRC", curve),
-    ]
+    return b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(78)
+
+
+def icc_gamma(gamma: float) -> bytes:
+    """An ICC curveType tag with one gamma value."""
+    return b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+
+
+def icc_profile(device_class: bytes, space: bytes, pcs: bytes, tags, date=(0, 0, 0, 0, 0, 0)) -> bytes:
+    """An ICC v2.1 profile from its class (``mntr``/``prtr``), colour space and PCS (4-byte
+    signatures) and (signature, data) tags: the 128-byte header, the tag table, the tag data
+    (each padded to 4 bytes); rendering intent perceptual, illuminant D50."""
     offset = 128 + 4 + 12 * len(tags)
     table, body = b"", b""
     for sig, data in tags:
@@ -141,8 +142,10 @@ def matrix_profile(description: str, primaries, white, gamma: float) -> bytes:
         struct.pack(">I", offset + len(body))
         + bytes(4)
         + struct.pack(">I", 0x02100000)
-        + b"mntrRGB XYZ "
-        + struct.pack(">6H", 1998, 12, 31, 0, 0, 0)
+        + device_class
+        + space
+        + pcs
+        + struct.pack(">6H", *date)
         + b"acsp"
         + bytes(24)
         + bytes(4)  # rendering intent: perceptual
@@ -150,6 +153,24 @@ def matrix_profile(description: str, primaries, white, gamma: float) -> bytes:
         + bytes(48)
     )
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def matrix_profile(description: str, primaries, white, gamma: float) -> bytes:
+    """An ICC v2.1 RGB display profile: desc, cprt, wtpt, r/g/bXYZ and one gamma curve per channel."""
+    curve = icc_gamma(gamma)
+    red, green, blue = colorants(primaries, white)
+    tags = [
+        (b"desc", icc_desc(description)),
+        (b"cprt", b"text" + bytes(4) + b"No copyright, use freely\0"),
+        (b"wtpt", icc_xyz(_D50)),
+        (b"rXYZ", icc_xyz(red)),
+        (b"gXYZ", icc_xyz(green)),
+        (b"bXYZ", icc_xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    return icc_profile(b"mntr", b"RGB ", b"XYZ ", tags, date=(1998, 12, 31, 0, 0, 0))
 
 
 def adobe_rgb() -> bytes:

@@ -247,31 +247,12 @@ def test_untagged_sources_take_the_catalog_source_profile(bucket):
 
 def gray_profile(gamma: float = 2.2) -> bytes:
     """A minimal ICC v2 gray display profile (desc, wtpt, kTRC), as make_samples writes RGB ones."""
-    import struct
-
-    text = b"Gray gamma 2.2 (test)\0"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(78)
-    wtpt = b"XYZ " + bytes(4) + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249))
-    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
-    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"kTRC", curve)]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for sig, data in tags:
-        data += bytes(-len(data) % 4)
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    header = (
-        struct.pack(">I", offset + len(body))
-        + bytes(4)
-        + struct.pack(">I", 0x02100000)
-        + b"mntrGRAYXYZ "
-        + bytes(12)
-        + b"acsp"
-        + bytes(28)
-        + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249))
-        + bytes(48)
-    )
-    return header + struct.pack(">I", len(tags)) + table + body
+    tags = [
+        (b"desc", make_samples.icc_desc("Gray gamma 2.2 (test)")),
+        (b"wtpt", make_samples.icc_xyz((0.9642, 1.0, 0.8249))),
+        (b"kTRC", make_samples.icc_gamma(gamma)),
+    ]
+    return make_samples.icc_profile(b"mntr", b"GRAY", b"XYZ ", tags)
 
 
 def test_a_gray_output_profile_makes_a_gray_reply():
@@ -294,10 +275,7 @@ def test_an_output_profile_that_the_format_cannot_carry_is_a_bad_request():
 def cmyk_output_profile() -> bytes:
     """A minimal ICC v2 CMYK output (printer) profile that prints every colour with black ink
     only: A2B0 gives L* = 100 (1 - k), B2A0 k = 1 - L*/100 (8-bit mft1 tables, 2-point grids)."""
-    import struct
-
-    def s15(v: float) -> bytes:
-        return struct.pack(">i", round(v * 65536))
+    s15 = make_samples.s15
 
     def mft1(inputs: int, outputs: int, clut: bytes) -> bytes:
         identity = bytes(range(256))
@@ -308,30 +286,14 @@ def cmyk_output_profile() -> bytes:
 
     to_lab = b"".join(bytes((255 * (1 - k), 128, 128)) for c in (0, 1) for m in (0, 1) for y in (0, 1) for k in (0, 1))
     to_cmyk = b"".join(bytes((0, 0, 0, 255 * (1 - lightness))) for lightness in (0, 1) for a in (0, 1) for b in (0, 1))
-    wtpt = b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)
-    text = b"test CMYK output\0"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(78)
-    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"A2B0", mft1(4, 3, to_lab)), (b"B2A0", mft1(3, 4, to_cmyk))]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for sig, data in tags:
-        data += bytes(-len(data) % 4)
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    header = (
-        struct.pack(">I", offset + len(body))
-        + bytes(4)
-        + struct.pack(">I", 0x02100000)
-        + b"prtrCMYKLab "
-        + bytes(12)
-        + b"acsp"
-        + bytes(28)
-        + s15(0.9642)
-        + s15(1.0)
-        + s15(0.8249)
-        + bytes(48)
-    )
-    return header + struct.pack(">I", len(tags)) + table + body
+    wtpt = make_samples.icc_xyz((0.9642, 1.0, 0.8249))
+    tags = [
+        (b"desc", make_samples.icc_desc("test CMYK output")),
+        (b"wtpt", wtpt),
+        (b"A2B0", mft1(4, 3, to_lab)),
+        (b"B2A0", mft1(3, 4, to_cmyk)),
+    ]
+    return make_samples.icc_profile(b"prtr", b"CMYK", b"Lab ", tags)
 
 
 def test_a_cmyk_output_profile_makes_a_cmyk_reply():
