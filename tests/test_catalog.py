@@ -294,12 +294,10 @@ def test_an_unreadable_key_in_the_listing_costs_only_that_catalog(store):
     assert cats.catalog("bad") is None and "shoe" in cats.catalog("cat").records
 
 
-def test_requests_during_a_revalidation_are_served_the_loaded_catalogs(store):
-    """Issue 12.4: one request lists and reads; the others do not queue behind it."""
+def _stall_listing(cat_store):
+    """Make the store's listing wait: (set once a listing started, set to let it go on)."""
     import threading
 
-    cat_store, clock, root, _ = store
-    assert "shoe" in cat_store.current().catalog("cat").records
     listing, release = threading.Event(), threading.Event()
     real_list = cat_store.storage.list
 
@@ -309,6 +307,16 @@ def test_requests_during_a_revalidation_are_served_the_loaded_catalogs(store):
         return real_list(prefix)
 
     cat_store.storage.list = slow_list
+    return listing, release
+
+
+def test_requests_during_a_revalidation_are_served_the_loaded_catalogs(store):
+    """Issue 12.4: one request lists and reads; the others do not queue behind it."""
+    import threading
+
+    cat_store, clock, root, _ = store
+    assert "shoe" in cat_store.current().catalog("cat").records
+    listing, release = _stall_listing(cat_store)
     write(root, {"catalogs/cat/images.txt": "Id\tPath\nboot\tboot.jpg\n", "catalogs/cat.ini": BASE["catalogs/cat.ini"]})
     clock.now += 11
     revalidating = threading.Thread(target=cat_store.current)
@@ -331,15 +339,7 @@ def test_without_loaded_catalogs_concurrent_requests_wait_for_the_first_load(sto
     import threading
 
     cat_store, _, _, _ = store
-    listing, release = threading.Event(), threading.Event()
-    real_list = cat_store.storage.list
-
-    def slow_list(prefix):
-        listing.set()
-        assert release.wait(10)
-        return real_list(prefix)
-
-    cat_store.storage.list = slow_list
+    listing, release = _stall_listing(cat_store)
     first = threading.Thread(target=cat_store.current)
     first.start()
     assert listing.wait(10)
