@@ -69,6 +69,7 @@ def test_an_image_request_logs_its_catalog_outcome_size_format_and_stage_timings
         ("/is/image/sample/rose?wid=abc", "error", 403, "bad_request"),
         ("/is/image/sample/rose?req=props,json&wid=abc", "error", 403, "bad_request"),
         ("/is/image/sample/rose?req=exists", "properties", 200, None),
+        ("/is/content/sample/size-chart", "content", 200, None),
     ],
 )
 def test_fallbacks_and_errors_are_counted_by_outcome_and_kind(client, lines, url, outcome, status, kind):

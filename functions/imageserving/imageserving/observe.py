@@ -8,11 +8,12 @@ layer, for what is here one ``json.dumps`` per request. The line keeps Powertool
 its log queries work unchanged.
 
 Fields: request id (Lambda's, else API Gateway's, else ``X-Request-Id``, else a new one), method,
-context, catalog (RootId), ``req`` type, outcome (``image``, ``default_image``, ``error_image``,
-``error``, ``properties``, ``not_modified``), error kind, status, bytes, format, and timings in
-milliseconds: ``catalog`` (cache check; a load on a cold start), ``parse``, ``fetch``, ``decode``
-(whole-image decodes; the streamed JPEG path decodes while it resizes, inside ``render``),
-``render`` (drawing, the decode not counted), ``encode``, ``total``.
+context, catalog (RootId), ``req`` type, outcome (``image``, ``content`` for /is/content,
+``default_image``, ``error_image``, ``error``, ``properties``, ``not_modified``), error kind,
+status, bytes, format, and timings in milliseconds: ``catalog`` (cache check; a load on a cold
+start), ``parse``, ``fetch``, ``decode`` (whole-image decodes; the streamed JPEG path decodes
+while it resizes, inside ``render``), ``render`` (drawing, the decode not counted), ``encode``,
+``total``.
 Metrics (namespace ``IS_METRICS_NAMESPACE``): ``Requests``, ``Latency``, ``ReplyBytes`` by
 ``Outcome``, by ``Format`` and in all; ``Errors`` by ``ErrorKind``; Smart Imaging's ``Converted``
 (a reply served in another format than asked) and ``SavedBytes`` (against the asked format, when
@@ -105,7 +106,7 @@ def finish(record: RequestRecord, status: int, headers: dict[str, str], media_ty
         return
     total = (time.perf_counter() - record.started) * 1000
     kind = headers.get("X-IS-Error", "")
-    outcome = _outcome(status, kind, headers, record.req)
+    outcome = _outcome(status, kind, headers, record.req, record.context)
     cold, _cold[0] = _cold[0], False
     fields = {
         "level": "ERROR" if status >= 500 else "INFO",
@@ -174,13 +175,15 @@ def _smart_imaging(headers: dict[str, str]) -> dict:
     return fields
 
 
-def _outcome(status: int, kind: str, headers: dict[str, str], req: str) -> str:
+def _outcome(status: int, kind: str, headers: dict[str, str], req: str, context: str) -> str:
     if status == 304:
         return "not_modified"
     if headers.get("X-IS-Default-Image"):
         return "default_image"
     if kind:
         return "error_image" if status == 200 else "error"
+    if context == "content" and req in ("", "img"):
+        return "content"  # a static file or record of /is/content, not a rendered image
     return "image" if req in ("", "img", "tmb", "mask") else "properties"
 
 
