@@ -253,16 +253,23 @@ def test_a_changed_ini_keeps_its_last_good_version(server, moto_bucket, fault):
         moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample.ini", Body=original)
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-def test_a_changed_catalog_in_use_switches_once_its_data_files_read(server, moto_bucket, fault):
-    client, faults, clock = server
-    assert client.get(ROSE).status_code == 200
+def _point_sample_at_a_new_data_file(moto_bucket) -> bytes:
+    """Change sample.ini to read sample/images2.txt (its table plus a ``daisy`` row); returns the
+    original .ini for the test to put back."""
     original = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample.ini")["Body"].read()
     moto_bucket.put_object(
         Bucket=BUCKET, Key="catalogs/sample.ini", Body=original.replace(b"sample/images.txt", b"sample/images2.txt")
     )
     table = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample/images.txt")["Body"].read()
     moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample/images2.txt", Body=table + b"daisy\trose.jpg\n")
+    return original
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_changed_catalog_in_use_switches_once_its_data_files_read(server, moto_bucket, fault):
+    client, faults, clock = server
+    assert client.get(ROSE).status_code == 200
+    original = _point_sample_at_a_new_data_file(moto_bucket)
     try:
         faults.active["catalogs/sample/images2.txt"] = fault
         clock.now += 11
@@ -389,12 +396,7 @@ def test_a_slow_changed_data_file_does_not_hold_its_catalog_or_others(stall_serv
     old version serves its requests, without waiting past the bound."""
     client, faults, clock = stall_server
     assert client.get(ROSE).status_code == 200
-    original = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample.ini")["Body"].read()
-    moto_bucket.put_object(
-        Bucket=BUCKET, Key="catalogs/sample.ini", Body=original.replace(b"sample/images.txt", b"sample/images2.txt")
-    )
-    table = moto_bucket.get_object(Bucket=BUCKET, Key="catalogs/sample/images.txt")["Body"].read()
-    moto_bucket.put_object(Bucket=BUCKET, Key="catalogs/sample/images2.txt", Body=table + b"daisy\trose.jpg\n")
+    original = _point_sample_at_a_new_data_file(moto_bucket)
     gate = faults.stalled["catalogs/sample/images2.txt"] = threading.Event()
     try:
         clock.now += 11
