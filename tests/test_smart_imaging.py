@@ -114,6 +114,14 @@ def test_dpr_on_takes_the_clients_pixel_ratio(client, hint, size):
     assert "Sec-CH-DPR" in reply.headers["vary"] and "DPR" in reply.headers["vary"]
 
 
+@pytest.mark.parametrize("query, vary", [("dpr=1&network=true", True), ("dpr=on,2&network=0", False)])
+def test_vary_names_the_hints_a_flag_in_any_spelling_reads(client, query, vary):
+    reply = _get(client, f"/is/image/sample/rose?wid=400&fmt=png&{query}", CURL, **{"Sec-CH-DPR": "2"})
+    assert _image(reply).size == (800, 600)
+    names = reply.headers.get("vary", "")
+    assert ("Sec-CH-DPR" in names and "ECT" in names) == vary
+
+
 def test_dpr_from_hints_is_clamped_by_maxpix(client):
     # MaxPix 2000,2000 (default.ini): 1600 px at DPR 3 would be 4800.
     reply = _get(client, "/is/image/sample/rose?wid=1600&dpr=on&fmt=png", CURL, **{"Sec-CH-DPR": "3"})

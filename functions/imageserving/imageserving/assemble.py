@@ -27,12 +27,12 @@ from .catalog.model import CatalogSet, Record
 from .catalog.resolve import Source, check_direct_access, main_catalog, resolve_object, resolve_path_object
 from .context import Context
 from .errors import ISError
-from .negotiate import client_hints, encode_choice, negotiate
+from .negotiate import VARY_DPR, VARY_NETWORK, client_hints, encode_choice, negotiate
 from .profiles import colour_plan
 from .protocol.commands import Commands
 from .protocol.preprocess import object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, skip_brackets, tokenize
-from .protocol.values import parse_flag, parse_reals
+from .protocol.values import command_flag, parse_flag, parse_reals
 from .render import compose, pipeline
 from .responses.headers import min_ttl
 from .sources import fetch_source, modified_at, record_or_attr, record_tokens, version_id
@@ -286,8 +286,10 @@ class Assembler:
         client = client_hints(ctx.headers)
         job.client_dpr = client.dpr
         job.slow_network = client.slow
-        if client.slow and _on(job.request, "network") and "dpr" in job.request:
+        network = command_flag(job.request, "network")
+        if client.slow and network and "dpr" in job.request:
             job.request["dpr"] = "off"
+        job.hint_vary = (VARY_DPR if _reads_client_dpr(job.request) else ()) + (VARY_NETWORK if network else ())
         if not _bfc(ctx, cmds, self.settings.bfc):
             return
         # A fmt= typed into the URL is kept unless the URL also asks for bfc=on; a preset's, a
@@ -558,8 +560,13 @@ def _apply_effect_mask(ctx: Context, cmds: Commands) -> bool:
     return True if flag is None else flag
 
 
-def _on(request: dict[str, str], name: str) -> bool:
-    return parse_flag(request[name], cmd=name) if request.get(name) else False
+def _reads_client_dpr(request: dict[str, str]) -> bool:
+    """``dpr=on`` without a ratio: the reply takes the client's (r-dpr.md)."""
+    parts = request.get("dpr", "").split(",")
+    try:
+        return len(parts) == 1 and parse_flag(parts[0].strip(), cmd="dpr")
+    except ISError:  # a bad value is answered by the geometry, with its own message
+        return False
 
 
 def _bfc(ctx: Context, cmds: Commands, default: bool) -> bool:

@@ -21,7 +21,7 @@ from .catalog.store import CatalogStore
 from .context import IMAGE_TYPES, Context, ImageResult
 from .errors import ISError, wrap_unexpected
 from .fallbacks import failure_reply
-from .negotiate import VARY_ACCEPT, VARY_DPR, VARY_NETWORK
+from .negotiate import VARY_ACCEPT
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
 from .protocol.query import Token, expand_macros, expansion_budget, tokenize
@@ -252,13 +252,7 @@ class ImageServer:
 
 def _hint_headers(p: Prepared, rendered: pipeline.Rendered) -> dict[str, str]:
     """``Vary`` for the client hints the reply depended on, and what Smart Imaging did."""
-    dpr = p.job.request.get("dpr", "").replace(" ", "").lower()
-    network = p.job.request.get("network", "").strip().lower() in ("on", "1")
-    names = (
-        (VARY_ACCEPT if rendered.vary_accept else ())
-        + (VARY_DPR if dpr in ("on", "1") else ())  # dpr=on without a value takes the client's ratio
-        + (VARY_NETWORK if network else ())
-    )
+    names = (VARY_ACCEPT if rendered.vary_accept else ()) + p.job.hint_vary
     headers = {"Vary": ", ".join(names)} if names else {}
     if rendered.smart_imaging:
         headers["X-IS-Smart-Imaging"] = rendered.smart_imaging

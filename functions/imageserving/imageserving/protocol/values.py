@@ -16,7 +16,7 @@ Leniency, following "accept what real clients send" (spec README):
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from math import floor
@@ -89,6 +89,11 @@ def parse_flag(value: str, *, cmd: str) -> bool:
     if flag is None:
         raise _bad(cmd, value, "expected 0 or 1")
     return flag
+
+
+def command_flag(cmds: Mapping[str, str], name: str) -> bool:
+    """The flag command ``name`` of merged commands (lower-case names): off when absent or empty."""
+    return parse_flag(cmds[name], cmd=name) if cmds.get(name) else False
 
 
 def split_list(value: str, n: int | Collection[int], *, cmd: str) -> list[str]:

@@ -17,7 +17,7 @@ from fractions import Fraction
 from PIL import Image, ImageChops
 
 from ..errors import ISError
-from ..protocol.values import parse_color, parse_flag, parse_ints, parse_real, parse_reals, round_half_up
+from ..protocol.values import command_flag, parse_color, parse_ints, parse_real, parse_reals, round_half_up
 from . import codec, ops, paths
 from .blend import draw, parse_blend_mode
 from .effects import Effect, grown, parse_effect
@@ -160,7 +160,7 @@ def build(
         if p.content is not None:  # laid-out text: what check_text_area could not know in advance
             text += p.content.width * p.content.height
             _check_text(text)
-        if _flag(p.cmds, "hide"):
+        if command_flag(p.cmds, "hide"):
             continue  # hide=1 on layer 0 still sizes the canvas (§4.3 hide); its effects go too
         spent = _spend(spent, p, scale)
         if i == 0:
@@ -714,7 +714,3 @@ def _behind(img: Image.Image, rgba: tuple[int, int, int, int]) -> Image.Image:
     under = Image.new("RGBA", img.size, rgba)
     under.alpha_composite(img)
     return under
-
-
-def _flag(c: dict[str, str], name: str) -> bool:
-    return parse_flag(c[name], cmd=name) if c.get(name) else False

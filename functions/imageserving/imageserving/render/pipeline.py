@@ -18,7 +18,7 @@ from PIL import Image, ImageFilter
 from .. import observe
 from ..catalog.formats import parse_real_attr
 from ..errors import ISError
-from ..protocol.values import Color, parse_color, parse_flag, parse_int, parse_ints, round_half_up
+from ..protocol.values import Color, command_flag, parse_color, parse_int, parse_ints, round_half_up
 from . import budget, codec, compose, geometry, icc, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
@@ -100,6 +100,7 @@ class RenderJob:
         None
     )
     slow_network: bool = False  # the client's network is slow: ``network=on`` lowers the quality
+    hint_vary: tuple[str, ...] = ()  # the client-hint headers the caller read for this job, for ``Vary``
     # Every layer, layer 0 first, when the request has more than one; ``layer`` then holds the
     # commands addressed to ``comp`` (the composite's flip, opac and op_*).
     layers: list[compose.Layer] = field(default_factory=list)
@@ -186,7 +187,7 @@ def parse_options(job: RenderJob) -> Options:
         layer=geometry.parse_layer(job.layer, comp=True),
         bgc=tuple(bgc),
         res_mode=_res_mode(req.get("resmode"), defaults.res_mode),
-        icc_embed=_flag(req, "iccembed"),
+        icc_embed=command_flag(req, "iccembed"),
         print_res=codec.parse_print_res(req["printres"]) if req.get("printres") else None,
         operations=ops.parse_ops(job.layer),
     )
@@ -274,7 +275,7 @@ def render(job: RenderJob, options: Options | None = None) -> Rendered:
             img = _alpha_of(img)
         else:
             img, icc = _colour_out(img, icc, route, job.colour)
-    if job.slow_network and _flag(job.request, "network"):
+    if job.slow_network and command_flag(job.request, "network"):
         planned = replace(planned, quality=max(1, round(planned.quality * SLOW_NETWORK_QUALITY)))
     with observe.span("encode"):
         body, output, done = _encode_negotiated(job, planned, img, icc)
@@ -391,7 +392,7 @@ def _needs_requested_format(job: RenderJob, planned: Planned) -> bool:
         req.get("jpegsize")
         or req.get("quantize")
         or (planned.icc_embed and colour_route(job, planned).reply is not None)
-        or (_flag(req, "xmpembed") and source is not None and source.xmp)
+        or (command_flag(req, "xmpembed") and source is not None and source.xmp)
     )
 
 
@@ -411,7 +412,7 @@ def _encode(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | Non
         print_res=planned.print_res,
         icc_profile=icc,
         icc_embed=planned.icc_embed,
-        xmp=planned.source.xmp if planned.source and _flag(job.request, "xmpembed") else None,
+        xmp=planned.source.xmp if planned.source and command_flag(job.request, "xmpembed") else None,
         jpeg_size_kb=codec.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0,
     )
 
@@ -728,10 +729,6 @@ _ENCODE_OPTIONS = {
     "pscan": lambda v, out: codec.parse_pscan(v),
     "jpegsize": lambda v, out: codec.parse_jpeg_size(v),
 }
-
-
-def _flag(req: dict[str, str], name: str) -> bool:
-    return parse_flag(req[name], cmd=name) if req.get(name) else False
 
 
 def _res_mode(value: str | None, default: str) -> str:
