@@ -8,6 +8,7 @@ for the whole request; everything else belongs to the layer selected by the last
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..errors import ISError
@@ -95,9 +96,13 @@ def resolve_value(name: str, raw: str, variables: dict[str, str]) -> str:
     return decode_value(value)
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def _layer_key(value: str) -> str:
     key = decode_value(value).split(",", 1)[0].strip().lower()
-    if key == "comp" or (key.lstrip("-").isdigit() and int(key) >= 0):
+    if key == "comp" or (_INTEGER.fullmatch(key) and int(key) >= 0):
         return "comp" if key == "comp" else str(int(key))
     if key:
         return key  # a named layer reference, resolved by the compositor
@@ -106,6 +111,6 @@ def _layer_key(value: str) -> str:
 
 def _effect_number(value: str) -> int:
     text = decode_value(value).strip()
-    if not text.lstrip("-").isdigit() or int(text) == 0:
+    if not _INTEGER.fullmatch(text) or int(text) == 0:
         raise ISError("bad_request", f"effect={value}: expected an integer other than 0")
     return int(text)

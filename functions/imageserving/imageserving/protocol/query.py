@@ -143,11 +143,11 @@ def _expand(
 ) -> list[Token]:
     out: list[Token] = []
     for tok in tokens:
+        if depth:  # every token a body contributes counts, macro references too (an empty body is no way out)
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise ISError("bad_request", f"macros expand to more than {MAX_EXPANDED_TOKENS} tokens")
         if tok.kind != "macro":
-            if depth:
-                budget[0] -= 1
-                if budget[0] < 0:
-                    raise ISError("bad_request", f"macros expand to more than {MAX_EXPANDED_TOKENS} tokens")
             out.append(tok)
             continue
         if depth >= MACRO_DEPTH_LIMIT:
