@@ -91,6 +91,8 @@ def render(
     alpha = parent.getchannel("A")
     w, h = alpha.size
     px, py = round(effect.pos[0] * scale), round(effect.pos[1] * scale)
+    if effect.inner:  # shifted past the parent, an inner effect samples only background: same pixels, bounded margin
+        px, py = max(-w, min(w, px)), max(-h, min(h, py))
     grow = round(abs(effect.grow) * scale)
     blur = effect.blur * scale if effect.blur else 0.0
     m = grow + (math.ceil(3 * blur) + 2 if blur else 0) + (max(abs(px), abs(py)) if effect.inner else 0)

@@ -17,6 +17,7 @@ which are stored in fields this reader ignores; PSD, PNG and other formats carry
 from __future__ import annotations
 
 import io
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ def _image_resources(block: bytes) -> list[tuple[int, str, bytes]]:
 def parse_path_resource(payload: bytes) -> tuple[Subpath, ...]:
     """The subpaths of one path resource (see the module docstring); malformed records end it."""
     subpaths: list[Subpath] = []
+    total = 0
     knots: list[Knot] = []
     closed, left = False, 0
     for at in range(0, len(payload) - 25, 26):
@@ -128,7 +130,8 @@ def parse_path_resource(payload: bytes) -> tuple[Subpath, ...]:
             pts = [(v[k + 1] / (1 << 24), v[k] / (1 << 24)) for k in (0, 2, 4)]
             knots.append(Knot(*pts))
             left -= 1
-            if sum(len(s.knots) for s in subpaths) + len(knots) > MAX_KNOTS:
+            total += 1  # a running count: re-summing per knot made hostile resources quadratic
+            if total > MAX_KNOTS:
                 raise ISError("content_error", f"embedded path with more than {MAX_KNOTS} knots")
     if knots:
         subpaths.append(Subpath(tuple(knots), closed))
@@ -138,6 +141,7 @@ def parse_path_resource(payload: bytes) -> tuple[Subpath, ...]:
 # ------------------------------------------------------------------------------ clipPath=
 _TOKEN = re.compile(r"[MmLlCcZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[\s,]+|.")
 _ARITY = {"m": 2, "l": 2, "c": 6}
+_MAX_COORDINATE = 1e6  # layer pixels; far beyond any canvas (IS_MAX_RENDER_PIXELS)
 
 
 def parse_clip_path(value: str) -> tuple[Subpath, ...]:
@@ -171,6 +175,8 @@ def parse_clip_path(value: str) -> tuple[Subpath, ...]:
             nums = [float(x) for x in tokens[i : i + n]]
         except ValueError:
             raise ISError("bad_request", f"clipPath={value[:64]}: bad number near {t!r}") from None
+        if not all(abs(x) <= _MAX_COORDINATE for x in nums):  # also refuses inf ("1e400") and nan
+            raise ISError("bad_request", f"clipPath={value[:64]}: a coordinate beyond {_MAX_COORDINATE:g}")
         if len(nums) < n:
             raise ISError("bad_request", f"clipPath={value[:64]}: {cmd} needs {n} numbers")
         i += n
@@ -232,11 +238,21 @@ def mask(
     ``p * scale + offset``."""
     out = Image.new("L", size, 0)
     for sub in subpaths:
-        layer = Image.new("L", size, 0)
         poly = _polygon(sub, scale[0], scale[1], offset[0], offset[1])
-        if len(poly) >= 3:
-            ImageDraw.Draw(layer).polygon(poly, fill=255)
-        out = ImageChops.difference(out, layer)
+        if len(poly) < 3:
+            continue
+        # Each subpath is drawn over its own bounding box only (an integer shift leaves the
+        # rasterisation as it is): many small subpaths no longer cost a full-size image each.
+        x0 = max(0, math.floor(min(p[0] for p in poly)))
+        y0 = max(0, math.floor(min(p[1] for p in poly)))
+        x1 = min(size[0], math.ceil(max(p[0] for p in poly)) + 1)
+        y1 = min(size[1], math.ceil(max(p[1] for p in poly)) + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        box = (x0, y0, x1, y1)
+        layer = Image.new("L", (x1 - x0, y1 - y0), 0)
+        ImageDraw.Draw(layer).polygon([(x - x0, y - y0) for x, y in poly], fill=255)
+        out.paste(ImageChops.difference(out.crop(box), layer), box)
     return out
 
 
