@@ -126,7 +126,8 @@ class CatalogStore:
                 self._refresh_in_background()
         cats = self._set
         if cats is None:
-            assert self._error is not None
+            if self._error is None:  # not reachable by design; never a 500 if it is
+                raise ISError("overload", "catalogs are being reloaded")
             raise _fault(self._error)  # a fresh exception each time: tracebacks must not pile up
         return cats
 
@@ -153,11 +154,19 @@ class CatalogStore:
                 self._refreshing = None
             done.set()
 
+    def _read_ok(self, key: str) -> None:
+        """The key was read (its content may still be unusable, which is no storage fault): no
+        retry and no backoff for it, so a broken .ini does not make every request list the bucket."""
+        self.backoff.succeeded(key)
+        self._retry.discard(key)
+
     def _revalidate(self) -> None:
         try:
             self._refresh()
         except _Broken as broken:
-            self._set, self._error = None, broken.err
+            # _error first: a request that does not wait for this refresh may read _set at any moment.
+            self._error = broken.err
+            self._set = None
             self._next = self.clock() + self.settings.catalog_refresh_seconds
             raise _fault(broken.err) from None
         except ISError as exc:
@@ -192,6 +201,7 @@ class CatalogStore:
                 continue
             if old is not None and self._unusable.get(key) == info.etag:
                 fresh[key] = old  # this version was tried and is broken (logged): the last good one serves
+                self._read_ok(key)
                 continue
             if old is not None and (now - info.last_modified).total_seconds() < self.settings.catalog_settle_seconds:
                 fresh[key] = old  # still being uploaded: serve the old version until it settles
@@ -216,6 +226,7 @@ class CatalogStore:
                     )
                     self._unusable[key] = info.etag
                     fresh[key] = old
+                    self._read_ok(key)
                     continue
                 # The default catalog serves every request, and a catalog in use changes only once
                 # its new data files are read: read their tables now.
@@ -239,8 +250,7 @@ class CatalogStore:
                     log.warning("catalog %s unreadable (%s); retrying", key, exc.detail)
                     unavailable[key[len(prefix) : -4]] = ISError("overload", f"catalog {key} is unavailable")
                 continue
-            self.backoff.succeeded(key)
-            self._retry.discard(key)
+            self._read_ok(key)
             self._unusable.pop(key, None)
             fresh[key] = cat
 
@@ -248,6 +258,7 @@ class CatalogStore:
         by_root = self._assign_root_ids([fresh[k] for k in inis if k in fresh and k != default_key])
         self._inis = fresh
         self._retry &= set(objects)
+        self._unusable = {k: v for k, v in self._unusable.items() if k in objects}
         self._set = CatalogSet(default, by_root, unavailable=unavailable)
         self._error = None
         interval = self.settings.catalog_refresh_seconds
