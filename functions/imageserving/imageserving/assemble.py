@@ -564,7 +564,7 @@ def _reads_client_dpr(request: dict[str, str]) -> bool:
     """``dpr=on`` without a ratio: the reply takes the client's (r-dpr.md)."""
     parts = request.get("dpr", "").split(",")
     try:
-        return len(parts) == 1 and parse_flag(parts[0].strip(), cmd="dpr")
+        return len(parts) == 1 and parse_flag(parts[0], cmd="dpr")  # as geometry parses it
     except ISError:  # a bad value is answered by the geometry, with its own message
         return False
 

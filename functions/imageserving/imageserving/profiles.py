@@ -14,10 +14,10 @@ import weakref
 from collections import OrderedDict
 
 from . import observe
+from .catalog.formats import parse_flag_attr
 from .catalog.model import Catalog, CatalogSet
 from .catalog.resolve import file_keys
 from .errors import ISError
-from .protocol.values import parse_flag
 from .render import codec, icc
 
 log = logging.getLogger("imageserving")
@@ -42,7 +42,8 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
     Nothing is read when none of them is set."""
     command = icc.parse_icc(request["icc"]) if request.get("icc") else None
     intent = _intent(cats.raw_attr(main, "IccRenderIntent"))
-    bpc = _flag(cats.raw_attr(main, "IccBlackPointCompensation"), True)
+    bpc = parse_flag_attr(cats.raw_attr(main, "IccBlackPointCompensation"))
+    bpc = True if bpc is None else bpc
     if command is not None:
         output = icc.check_output(_named(storage, settings, cats, main, command.name), command.name)
         intent = command.intent if command.intent is not None else intent
@@ -116,10 +117,18 @@ def _read(storage, settings, cats: CatalogSet, owner: Catalog, path: str) -> byt
         with _lock:
             if key in cache:
                 cache.move_to_end(key)
+                if cache[key] is None:
+                    continue
                 return cache[key]
         with observe.span("fetch"):
             blob = storage.fetch(key)
         if blob is None:
+            # Misses are kept too (like the profiles found): a catalog naming a missing profile
+            # must not cost a storage read per request.
+            with _lock:
+                cache[key] = None
+                while len(cache) > _CACHE_ENTRIES:
+                    cache.popitem(last=False)
             continue
         if len(blob.data) > MAX_PROFILE_BYTES:
             raise ISError("content_error", f"profile {path}: larger than {MAX_PROFILE_BYTES} bytes")
@@ -134,10 +143,3 @@ def _read(storage, settings, cats: CatalogSet, owner: Catalog, path: str) -> byt
 def _intent(raw: str | None) -> int:
     value = (raw or "").strip()
     return int(value) if value in ("0", "1", "2", "3") else 0
-
-
-def _flag(raw: str | None, default: bool) -> bool:
-    try:
-        return parse_flag(raw.strip(), cmd="IccBlackPointCompensation") if raw and raw.strip() else default
-    except ISError:
-        return default

@@ -454,10 +454,6 @@ def parse_color_attr(value: str | None) -> tuple[int, int, int] | None:
     return packed >> 16, (packed >> 8) & 0xFF, packed & 0xFF
 
 
-# Object types AllowDirectAccess names (catalogs.md §13.5); this port serves IS, SVG and STATIC.
-DIRECT_ACCESS_TYPES = frozenset(("SVG", "IS", "STATIC", "FXG", "FLA", "IR_VNT", "IR_MAT"))
-
-
 def parse_direct_access(value: str | None) -> tuple[bool, frozenset[str]]:
     """``AllowDirectAccess`` -> (include?, types): ``[include:|exclude:]TYPE[,TYPE…]``, no keyword
     meaning ``include``, so ``include:`` and an empty value allow nothing and ``exclude:`` all.
