@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageDraw, ImageStat, JpegImagePlugin
@@ -490,6 +491,25 @@ def test_overlap_waits_for_the_rows_each_band_reads(monkeypatch):
     fast = [render_bytes(f"wid={w}&fmt=png", source) for w in (200, 333)]
     monkeypatch.setattr(resample.JpegStream, "open", classmethod(lambda cls, src, hint: None))
     assert fast == [render_bytes(f"wid={w}&fmt=png", source) for w in (200, 333)]
+
+
+def test_bands_left_when_the_decode_ends_are_drawn_on_both_threads(monkeypatch):
+    # A reply whose resize outlasts the decode: the decoding thread takes bands from the back.
+    monkeypatch.setattr(resample, "CORES", 2)
+    source = encode(photo(1600, 1200), "JPEG", quality=95)
+    threads = set()
+    new = Image.Image._new
+
+    def recording(self, core):
+        threads.add(threading.get_ident())
+        return new(self, core)
+
+    monkeypatch.setattr(Image.Image, "_new", recording)
+    fast = render_bytes("wid=1400&fmt=png", source)
+    assert len(threads) >= 2
+    monkeypatch.setattr(Image.Image, "_new", new)
+    monkeypatch.setattr(resample.JpegStream, "open", classmethod(lambda cls, src, hint: None))
+    assert fast == render_bytes("wid=1400&fmt=png", source)
 
 
 @pytest.mark.parametrize("box", [(0, 0, 1200, 900), (10.5, 3.25, 1100.75, 880.5)])

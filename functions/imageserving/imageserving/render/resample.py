@@ -19,6 +19,7 @@ import io
 import math
 import os
 import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -149,6 +150,27 @@ class JpegStream:
             core.putpixel((width - 1, row - 1), marker)
         ready: queue.SimpleQueue[int] = queue.SimpleQueue()
         done = [0]
+        # Bands are claimed from the front by this thread as their rows arrive, and from the back
+        # by the decoding thread once the decode is over: a reply whose resize outlasts the decode
+        # (the 2000 px reply of a 12 MP photo: decode 73 ms, resize 156 ms) ends on both cores.
+        # Which thread draws a band does not change its pixels.
+        claimed = [0, n]  # next band from the front, one past the last unclaimed band
+        lock = threading.Lock()
+        parts: list[Image.Image | None] = [None] * n
+
+        def claim(front: bool) -> int | None:
+            with lock:
+                if claimed[0] >= claimed[1]:
+                    return None
+                if front:
+                    claimed[0] += 1
+                    return claimed[0] - 1
+                claimed[1] -= 1
+                return claimed[1]
+
+        def draw(i: int) -> None:
+            box_i = (x0, edges[i], x1, edges[i + 1])
+            parts[i] = im._new(core.resize((size[0], rows[i + 1] - rows[i]), resample_filter, box_i))
 
         def probe() -> None:
             i = done[0]
@@ -164,15 +186,19 @@ class JpegStream:
                 self._feed.probe = None
                 for i in range(done[0], n):
                     ready.put(i)
+            while (i := claim(front=False)) is not None:
+                draw(i)
 
         self._feed.probe = probe
         loading = workers().submit(load)
-        out = Image.new(im.mode, size)
-        for _ in range(n):
-            i = ready.get()
-            part = core.resize((size[0], rows[i + 1] - rows[i]), resample_filter, (x0, edges[i], x1, edges[i + 1]))
-            out.paste(im._new(part), (0, rows[i]))
+        while (i := claim(front=True)) is not None:
+            while ready.get() != i:  # readiness comes in band order; earlier ones are drawn
+                pass
+            draw(i)
         loading.result()  # a decoding error surfaces here, before `out` is used
+        out = Image.new(im.mode, size)
+        for top, part in zip(rows, parts):
+            out.paste(part, (0, top))
         return out
 
     def _load(self) -> None:
