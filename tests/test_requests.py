@@ -239,16 +239,16 @@ def test_set_media_set_with_labels(client):
     assert body == (
         '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"media_set","n":"sample/spring","item":['
         '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
-        '{"set":{"type":"img_set","n":"sample/shoes","item":['
+        '{"type":"img_set","set":{"type":"img_set","n":"sample/shoes","item":['
         '{"i":{"n":"sample/shoe-red"},"s":{"n":"sample/tulip"},"dx":"800","dy":"800","iv":"IV","l":"Red shoe"},'
         '{"i":{"n":"sample/shoe-blue"},"s":{"c":"0x1E90FF","l":"Dodger blue"},"dx":"800",'
         '"dy":"800","iv":"IV","l":"Blue shoe"},'
         '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}]},'
         '"s":{"n":"sample/shoe-red"},"l":"Red shoe"},'
-        '{"set":{"type":"spin","item":[{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"},'
+        '{"type":"spin","set":{"type":"spin","item":[{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"},'
         '{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
         '{"i":{"n":"sample/shoe"},"dx":"800","dy":"800","iv":"IV"}]},"s":{"n":"sample/tulip"}},'
-        '{"type":"video","v":{"n":"videos/spring.mp4"},"s":{"n":"sample/rose"}}]}},"");'
+        '{"type":"video","v":{"n":"videos/spring.mp4","path":"videos/spring.mp4"},"s":{"n":"sample/rose"}}]}},"");'
     )
 
 

@@ -71,12 +71,18 @@ class Prepared:
     layer_ttls: tuple[float, ...] = ()  # Expiration of every further layer's source (min wins)
 
 
+# Request attributes that pick the reply type or are "always ignored by the server" (id=): the
+# version a viewer reads with req=props,json&id=… must be the one of the image it then requests.
+_NOT_IN_VERSION = frozenset(("req", "id", "handler", "cache", "labelkey", "message"))
+
+
 def image_version(p: Prepared) -> str:
     """§8.22 ``image.version``: over every layer's source (key, ETag) and the merged commands."""
     parts = [p.blob.key, p.blob.etag] if p.blob is not None else []
     if p.blob is None and p.job.source:  # layer 0 is a nested request's image
         parts.append(hashlib.md5(p.job.source, usedforsecurity=False).hexdigest())
-    parts += [f"{n}={v}" for n, v in sorted(p.job.request.items()) + sorted(p.job.layer.items())]
+    request = [(n, v) for n, v in sorted(p.job.request.items()) if n not in _NOT_IN_VERSION]
+    parts += [f"{n}={v}" for n, v in request + sorted(p.job.layer.items())]
     for layer in p.job.layers[1:]:
         parts += [f"{n}={v}" for n, v in sorted(layer.cmds.items())]
         parts.append(hashlib.md5(layer.source or b"", usedforsecurity=False).hexdigest())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from ..errors import ISError
+from ..protocol.query import decode_value
 from ..responses import properties as P
 from ..responses.headers import Reply
 from . import common as C
@@ -83,7 +84,7 @@ def image_map(server, ctx) -> Reply:
     if record is not None:
         for field_name in ("modifier", "postmodifier"):
             tokens += C.record_tokens(ctx.cats, record, field_name)
-    moved = sorted({t.name for t in tokens if t.kind == "command" and t.name in _GEOMETRY})
+    moved = sorted({t.name for t in tokens if t.kind == "command" and t.name in _GEOMETRY and not _identity(t)})
     if moved:
         raise ISError("bad_request", f"req=map with {', '.join(moved)}: composite maps are not supported")
     text = L.localize_map(
@@ -105,6 +106,17 @@ def image_map(server, ctx) -> Reply:
         modified=C.last_modified(ctx, record),
         never=C.never_expires(record),
     )
+
+
+def _identity(token) -> bool:
+    """``scl=1``: full resolution, the map's own coordinates. Scene7's HTML viewers ask for maps
+    as ``req=map,json&scl=1`` and scale the areas themselves, so it moves nothing."""
+    if token.name != "scl":
+        return False
+    try:
+        return float(decode_value(token.value)) == 1.0
+    except ValueError:
+        return False
 
 
 class _AreaParser(HTMLParser):

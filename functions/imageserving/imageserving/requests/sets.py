@@ -16,6 +16,11 @@ like image items; solid-colour swatches are ``<s c="0xRRGGBB" l="label"/>``; a m
 repeats the image (as observed); ``iv`` is the §8.22 version id of the item's source file; an
 item whose image cannot be read has no ``dx``/``dy``/``iv``.
 
+OBSERVED through storefront code that walks media sets: an item that is not an image names its
+type itself (``x.get('type') == 'img_set'`` then ``x['set']['item']``; ``'spin'``, ``'video_set'``),
+image items carry no ``type``, and a video's URL is built from ``v``'s ``path`` under
+``/is/content/``.
+
 ``labelkey=``: clients find an item's image by scanning the body for ``{"i":{"n":"…"}`` (storefront
 scrapers and integrations do exactly that with ``labelkey=label``), so ``i`` and ``s`` hold their
 ``n`` alone and the label is the item's own last member, ``"l":"…"`` (``<l>…</l>`` in XML), after
@@ -298,7 +303,7 @@ class _SetBuilder:
             nested = self._nested(asset, depth, item_type)
             if nested is None:  # a typed set item whose id names no set: an empty set of that type
                 nested = Element("set", [("type", item_type), ("n", self._name(asset, None))])
-            items.append(Element("item", children=[nested] + swatch_el))
+            items.append(Element("item", [("type", item_type)], [nested] + swatch_el))
         return items
 
     def _item_type(self, asset: str) -> str:
@@ -418,4 +423,7 @@ def _dimension_elements(size: tuple[int, int], key: str, etag: str) -> list[Elem
 
 
 def _video(text: str) -> Element:
-    return Element("v", [("n", decode_path_element(text.strip()))])
+    """``v``: ``n`` names the video, ``path`` is what ``/is/content/`` serves it by (clients build
+    the video URL from ``path``; here both are the reference as the set wrote it)."""
+    ref = decode_path_element(text.strip())
+    return Element("v", [("n", ref), ("path", ref)])

@@ -1,0 +1,173 @@
+"""Replies read the way real Scene7 clients read them.
+
+Each test replays the parsing a public client does on a real Scene7 reply (the code is quoted in
+the docstring, paraphrased where long) against our reply to the same request, so a change of
+bytes that would break such a client fails here. Sources: Adobe's HTML5 viewer SDK (``s7sdk.IS``
+loads every JSONP reply through a ``<script>`` with ``&id=<hash>`` and dispatches on the echoed
+id), the older ``sj`` viewer library (``req=map,json&scl=1``), AEM core components' Dynamic Media
+image (``req=set,json``), and storefront integrations and scrapers of ``req=set,json``,
+``req=exists,json`` and ``req=exists,javascript``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+
+def body(client, url: str) -> str:
+    r = client.get(url)
+    assert r.status_code == 200, (url, r.status_code, r.text)
+    return r.text
+
+
+# --- the JSONP frame -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/is/image/sample/shoes?req=set,json",
+        "/is/image/sample/shoes?req=set,json,UTF-8&labelkey=label",
+        "/is/image/sample/rose?req=set,json",
+        "/is/image/sample/rose?req=imageprops,json",
+        "/is/image/sample/rose-card?req=userdata,json",
+    ],
+)
+def test_frame_without_id(client, url):
+    """Four ways storefront code takes the JSON out of ``/*jsonp*/s7jsonResponse({…},"");``:
+    ``text.replace('/*jsonp*/s7jsonResponse(', '').replace(',"");', '')``;
+    ``re.search(r's7jsonResponse\\((.+),""\\);', text)``; ``text.split('(', 1)[1].strip(');')[:-3]``;
+    ``re.findall('s7jsonResponse\\((.*),"', text)[0]``. All need the frame byte for byte: no
+    spaces, no trailing newline, the empty id as ``""``."""
+    text = body(client, url)
+    expected = json.loads(text.replace("/*jsonp*/s7jsonResponse(", "").replace(',"");', ""))
+    assert json.loads(re.search(r's7jsonResponse\((.+),""\);', text).group(1)) == expected
+    assert json.loads(text.split("(", 1)[1].strip(");")[:-3]) == expected
+    assert json.loads(re.findall('s7jsonResponse\\((.*),"', text)[0]) == expected
+
+
+def test_aem_core_image_payload_regex(client):
+    """AEM core components (``CMP.image.dynamicMedia.getAutoSmartCrops``) read ``req=set,json`` with
+    ``/^(?:\\/\\*jsonp\\*\\/)?\\s*([^()]+)\\(([\\s\\S]+),\\s*"[0-9]*"\\);?$/gmi`` and then require
+    the payload to match ``/^{[\\s\\S]*}$/`` before ``JSON.parse``."""
+    pattern = re.compile(r'^(?:/\*jsonp\*/)?\s*([^()]+)\(([\s\S]+),\s*"[0-9]*"\);?$', re.M | re.I)
+    for url in ("/is/image/sample/rose?req=set,json", "/is/image/sample/spring?req=set,json&id=1234567"):
+        match = pattern.search(body(client, url))
+        assert match and match.group(1) == "s7jsonResponse"
+        assert re.fullmatch(r"{[\s\S]*}", match.group(2))
+        assert "set" in json.loads(match.group(2))
+
+
+@pytest.mark.parametrize("req", ["set,json", "props,json", "imageprops,json", "exists,json", "map,json&scl=1"])
+def test_viewer_sdk_dispatches_on_the_echoed_id(client, req):
+    """``s7sdk.IS.getHttpReq`` appends ``&id=<hash code of the URL>`` and keeps its callback in
+    ``s7sdk.Callback.pending[id]``; the reply's ``s7jsonResponse(data, id)`` looks it up by the
+    second argument, so it must be the id exactly as sent, as a JSON string."""
+    text = body(client, f"/is/image/sample/rose-card?req={req}&id=205648391")
+    match = re.fullmatch(r'/\*jsonp\*/s7jsonResponse\(([\s\S]+),("[^"]*")\);', text)
+    assert match and json.loads(match.group(2)) == "205648391"
+
+
+def test_viewer_sdk_error_callback(client):
+    """``s7jsonError(data, id)`` takes the same id and shows ``data.message``; the callback name
+    stays ``s7jsonError`` whatever ``handler=`` asked for (a storefront compares the whole body
+    with ``/*jsonp*/s7jsonError({"message":…,"title":…}`` after stripping its own handler)."""
+    r = client.get("/is/image/sample/nope?req=set,json&handler=cbImageGallery1685693998540&id=7")
+    assert r.content == b'/*jsonp*/s7jsonError({"message":"Image not found","title":"Image not found"},"7");'
+
+
+# --- req=set,json: the set tree as storefront code walks it ----------------------------------------
+
+
+def test_media_set_items_name_their_type(client):
+    """Storefront code walks a media set's items by their own ``type`` (quoted from two):
+    ``[x['set']['item'] for x in data['item'] if x.get('type') == 'img_set']``,
+    ``x.get('type') == 'spin'``, ``raw_content['type'] == 'video'`` → ``raw_content['v']['path']``
+    (served from ``/is/content/``), and images are the items with no ``type`` at all, read as
+    ``item['i']['n']``, ``item['dx']``, ``item['dy']``."""
+    text = body(client, "/is/image/sample/spring?req=set,json,UTF-8&labelkey=label")
+    data = json.loads(text.replace("/*jsonp*/s7jsonResponse(", "").replace(',"");', ""))["set"]
+    assert data["type"] == "media_set"
+    items = data["item"]
+    images = [(x["i"]["n"], x["dx"], x["dy"]) for x in items if "type" not in x]
+    assert images == [("sample/rose", "1600", "1200")]
+    swatch_set = [i["i"]["n"] for x in items if x.get("type") == "img_set" for i in x["set"]["item"]]
+    assert swatch_set == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
+    spins = [x for x in items if x.get("type") == "spin"]
+    assert [f["i"]["n"] for f in spins[0]["set"]["item"]] == ["sample/tulip", "sample/rose", "sample/shoe"]
+    videos = [x["v"]["path"] for x in items if x.get("type") == "video"]
+    assert videos == ["videos/spring.mp4"]
+    # The same types in XML, where the item element carries them.
+    xml = body(client, "/is/image/sample/spring?req=set")
+    assert re.findall(r'<item type="([a-z_]+)">', xml) == ["img_set", "spin", "video"]
+    assert '<v n="videos/spring.mp4" path="videos/spring.mp4"/>' in xml
+
+
+def test_set_xml_items_open_with_their_image(client):
+    """``for item in ET.fromstring(reply): item[0].get('n')`` — a storefront's ``req=set`` reader:
+    the root's children are the items and each one's first child names the image."""
+    root = ET.fromstring(client.get("/is/image/sample/shoes?req=set").content)
+    assert [item[0].get("n") for item in root] == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
+
+
+# --- req=exists ------------------------------------------------------------------------------------
+
+
+def test_exists_as_storefronts_test_it(client):
+    """``'catalogRecord.exists":"1"' in r.text`` (after ``r.status_code > 200`` means missing), and
+    ``catalogRecord = {}; $.getScript(url + "?req=exists,javascript")`` then
+    ``catalogRecord.exists == 1``."""
+    yes = client.get("/is/image/sample/rose?req=exists,json")
+    no = client.get("/is/image/sample/nope?req=exists,json")
+    assert (yes.status_code, no.status_code) == (200, 200)
+    assert 'catalogRecord.exists":"1"' in yes.text and '"catalogRecord.exists":"0"' in no.text
+    js = body(client, "/is/image/sample/rose?req=exists,javascript")
+    assert js == "catalogRecord.exists='1'\n"
+
+
+# --- req=map ---------------------------------------------------------------------------------------
+
+
+def test_sj_viewer_map_request(client):
+    """The ``sj`` viewer library asks ``req=map,json&scl=1`` (full resolution: the areas in the
+    image's own coordinates, scaled by the viewer itself) and copies ``shape``, ``coords``,
+    ``href`` and ``alt`` of each array element onto an ``<area>``."""
+    text = body(client, "/is/image/sample/rose-card?req=map,json&scl=1&id=3311")
+    areas = json.loads(re.fullmatch(r'/\*jsonp\*/s7jsonResponse\((.*),"3311"\);', text).group(1))
+    assert [(a["shape"], ",".join(map(str, a["coords"])), a["href"]) for a in areas] == [
+        ("RECT", "10,10,200,150", "/petals"),
+        ("POLY", "400,300,500,300,450,400", "/stem"),
+    ]
+    assert areas[0]["alt"] == "Petals & leaves"
+    # A scale that moves the areas is still a composite map, which is not supported.
+    assert client.get("/is/image/sample/rose-card?req=map,json&scl=2").status_code == 403
+
+
+# --- req=props: the version ids -----------------------------------------------------------------
+
+
+def test_image_version_ignores_the_reply_form(client):
+    """``id=`` is "always ignored by the server" and the version string from ``req=props`` is meant
+    to be added to the image request as ``id=`` (Adobe's id= page): it must not depend on the
+    ``req=`` format, ``id=``, ``handler=`` or ``cache=`` of the props request, only on the image
+    and the commands that make it."""
+
+    def version(query: str) -> str:
+        text = body(client, f"/is/image/sample/rose?{query}")
+        if text.startswith("<?xml"):
+            root = ET.fromstring(text.encode())
+            return root.find("prop-group[@name='image']/property[@name='version']").get("value")
+        pattern = r"^image\.version='?([A-Za-z0-9_-]{22})'?$|\"image\.version\":\"([A-Za-z0-9_-]{22})\""
+        found = re.findall(pattern, text, re.M)
+        assert len(found) == 1, text
+        return "".join(found[0])
+
+    plain = version("req=props")
+    assert plain == version("req=props,json&id=8c0f3a77b1")
+    assert plain == version("req=props,xml,UTF-8&handler=cb")
+    assert plain == version("req=props,javascript&cache=off")
+    assert plain != version("req=props&wid=100")
