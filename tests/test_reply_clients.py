@@ -72,6 +72,18 @@ def test_viewer_sdk_dispatches_on_the_echoed_id(client, req):
     assert match and json.loads(match.group(2)) == "205648391"
 
 
+def test_responsive_image_library(client):
+    """Adobe's ``s7responsiveImage`` sends ``req=props,json&scl=1`` + ``&id=<hash>&handler=s7RIJSONResponse``
+    and takes the image's full width as ``parseInt(inArg["image.width"])``; its callbacks match
+    ``callback.id == parseInt(inId)``, for errors through ``s7jsonError`` as well."""
+    text = body(client, "/is/image/sample/rose?req=props,json&scl=1&id=91827364&handler=s7RIJSONResponse")
+    match = re.fullmatch(r'/\*jsonp\*/s7RIJSONResponse\((\{.*\}),"(\d+)"\);', text)
+    assert match and int(match.group(2)) == 91827364
+    assert int(json.loads(match.group(1))["image.width"]) == 1600
+    error = client.get("/is/image/sample/nope?req=props,json&scl=1&id=91827364&handler=s7RIJSONResponse").text
+    assert re.fullmatch(r'/\*jsonp\*/s7jsonError\(\{"message":"[^"]+","title":"[^"]+"\},"91827364"\);', error)
+
+
 def test_viewer_sdk_error_callback(client):
     """``s7jsonError(data, id)`` takes the same id and shows ``data.message``; the callback name
     stays ``s7jsonError`` whatever ``handler=`` asked for (a storefront compares the whole body
