@@ -53,7 +53,7 @@ def close(actual, expected, tolerance: int = 12) -> bool:
 # fmt=
 
 ENCODABLE = [name for name, info in FORMATS.items() if info.pillow_format]
-NOT_ENCODABLE = ["jpegxr", "jpegxr-alpha", "heic", "swf", "swf3", "swf-alpha", "swf3-alpha", "f4m", "m3u8"]
+NOT_ENCODABLE = ["jpegxr", "jpegxr-alpha", "swf", "swf3", "swf-alpha", "swf3-alpha", "f4m", "m3u8"]
 
 MIME = {  # protocol.md §9
     "jpeg": "image/jpeg",

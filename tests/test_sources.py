@@ -1,4 +1,4 @@
-"""Other source formats (issue 11.2): HEIF/HEIC through pillow-heif, SVG refused by name."""
+"""Other source formats (issue 11.2): HEIF/HEIC through pillow-heif, SVG refused by name; fmt=heic replies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 from test_render import make_job
 
 from imageserving.errors import ISError
@@ -156,3 +156,31 @@ def test_animations_over_the_bounds_are_served_as_their_first_frame(monkeypatch)
     monkeypatch.setattr(pipeline, "MAX_FRAMES", 300)
     job = make_job("wid=60&fmt=gif", animation("GIF"), max_source_pixels=2 * 120 * 80)  # 3 frames do not fit
     assert len(frames_of(pipeline.render(job).body)) == 1
+
+
+# ------------------------------------------------------------------------------- fmt=heic replies
+def test_fmt_heic_is_lossless_heic():
+    img = Image.new("RGB", (640, 480), (128, 64, 200))
+    img.paste((20, 200, 40), (0, 0, 320, 480))
+    reply = pipeline.render(make_job("wid=320&fmt=heic", heic(img)))
+    assert reply.media_type == "image/heic"
+    assert reply.body[4:8] == b"ftyp"
+    out = Image.open(io.BytesIO(reply.body))
+    assert (out.format, out.size) == ("HEIF", (320, 240))
+    png = Image.open(io.BytesIO(pipeline.render(make_job("wid=320&fmt=png", heic(img))).body)).convert("RGB")
+    # Lossless coding of YCbCr 4:4:4: only the colour transform's rounding is left.
+    assert max(high for _, high in ImageChops.difference(out.convert("RGB"), png).getextrema()) <= 1
+
+
+@pytest.mark.parametrize("fmt", ["heic,,lossy", "heic,gray", "heic,cmyk", "heic-alpha"])
+def test_fmt_heic_takes_only_what_the_reference_lists(fmt):
+    with pytest.raises(ISError) as err:
+        codec.parse_fmt(fmt)
+    assert err.value.kind == "bad_request"
+
+
+def test_fmt_heic_without_pillow_heif_is_a_bad_request(monkeypatch):
+    monkeypatch.setattr(codec, "_heif_opener", lambda: False)
+    with pytest.raises(ISError) as err:
+        codec.parse_fmt("heic")
+    assert (err.value.kind, err.value.detail) == ("bad_request", "format not supported: heic")
