@@ -183,3 +183,15 @@ def test_image_version_ignores_the_reply_form(client):
     assert plain == version("req=props,xml,UTF-8&handler=cb")
     assert plain == version("req=props,javascript&cache=off")
     assert plain != version("req=props&wid=100")
+
+
+def test_sj_imageset_and_exists_readers(client):
+    """The ``sj`` storefront helpers: ``obj['IMAGE_SET'].split(",")`` then each ``.split(";")``
+    into (image, swatch) for ``req=imageset,json``, and ``obj['catalogRecord.exists'] == 1`` for
+    ``req=exists,json`` (a JSON string compared loosely with a number)."""
+    text = body(client, "/is/image/sample/shoes?req=imageset,json&id=77")
+    obj = json.loads(re.fullmatch(r'/\*jsonp\*/s7jsonResponse\((\{.*\}),"77"\);', text).group(1))
+    pairs = [entry.split(";") for entry in obj["IMAGE_SET"].split(",")]
+    assert pairs[0] == ["sample/shoe-red", "sample/tulip"] and pairs[-1] == ["sample/rose"]
+    exists = json.loads(body(client, "/is/image/sample/rose?req=exists,json").split("(", 1)[1][: -len(',"");')])
+    assert int(exists["catalogRecord.exists"]) == 1
