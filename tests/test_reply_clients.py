@@ -121,9 +121,13 @@ def test_media_set_items_name_their_type(client):
 
 def test_set_xml_items_open_with_their_image(client):
     """``for item in ET.fromstring(reply): item[0].get('n')`` — a storefront's ``req=set`` reader:
-    the root's children are the items and each one's first child names the image."""
+    the root is ``<set>``, its children are the items and each one's first child names the image."""
     root = ET.fromstring(client.get("/is/image/sample/shoes?req=set").content)
     assert [item[0].get("n") for item in root] == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
+    # Another reads the swatches of ``req=set,xml,UTF-8`` as ``response.xpath('/set/item/s/@n')``.
+    root = ET.fromstring(client.get("/is/image/sample/shoes?req=set,xml,UTF-8").content)
+    assert root.tag == "set"
+    assert [s.get("n") for s in root.findall("item/s") if s.get("n")] == ["sample/tulip", "sample/rose"]
 
 
 # --- req=exists ------------------------------------------------------------------------------------
@@ -195,3 +199,19 @@ def test_sj_imageset_and_exists_readers(client):
     assert pairs[0] == ["sample/shoe-red", "sample/tulip"] and pairs[-1] == ["sample/rose"]
     exists = json.loads(body(client, "/is/image/sample/rose?req=exists,json").split("(", 1)[1][: -len(',"");')])
     assert int(exists["catalogRecord.exists"]) == 1
+
+
+def test_custom_handler_and_text_id(client):
+    """A storefront crawler asks ``req=set,json&handler=s7Res&id=imgSet``, splits the body at
+    ``s7Res(`` and cuts at ``,"imgSet");``; a set of several items is read as ``set.item[*].i.n``,
+    a single image (no ``item`` array) by ``set.n``."""
+
+    def read(url: str) -> dict:
+        content = body(client, url)
+        assert "s7Res(" in content
+        return json.loads(content.split("s7Res(")[1].split(',"imgSet");')[0])
+
+    several = read("/is/image/sample/shoes?req=set,json&handler=s7Res&id=imgSet")
+    assert [item["i"]["n"] for item in several["set"]["item"]] == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
+    single = read("/is/image/sample/rose?req=set,json&handler=s7Res&id=imgSet")
+    assert not isinstance(single["set"]["item"], list) and single["set"]["n"] == "sample/rose"
