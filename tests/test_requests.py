@@ -218,10 +218,10 @@ def test_set_xml(client):
     body, _ = without_versions(r.text)
     assert body == (
         '<?xml version="1.0" encoding="UTF-8"?>\n<set pv="1.0" type="img_set" n="sample/shoes">'
-        '<item><i n="sample/shoe-red"/><s n="sample/tulip"/><dx>800</dx><dy>800</dy>'
-        "<iv>IV</iv><l>Red shoe</l></item>"
-        '<item><i n="sample/shoe-blue"/><s c="0x1E90FF" l="Dodger blue"/><dx>800</dx><dy>800</dy>'
-        "<iv>IV</iv><l>Blue shoe</l></item>"
+        '<item><i n="sample/shoe-red" l="Red shoe"/><s n="sample/tulip"/><dx>800</dx><dy>800</dy>'
+        "<iv>IV</iv></item>"
+        '<item><i n="sample/shoe-blue" l="Blue shoe"/><s c="0x1E90FF" l="Dodger blue"/><dx>800</dx><dy>800</dy>'
+        "<iv>IV</iv></item>"
         '<item><i n="sample/rose"/><s n="sample/rose"/><dx>1600</dx><dy>1200</dy><iv>IV</iv></item></set>'
     )
 
@@ -240,11 +240,11 @@ def test_set_media_set_with_labels(client):
         '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"media_set","n":"sample/spring","item":['
         '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
         '{"type":"img_set","set":{"type":"img_set","n":"sample/shoes","item":['
-        '{"i":{"n":"sample/shoe-red"},"s":{"n":"sample/tulip"},"dx":"800","dy":"800","iv":"IV","l":"Red shoe"},'
-        '{"i":{"n":"sample/shoe-blue"},"s":{"c":"0x1E90FF","l":"Dodger blue"},"dx":"800",'
-        '"dy":"800","iv":"IV","l":"Blue shoe"},'
+        '{"i":{"n":"sample/shoe-red","l":"Red shoe"},"s":{"n":"sample/tulip"},"dx":"800","dy":"800","iv":"IV"},'
+        '{"i":{"n":"sample/shoe-blue","l":"Blue shoe"},"s":{"c":"0x1E90FF","l":"Dodger blue"},"dx":"800",'
+        '"dy":"800","iv":"IV"},'
         '{"i":{"n":"sample/rose"},"s":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"}]},'
-        '"s":{"n":"sample/shoe-red"},"l":"Red shoe"},'
+        '"s":{"n":"sample/shoe-red","l":"Red shoe"}},'
         '{"type":"spin","set":{"type":"spin","item":[{"i":{"n":"sample/tulip"},"dx":"400","dy":"600","iv":"IV"},'
         '{"i":{"n":"sample/rose"},"dx":"1600","dy":"1200","iv":"IV"},'
         '{"i":{"n":"sample/shoe"},"dx":"800","dy":"800","iv":"IV"}]},"s":{"n":"sample/tulip"}},'
@@ -841,30 +841,36 @@ def test_string_localization(lab, locale, userdata, label):
     assert targets == f"target.1.rect=1,2,3,4\r\ntarget.1.label={label}\r\n".encode()
 
 
-def test_set_label_is_the_items_last_member(client):
-    """protocol.md §8.13: clients scan set bodies for ``{"i":{"n":"…"}`` (a storefront's own code:
-    ``re.findall(r'{"i":{"n":"(.*?)"}', body)`` on ``req=set,json,UTF-8&labelkey=label``), so the
-    ``i`` object closes right after ``n`` and the label is a member of the item."""
+def test_set_label_is_an_attribute_of_i_and_s(client):
+    """The reference's media-set page: the labelkey= value "is returned in the l attribute for
+    the s and i". Items without a label keep ``{"i":{"n":"…"}`` closing right after ``n`` (a
+    storefront's own code: ``re.findall(r'{"i":{"n":"(.*?)"}', body)`` on
+    ``req=set,json,UTF-8&labelkey=label``)."""
     body = get(client, "/is/image/sample/shoes?req=set,json,UTF-8&labelkey=label").text
-    assert re.findall(r'{"i":{"n":"(.*?)"}', body) == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
     items = jsonp_data(body)["set"]["item"]
-    assert [item.get("l") for item in items] == ["Red shoe", "Blue shoe", None]
-    assert [list(item) for item in items][0] == ["i", "s", "dx", "dy", "iv", "l"]
+    assert [item["i"].get("l") for item in items] == ["Red shoe", "Blue shoe", None]
+    assert [item["s"].get("l") for item in items] == [None, "Dodger blue", None]  # tulip has no label
+    assert [list(item) for item in items][0] == ["i", "s", "dx", "dy", "iv"]
+    unlabelled = get(client, "/is/image/sample/shoes?req=set,json,UTF-8").text
+    assert re.findall(r'{"i":{"n":"(.*?)"}', unlabelled) == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
+    # A swatch that is a labelled record carries that record's label.
+    media = jsonp_data(get(client, "/is/image/sample/spring?req=set,json&labelkey=label").text)["set"]["item"]
+    assert media[1]["s"] == {"n": "sample/shoe-red", "l": "Red shoe"}
 
 
 def test_set_label_escaping_json_and_xml(lab):
     """The label is escaped like every property value (§8.2): JSON string escapes with the
-    script-safe \\u003c/\\u003e/\\u0026, XML entities; both name the same members in the same order."""
+    script-safe \\u003c/\\u003e/\\u0026, XML entities in the attribute; both in the same place."""
     r = get(lab, "/is/image/lab/tagged?req=set,json&labelkey=label")
     body, _ = without_versions(r.text)
     assert body == (
-        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img","n":"lab/tagged","item":{"i":{"n":"lab/tagged"},'
-        '"dx":"40","dy":"30","iv":"IV","l":"Say \\"hi\\" \\u003c\\u0026\\u003e \u00fc"}}},"");'
+        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"img","n":"lab/tagged","item":{"i":{"n":"lab/tagged",'
+        '"l":"Say \\"hi\\" \\u003c\\u0026\\u003e \u00fc"},"dx":"40","dy":"30","iv":"IV"}}},"");'
     )
     xml, _ = without_versions(get(lab, "/is/image/lab/tagged?req=set&labelkey=label").text)
     assert xml == (
         '<?xml version="1.0" encoding="UTF-8"?>\n<set pv="1.0" type="img" n="lab/tagged"><item>'
-        '<i n="lab/tagged"/><dx>40</dx><dy>30</dy><iv>IV</iv><l>Say &quot;hi&quot; &lt;&amp;&gt; \u00fc</l>'
+        '<i n="lab/tagged" l="Say &quot;hi&quot; &lt;&amp;&gt; \u00fc"/><dx>40</dx><dy>30</dy><iv>IV</iv>'
         "</item></set>"
     )
 

@@ -21,12 +21,12 @@ type itself (``x.get('type') == 'img_set'`` then ``x['set']['item']``; ``'spin'`
 image items carry no ``type``, and a video's URL is built from ``v``'s ``path`` under
 ``/is/content/``.
 
-``labelkey=``: clients find an item's image by scanning the body for ``{"i":{"n":"…"}`` (storefront
-scrapers and integrations do exactly that with ``labelkey=label``), so ``i`` and ``s`` hold their
-``n`` alone and the label is the item's own last member, ``"l":"…"`` (``<l>…</l>`` in XML), after
-``dx``/``dy``/``iv``. It is the label of the item's image record, or — for an item that is a
-nested set, a video or a static asset — of its swatch's record (PROPOSED: where the label sits
-among the item's members was never observed; only that ``i`` closes after ``n``).
+``labelkey=`` (the reference's media-set page): the value the key indexes in the record's UserData
+"is returned in the ``l`` attribute for the ``s`` and ``i``" — ``<i n="…" l="…"/>``,
+``"i":{"n":"…","l":"…"}``; ``i`` carries its image record's label, ``s`` its swatch record's (the
+image's when the swatch repeats the image). Nothing is added where the key has no value, so a
+set without labels keeps ``{"i":{"n":"…"}`` closing right after ``n`` (storefront code scans
+bodies for exactly that).
 """
 
 from __future__ import annotations
@@ -325,8 +325,8 @@ class _SetBuilder:
         dims = self._dimensions(path.source)
         if not dims:
             raise ISError("not_found", path.name)
-        image = Element("i", [("n", path.name)])
-        item = Element("item", children=[image] + dims + self._label(path.record))
+        image = Element("i", [("n", path.name)] + self._label(path.record))
+        item = Element("item", children=[image] + dims)
         return Element("set", [("type", "img"), ("n", path.name)], [item])
 
     def _image_item(self, image: str, swatch: str | None, *, with_swatch: bool) -> Element:
@@ -334,15 +334,11 @@ class _SetBuilder:
         children = [ref]
         if with_swatch:
             children.append(self._swatch(swatch)[0] if swatch else Element("s", list(ref.attrs)))
-        return Element("item", children=children + self._dimensions(source) + self._label(source.record))
+        return Element("item", children=children + self._dimensions(source))
 
     def _swatch_children(self, swatch: str | None) -> list[Element]:
-        """The swatch of an item that has no image (a nested set, a video): ``s`` and, since
-        there is no image record to label the item, the swatch record's label."""
-        if not swatch:
-            return []
-        element, record = self._swatch(swatch)
-        return [element] + self._label(record)
+        """The swatch of an item that has no image (a nested set, a video), if it has one."""
+        return [self._swatch(swatch)[0]] if swatch else []
 
     def _swatch(self, text: str) -> tuple[Element, Record | None]:
         inner = _unwrap(text)
@@ -358,7 +354,7 @@ class _SetBuilder:
         if not ref:
             raise ISError("bad_request", "empty id in image set")
         source = resolve_object(self.ctx.cats, ref, self.ctx.main)
-        return Element(tag, [("n", self._name(text, source.record))]), source
+        return Element(tag, [("n", self._name(text, source.record))] + self._label(source.record)), source
 
     def _name(self, text: str, record: Record | None) -> str:
         """How a viewer requests the object: ``rootId/id`` for a record, the path for a file."""
@@ -368,15 +364,15 @@ class _SetBuilder:
             return ref
         return f"{self.ctx.main.root_id}/{ref}"
 
-    def _label(self, record: Record | None) -> list[Element]:
-        """``l``: the ``labelkey=`` property of the record's UserData, as the item's member."""
+    def _label(self, record: Record | None) -> list[tuple[str, str]]:
+        """The ``l`` attribute: the ``labelkey=`` property of the record's UserData."""
         if not self.labelkey or record is None:
             return []
         quoted = "userdata" in record.quoted
         text = L.localize_properties(record.get("userdata"), self.loc_ids, quoted)
         for name, value in P.property_data_to_pairs(text, quoted):
             if name.lower() == self.labelkey:
-                return [Element("l", text=value)]
+                return [("l", value)]
         return []
 
     def _dimensions(self, source: Source) -> list[Element]:
