@@ -287,6 +287,55 @@ def test_set_image_set_override(client, url, body):
 
 
 @pytest.mark.parametrize(
+    "url, body",
+    [
+        # A static content record whose file is no video: static content.
+        (
+            "/is/image/sample/size-chart?req=set,json",
+            '{"set":{"pv":"1.0","type":"static","n":"sample/size-chart",'
+            '"item":{"v":{"n":"sample/size-chart","path":"sample/size-chart"}}}}',
+        ),
+        # No record anywhere, a video extension: a file-based video.
+        (
+            "/is/image/videos/spring.mp4?req=set,json",
+            '{"set":{"pv":"1.0","type":"video","n":"videos/spring.mp4",'
+            '"item":{"v":{"n":"videos/spring.mp4","path":"videos/spring.mp4"}}}}',
+        ),
+        # Media-set entries without a type are detected by the same rules.
+        (
+            "/is/image/sample?req=set,json&imageSet={sample/size-chart;sample/rose;,videos/a.mp4;;}",
+            '{"set":{"pv":"1.0","type":"media_set","item":['
+            '{"type":"static","v":{"n":"sample/size-chart","path":"sample/size-chart"},"s":{"n":"sample/rose"}},'
+            '{"type":"video","v":{"n":"videos/a.mp4","path":"videos/a.mp4"}}]}}',
+        ),
+    ],
+)
+def test_set_outer_type_of_static_and_video_objects(client, url, body):
+    """The reference's media-set page: "simple videos" are video records of the static content
+    catalog; a static record is a video by its file's extension (mp3, mp4, flv, f4v, swf, xml),
+    else static content; an object in neither catalog is a file-based video by the same rule."""
+    r = get(client, url)
+    assert (r.status_code, r.text) == (200, f'/*jsonp*/s7jsonResponse({body},"");')
+
+
+@pytest.mark.parametrize(
+    "obj, body",
+    [
+        ("clip", '<set pv="1.0" type="video" n="lab/clip"><item><v n="lab/clip" path="lab/clip"/></item></set>'),
+        (
+            "manual",
+            '<set pv="1.0" type="static" n="lab/manual"><item><v n="lab/manual" path="lab/manual"/></item></set>',
+        ),
+        # In both catalogs: a video by the static file's extension (an image otherwise).
+        ("meta", '<set pv="1.0" type="video" n="lab/meta"><item><v n="lab/meta" path="lab/meta"/></item></set>'),
+    ],
+)
+def test_set_static_content_records(lab, obj, body):
+    r = get(lab, f"/is/image/lab/{obj}?req=set")
+    assert (r.status_code, r.text) == (200, '<?xml version="1.0" encoding="UTF-8"?>\n' + body)
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "/is/image/sample/rose?req=set,json&x=a:b",
@@ -695,7 +744,11 @@ INTL_RECORDS = (
 def lab(tmp_path_factory) -> TestClient:
     root = tmp_path_factory.mktemp("bucket")
     files: dict[str, bytes] = {
-        "catalogs/lab.ini": b"RootId=lab\nRootPath=lab/\nCatalogFile=lab/images.txt\nExpiration=5\n",
+        "catalogs/lab.ini": b"RootId=lab\nRootPath=lab/\nCatalogFile=lab/images.txt\nExpiration=5\n"
+        b"StaticContentCatalogFile=lab/static.txt\n",
+        # Static content for req=set's outer type rules: a video, a document, and "meta", an
+        # image record too, whose static file is a video.
+        "catalogs/lab/static.txt": b"Id\tPath\nclip\tclip.mp4\nmanual\tmanual.pdf\nmeta\tmeta.mp4\n",
         "catalogs/lab/images.txt": LAB_RECORDS.encode("latin-1") + b"\n",
         "catalogs/intl.ini": b"RootId=intl\nRootPath=sample/\nCatalogFile=intl/images.txt\n"
         b"LocaleMap=en,_E,|en_us,_E,|fr,_F,|de,_D,|de_at,_D,|,_E,\n"

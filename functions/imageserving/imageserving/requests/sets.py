@@ -118,6 +118,8 @@ def answer_set(server, ctx) -> Reply:
     if text:
         asset_type = record.get("assettype") if record is not None else ""
         root = builder.set_element(text, asset_type, path.name if record is not None else "", 0)
+    elif (media := _simple_media(ctx, path)) is not None:
+        root = media
     elif path.source is not None:
         root = builder.single_image(path)
     elif path.name:  # locale translation found no record
@@ -130,6 +132,39 @@ def answer_set(server, ctx) -> Reply:
     else:
         body = C.xml_document("\n" + root.xml(), ctx.req.encoding)
     return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record))
+
+
+def _simple_media(ctx, path: C.PathRecord) -> Element | None:
+    """The reference's outer type rules for an object without a set, where it is not an image: a
+    record of the static content catalog is a video by its file's extension (mp3 mp4 flv f4v swf
+    xml), else — unless it is an image record too — static content; a path that is no record at
+    all is a file-based video by the same extensions. One item, its ``v`` as in media sets."""
+    static = _static_record(ctx.cats, ctx.path.main, ctx.path.object) if ctx.path.object else None
+    if static is not None:
+        video = _is_video(static.get("path") or static.id)
+        if path.record is not None and not video:
+            return None  # an image record that also has static content: the image
+        name = C.record_name(static.catalog, static.id)
+        kind = "video" if video else "static"
+    elif path.record is None and path.name and _is_video(path.name):
+        name, kind = path.name, "video"
+    else:
+        return None
+    return Element("set", [("type", kind), ("n", name)], [Element("item", children=[_video(name)])])
+
+
+def _static_record(cats, main, ref: str) -> Record | None:
+    """The static content record ``ref`` names: ``rootId/id`` in that catalog, else ``id`` in the
+    main catalog, then in the default catalog (as ``/is/content`` finds them)."""
+    first, _, rest = ref.partition("/")
+    cat = cats.catalog(first) if rest else None
+    if cat is not None and not cat.is_default:
+        return cat.statics.get(rest)
+    return main.statics.get(ref) or cats.default.statics.get(ref)
+
+
+def _is_video(name: str) -> bool:
+    return name.strip().lower().endswith(_VIDEO_SUFFIXES)
 
 
 def _refuse_colons(ctx) -> None:
@@ -316,7 +351,14 @@ class _SetBuilder:
             return _ASSET_TYPES.get(rec.get("assettype").strip().lower()) or self._detect(
                 [e for e in split_top(rec.get("imageset"), ",") if e.strip()]
             )
-        return "video" if asset.strip().lower().endswith(_VIDEO_SUFFIXES) else "img"
+        ref = decode_path_element(asset.strip())
+        static = _static_record(self.ctx.cats, self.ctx.main, ref)
+        if static is not None:
+            if _is_video(static.get("path") or static.id):
+                return "video"
+            if resolve_object(self.ctx.cats, ref, self.ctx.main).record is None:
+                return "static"
+        return "video" if _is_video(asset) else "img"
 
     # --- items
 
