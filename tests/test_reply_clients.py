@@ -215,3 +215,27 @@ def test_custom_handler_and_text_id(client):
     assert [item["i"]["n"] for item in several["set"]["item"]] == ["sample/shoe-red", "sample/shoe-blue", "sample/rose"]
     single = read("/is/image/sample/rose?req=set,json&handler=s7Res&id=imgSet")
     assert not isinstance(single["set"]["item"], list) and single["set"]["n"] == "sample/rose"
+
+
+# --- req=ctx: Scene7's legacy zoom viewers --------------------------------------------------------
+
+
+def test_legacy_zoom_viewer_context(client):
+    """``SjZoom`` (Scene7's DHTML zoom) loads ``req=ctx,json&scl=1`` + ``&id=<hash>`` and reads
+    ``image.rect`` split on ``,`` — items 2 and 3 are the server image's width and height — plus
+    ``image.version`` and ``metadata.version``; a jQuery viewer does ``window.s7jsonResponse =
+    function(d) { d['image.rect'].split(',') … }`` on ``initialSource + '&req=ctx,json'``.
+    Not in Adobe's reference; evaluated like req=props, so the size is the reply's."""
+    text = body(client, "/is/image/sample/rose?req=ctx,json&scl=1&id=120994849")
+    match = re.fullmatch(r'/\*jsonp\*/s7jsonResponse\((\{.*\}),"120994849"\);', text)
+    data = json.loads(match.group(1))
+    assert data["image.rect"].split(",")[2:4] == ["1600", "1200"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", data["image.version"])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", data["metadata.version"])
+    props = json.loads(body(client, "/is/image/sample/rose?req=props,json&scl=1").split("(", 1)[1][: -len(',"");')])
+    assert data["image.version"] == props["image.version"]
+    sized = json.loads(body(client, "/is/image/sample/rose?wid=300&req=ctx,json").split("(", 1)[1][: -len(',"");')])
+    assert sized["image.rect"] == "0,0,300,225"
+    # The javascript form assigns into objects the page made first (image = new Object; …).
+    js = body(client, "/is/image/sample/rose?req=ctx,javascript&scl=1")
+    assert js.startswith("image.rect='0,0,1600,1200'\nimage.version='")

@@ -12,6 +12,7 @@ from . import control, imageinfo, metadata, sets
 
 _HANDLERS = {
     "props": imageinfo.props,
+    "ctx": imageinfo.context,
     "imageprops": imageinfo.imageprops,
     "catalogprops": imageinfo.catalogprops,
     "xmp": imageinfo.xmp,

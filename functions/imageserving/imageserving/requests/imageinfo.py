@@ -45,6 +45,28 @@ def props(server, ctx) -> Reply:
         ("image.version", desc.version),
         ("metadata.version", C.metadata_version(record)),
     ]
+    return _reply_properties(ctx, pairs, record)
+
+
+def context(server, ctx) -> Reply:
+    """``req=ctx``: the reply image's context for a zoom viewer (PROPOSED: not in Adobe's reference).
+
+    Scene7's own legacy zoom viewers ask ``req=ctx,json&scl=1`` (or ``,javascript`` with
+    ``image``/``metadata`` objects made beforehand) and read ``image.rect`` — ``x,y,w,h``, of
+    which they take w and h as the size the server renders at those commands — and the two
+    version ids. The request is evaluated as ``req=img`` exactly like ``req=props``.
+    """
+    desc = server.describe_image(ctx)
+    record = ctx.path.source.record if ctx.path.source is not None else None
+    pairs = [
+        ("image.rect", f"0,0,{desc.width},{desc.height}"),
+        ("image.version", desc.version),
+        ("metadata.version", C.metadata_version(record)),
+    ]
+    return _reply_properties(ctx, pairs, record)
+
+
+def _reply_properties(ctx, pairs: list[tuple[str, str]], record: Record | None) -> Reply:
     body = P.render_properties(pairs, ctx.req.format, handler=ctx.handler, req_id=ctx.req_id)
     return C.reply(ctx, body, ctx.cats.attr(ctx.main, "NonImgExpiration"), modified=C.last_modified(ctx, record))
 

@@ -49,6 +49,7 @@ _REQ_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "tmb": ((), ()),
     "mask": ((), ()),
     "props": (_ALL, ()),
+    "ctx": (_ALL, ()),  # PROPOSED: not in the reference; Scene7's legacy zoom viewers send it
     "imageprops": (_ALL, ()),
     "catalogprops": (_ALL, ()),
     "exists": (_ALL, ()),
