@@ -321,7 +321,11 @@ def test_set_outer_type_of_static_and_video_objects(client, url, body):
 @pytest.mark.parametrize(
     "obj, body",
     [
-        ("clip", '<set pv="1.0" type="video" n="lab/clip"><item><v n="lab/clip" path="lab/clip"/></item></set>'),
+        (
+            "clip",
+            '<set pv="1.0" type="video" n="lab/clip"><item><v n="lab/clip" path="lab/clip" dx="512" dy="288"/>'
+            "</item></set>",
+        ),
         (
             "manual",
             '<set pv="1.0" type="static" n="lab/manual"><item><v n="lab/manual" path="lab/manual"/></item></set>',
@@ -333,6 +337,21 @@ def test_set_outer_type_of_static_and_video_objects(client, url, body):
 def test_set_static_content_records(lab, obj, body):
     r = get(lab, f"/is/image/lab/{obj}?req=set")
     assert (r.status_code, r.text) == (200, '<?xml version="1.0" encoding="UTF-8"?>\n' + body)
+
+
+def test_video_set_exports_video_size(lab):
+    """``static::VideoSize`` is "used by req=set requests to export video size data": as the video's
+    ``dx``/``dy``, which storefront code reads to pick the largest rendition of a video set
+    (``int(v['v']['dx']) * int(v['v']['dy'])`` over ``set.item``, then ``v.path``)."""
+    r = get(lab, "/is/image/lab/trailer?req=set,json")
+    assert r.text == (
+        '/*jsonp*/s7jsonResponse({"set":{"pv":"1.0","type":"video_set","n":"lab/trailer","item":['
+        '{"v":{"n":"lab/clip","path":"lab/clip","dx":"512","dy":"288"}},'
+        '{"v":{"n":"lab/clip2","path":"lab/clip2","dx":"1280","dy":"720"}}]}},"");'
+    )
+    items = jsonp_data(r.text)["set"]["item"]
+    sizes = [int(v["v"]["dx"]) * int(v["v"]["dy"]) for v in items]
+    assert items[sizes.index(max(sizes))]["v"]["path"] == "lab/clip2"
 
 
 @pytest.mark.parametrize(
@@ -726,6 +745,7 @@ LAB_RECORDS = "\n".join(
         ("media", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;", ""),
         ("outer", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/meta;lab/meta;,lab/media;lab/meta;", ""),
         ("tagged", "meta.jpg", "", "", "", "", "", "", "", "", "", "", "40,30", 'label=Say "hi" <&> \u00fc', "", ""),
+        ("trailer", "", "", "", "", "", "", "", "", "", "", "", "", "", "lab/clip,lab/clip2", "VIDEOSET"),
     ]
 )
 
@@ -748,7 +768,8 @@ def lab(tmp_path_factory) -> TestClient:
         b"StaticContentCatalogFile=lab/static.txt\n",
         # Static content for req=set's outer type rules: a video, a document, and "meta", an
         # image record too, whose static file is a video.
-        "catalogs/lab/static.txt": b"Id\tPath\nclip\tclip.mp4\nmanual\tmanual.pdf\nmeta\tmeta.mp4\n",
+        "catalogs/lab/static.txt": b"Id\tPath\tVideoSize\nclip\tclip.mp4\t512,288\nclip2\tclip2.mp4\t1280,720\n"
+        b"manual\tmanual.pdf\t\nmeta\tmeta.mp4\t\n",
         "catalogs/lab/images.txt": LAB_RECORDS.encode("latin-1") + b"\n",
         "catalogs/intl.ini": b"RootId=intl\nRootPath=sample/\nCatalogFile=intl/images.txt\n"
         b"LocaleMap=en,_E,|en_us,_E,|fr,_F,|de,_D,|de_at,_D,|,_E,\n"

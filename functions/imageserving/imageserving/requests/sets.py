@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..catalog.formats import parse_size_attr
 from ..catalog.model import Record
 from ..catalog.resolve import Source, resolve_object, source_keys
 from ..errors import ISError
@@ -150,7 +151,7 @@ def _simple_media(ctx, path: C.PathRecord) -> Element | None:
         name, kind = path.name, "video"
     else:
         return None
-    return Element("set", [("type", kind), ("n", name)], [Element("item", children=[_video(name)])])
+    return Element("set", [("type", kind), ("n", name)], [Element("item", children=[_video(ctx, name)])])
 
 
 def _static_record(cats, main, ref: str) -> Record | None:
@@ -317,7 +318,7 @@ class _SetBuilder:
         return items
 
     def _video_set(self, entries: list[str], depth: int) -> list[Element]:
-        return [Element("item", children=[_video(e)]) for e in entries]
+        return [Element("item", children=[_video(self.ctx, e)]) for e in entries]
 
     def _media_set(self, entries: list[str], depth: int) -> list[Element]:
         items = []
@@ -333,7 +334,7 @@ class _SetBuilder:
                 continue
             swatch_el = self._swatch_children(swatch)
             if item_type in ("video", "static"):
-                items.append(Element("item", [("type", item_type)], [_video(asset)] + swatch_el))
+                items.append(Element("item", [("type", item_type)], [_video(self.ctx, asset)] + swatch_el))
                 continue
             nested = self._nested(asset, depth, item_type)
             if nested is None:  # a typed set item whose id names no set: an empty set of that type
@@ -460,8 +461,15 @@ def _dimension_elements(size: tuple[int, int], key: str, etag: str) -> list[Elem
     ]
 
 
-def _video(text: str) -> Element:
+def _video(ctx, text: str) -> Element:
     """``v``: ``n`` names the video, ``path`` is what ``/is/content/`` serves it by (clients build
-    the video URL from ``path``; here both are the reference as the set wrote it)."""
+    the video URL from ``path``; here both are the reference as the set wrote it); a static
+    content record's ``VideoSize`` is exported (the reference: "used by req=set requests to
+    export video size data") as ``dx``/``dy``, the members clients read (``int(v['v']['dx'])``)."""
     ref = decode_path_element(text.strip())
-    return Element("v", [("n", ref), ("path", ref)])
+    attrs = [("n", ref), ("path", ref)]
+    static = _static_record(ctx.cats, ctx.main, ref) if ref else None
+    size = parse_size_attr(static.get("videosize")) if static is not None else None
+    if size is not None:
+        attrs += [("dx", str(size[0])), ("dy", str(size[1]))]
+    return Element("v", attrs)
