@@ -189,8 +189,9 @@ def test_named_layers_join_their_numbered_layer(client):
 
 
 # Replies recorded before composites existed: single-layer requests must not change by a byte.
+# (wid=200 re-recorded when LANCZOS began decoding an 8x reduction at the 1/4 DCT scale.)
 SINGLE_LAYER = {
-    "/is/image/sample/rose?wid=200&fmt=png": "82398a03f879b425ffb873353132bfbea88c459d42f17003ca1a09ae0f6be22f",
+    "/is/image/sample/rose?wid=200&fmt=png": "ff154d0a2689435060d60ab3ab01cdacf839607c896accb6f644e155241fe3a5",
     "/is/image/sample/rose?wid=300&hei=120&fit=crop&fmt=jpeg&qlt=90": "c07ae46384a151355728d76bf8e55ad5b7f200a3e89fee9d82dfe5d350cc67c0",  # noqa: E501
     "/is/image/sample/tulip?rotate=30&extend=10,0,0,5&bgc=ff0000&fmt=png": "c032b30a442e6d888290b6d9db1502c92186f1315a3d299700f816ba5dfb624b",  # noqa: E501
     "/is/image/sample/rose?req=tmb&fmt=png": "18ecc38c3dfd1d45d06dd6ba0c731a6a6f49050a9109f800ecafdff022451fea",

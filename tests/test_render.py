@@ -615,6 +615,21 @@ def test_png_sources_are_box_reduced_first_inside_the_budget(reduction, line_art
     assert value >= 40 and p999 <= 8, (value, p999)
 
 
+def test_lanczos_keeps_2x_headroom_only_where_it_lands_on_the_quarter_dct_scale():
+    jpeg = codec.open_source(PHOTO_JPEG, max_pixels=10**8)
+    png = codec.open_source(encode(photo()), max_pixels=10**8)
+    hint = pipeline._decode_hint
+    assert hint(jpeg, 1 / 8, "sharp2") == 1 / 8  # 2x: decoded at 1/4
+    assert hint(jpeg, 1 / 9.6, "sharp2") == 1 / 9.6
+    assert hint(jpeg, 1 / 8, "bicub") == hint(jpeg, 1 / 8, "bilin") == 1 / 8 * 2.5 / 2  # 4x: at 1/2
+    assert hint(jpeg, 1 / 4, "sharp2") == 1 / 4 * 2.5 / 2  # 2x would land on 1/2: kept at 2.5x
+    assert hint(jpeg, 1 / 16, "sharp2") == 1 / 16 * 2.5 / 2  # ... and on 1/8
+    assert hint(png, 1 / 8, "sharp2") == 1 / 8 * 2.5 / 2  # reduce() keeps its own margin
+    img = Image.open(io.BytesIO(encode(hard_edges(), "JPEG", quality=92)))
+    img.draft("RGB", tuple(math.ceil(d * hint(jpeg, 1 / 8, "sharp2") * 2) for d in img.size))
+    assert img.size == (1440 // 4, 1080 // 4)
+
+
 def test_2x_headroom_would_leave_the_budget_on_hard_edges(monkeypatch):
     # Why DRAFT_HEADROOM is not 2 (what libvips keeps): the same shapes, some reduction goes over.
     monkeypatch.setattr(pipeline, "DRAFT_HEADROOM", 2.0)
