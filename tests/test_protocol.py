@@ -51,7 +51,13 @@ def test_tokenize_classifies_and_lowercases_names():
     ]
 
 
-@pytest.mark.parametrize("raw", ["$=1", "$a b$", "$$", "$x"])
+def test_a_preset_key_with_an_empty_value_is_the_macro_call():
+    # media.screwfix.com/is/image/ae235/339PF_P?$fxSharpen$=&wid=257 (a query builder's empty value)
+    assert tokenize("$fxSharpen$=&wid=257")[0] == tokenize("$fxSharpen$")[0]
+    assert tokenize("$fxSharpen$=&wid=257")[0].kind == "macro"
+
+
+@pytest.mark.parametrize("raw", ["$=1", "$a b$", "$$", "$x", "$$=", "$a$=1"])
 def test_malformed_dollar_tokens(raw):
     with pytest.raises(ISError):
         tokenize(raw)

@@ -98,6 +98,12 @@ def tokenize(raw: str) -> list[Token]:
 
 
 def _dollar_token(piece: str) -> Token:
+    if piece.endswith("$=") and len(piece) > 3 and VAR_NAME_RE.match(piece[1:-2]):
+        # ``$preset$=``: a macro call that a query-string builder wrote as a key with an empty
+        # value (``{"$fxSharpen$": ""}``). Storefronts serve such URLs (media.screwfix.com
+        # ``?$fxSharpen$=&wid=257``), so the server must read them; a variable name cannot end
+        # in ``$``, so the one reading is the call.
+        return Token("macro", piece[1:-2].lower(), "")
     if "=" in piece:
         name, _, value = piece[1:].partition("=")
         if VAR_NAME_RE.match(name):

@@ -104,7 +104,9 @@ FORMATS: dict[str, FormatInfo] = {
     "f4m": FormatInfo("application/f4m+xml", ("rgb",), ("none",), False, None),
     "m3u8": FormatInfo("application/vnd.apple.mpegurl", ("rgb",), ("none",), False, None),
 }
-FORMAT_ALIASES = {"jpg": "jpeg", "pjpg": "pjpeg"}
+# ``p-jpg``: Apple's Image Serving store front sends it for progressive JPEG on every product
+# image (as-images.apple.com/is/…?fmt=p-jpg); it has no other reading.
+FORMAT_ALIASES = {"jpg": "jpeg", "pjpg": "pjpeg", "p-jpg": "pjpeg"}
 
 
 @dataclass(frozen=True)
