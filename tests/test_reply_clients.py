@@ -159,8 +159,9 @@ def test_sj_viewer_map_request(client):
         ("POLY", "400,300,500,300,450,400", "/stem"),
     ]
     assert areas[0]["alt"] == "Petals & leaves"
-    # A scale that moves the areas is still a composite map, which is not supported.
-    assert client.get("/is/image/sample/rose-card?req=map,json&scl=2").status_code == 403
+    # Another scale moves the areas (a composite map): scl=2 halves them.
+    halved = json.loads(body(client, "/is/image/sample/rose-card?req=map,json&scl=2").split("(", 1)[1][: -len(',"");')])
+    assert halved[0]["coords"] == [5, 5, 100, 75]
 
 
 # --- req=props: the version ids -----------------------------------------------------------------

@@ -415,12 +415,17 @@ def test_map(client, url, media_type, body):
     assert r.headers["cache-control"] == SAMPLE_TTL
 
 
-@pytest.mark.parametrize(
-    "url", ["/is/image/sample/rose-card?req=map&wid=200", "/is/image/sample/tulip?req=map"]
-)  # tulip's Modifier has wid=
-def test_composite_map_not_supported(client, url):
-    r = get(client, url)
-    assert (r.status_code, r.content) == (403, b"error.title=Invalid request\nerror.message=Invalid request\n")
+def test_map_with_commands_is_a_composite_map(client):
+    """With geometry commands the areas move like the image (tests/test_image_maps.py has the
+    cases); tulip has no map, so its Modifier's wid= leaves nothing to move."""
+    assert get(client, "/is/image/sample/rose-card?req=map&wid=400").content == (
+        b'<AREA SHAPE="RECT" COORDS="3,3,50,38" HREF="/petals" ALT="Petals &amp; leaves">'
+        b'<AREA SHAPE="POLY" COORDS="100,75,125,75,113,100" HREF="/stem">'
+    )
+    assert (
+        get(client, "/is/image/sample/tulip?req=map").status_code,
+        get(client, "/is/image/sample/tulip?req=map").content,
+    ) == (200, b"")
 
 
 # --- req=imageprops, req=catalogprops (§8.7-§8.8) -----------------------------------------------

@@ -224,10 +224,14 @@ class ImageServer:
         never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
         return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never, _hint_headers(p, rendered))
 
+    def plan_image(self, ctx: Context) -> tuple[Prepared, pipeline.Planned]:
+        """The reply geometry ``req=img`` would have, from the source's header (no decoding)."""
+        p = self.assembler.prepare(ctx, request_source(ctx), ctx.url, req_type="img")
+        return p, pipeline.plan(p.job, p.options)
+
     def describe_image(self, ctx: Context) -> ImageDescription:
         """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
-        p = self.assembler.prepare(ctx, request_source(ctx), ctx.url, req_type="img")
-        planned = pipeline.plan(p.job, p.options)
+        p, planned = self.plan_image(ctx)
         reply_profile = pipeline.colour_route(p.job, planned).reply
         return ImageDescription(
             width=planned.width,

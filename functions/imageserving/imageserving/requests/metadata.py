@@ -10,6 +10,7 @@ from ..protocol.query import decode_value
 from ..responses import properties as P
 from ..responses.headers import Reply
 from . import common as C
+from . import imagemap
 from . import localize as L
 
 
@@ -72,11 +73,9 @@ _GEOMETRY = frozenset(
 
 
 def image_map(server, ctx) -> Reply:
-    """``catalog::Map`` passed through: HTML ``<AREA>`` text, ``<map>`` XML or a JSON array.
-
-    Composite maps (the areas transformed by geometry commands of the URL or of the record's
-    Modifier/PostModifier) are not implemented yet and answer ``bad_request``.
-    """
+    """``catalog::Map`` as HTML ``<AREA>`` text, ``<map>`` XML or a JSON array: passed through,
+    or — with geometry commands in the URL or the record's Modifier/PostModifier — moved the way
+    ``req=img`` moves the image (:mod:`.imagemap`; one image layer, 90° turns only)."""
     cmds = C.url_commands(ctx)
     path = C.path_record(ctx, cmds)
     record = path.record
@@ -85,11 +84,11 @@ def image_map(server, ctx) -> Reply:
         for field_name in ("modifier", "postmodifier"):
             tokens += C.record_tokens(ctx.cats, record, field_name)
     moved = sorted({t.name for t in tokens if t.kind == "command" and t.name in _GEOMETRY and not _identity(t)})
-    if moved:
-        raise ISError("bad_request", f"req=map with {', '.join(moved)}: composite maps are not supported")
     text = L.localize_map(
         record.get("map") if record is not None else "", L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds))
     )
+    if moved and text:
+        text = _composite(server, ctx, text, moved)
     fmt = ctx.req.format
     if fmt == P.TEXT:
         body = P.render_raw_text(text)
@@ -106,6 +105,21 @@ def image_map(server, ctx) -> Reply:
         modified=C.last_modified(ctx, record),
         never=C.never_expires(record),
     )
+
+
+# Commands that bring further layers or maps of their own: their composite is not built yet.
+_LAYERING = frozenset(("layer", "src", "map", "mapa"))
+
+
+def _composite(server, ctx, text: str, moved: list[str]) -> str:
+    """The map moved by the reply's geometry, as ``req=img`` would place the image (one layer)."""
+    layering = sorted(_LAYERING.intersection(moved))
+    if layering:
+        raise ISError("bad_request", f"req=map with {', '.join(layering)}: layered composite maps are not supported")
+    p, planned = server.plan_image(ctx)
+    if p.job.layers or planned.layer.mapping is None:
+        raise ISError("bad_request", "req=map: maps of layered or freely rotated images are not supported")
+    return imagemap.composite(text, imagemap.Geometry(planned.layer.mapping, planned.view))
 
 
 def _identity(token) -> bool:
