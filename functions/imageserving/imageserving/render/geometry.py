@@ -156,6 +156,10 @@ class SourceMap:
     def _forward(self, x: Fraction | int, y: Fraction | int) -> tuple[Fraction | int, Fraction | int]:
         return self.a * x + self.b * y + self.c, self.d * x + self.e * y + self.f
 
+    def forward(self, x: Fraction | int, y: Fraction | int) -> tuple[Fraction | int, Fraction | int]:
+        """A source point in layer pixels (image maps move their coordinates with it)."""
+        return self._forward(x, y)
+
     def _backward(self, x: Fraction, y: Fraction) -> tuple[Fraction, Fraction]:
         # The linear part is orthogonal, so its inverse is its transpose.
         x, y = x - self.c, y - self.f

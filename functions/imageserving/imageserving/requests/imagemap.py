@@ -47,7 +47,7 @@ class Geometry:
         )
 
     def point(self, x: Fraction, y: Fraction) -> Point:
-        lx, ly = self.mapping._forward(x, y)
+        lx, ly = self.mapping.forward(x, y)
         return self.ox + lx * self.fx, self.oy + ly * self.fy
 
     def box(self, x0: Fraction, y0: Fraction, x1: Fraction, y1: Fraction) -> tuple[int, int, int, int] | None:
@@ -56,7 +56,7 @@ class Geometry:
         x0, y0, x1, y1 = max(min(x0, x1), kx0), max(min(y0, y1), ky0), min(max(x0, x1), kx1), min(max(y0, y1), ky1)
         if x0 >= x1 or y0 >= y1:
             return None
-        p, q = self.mapping._forward(x0, y0), self.mapping._forward(x1, y1)
+        p, q = self.mapping.forward(x0, y0), self.mapping.forward(x1, y1)
         return self.view.project((min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1])))
 
 
