@@ -25,6 +25,7 @@ Expectations come from the spec (/work/shared/spec) and Adobe's reference, not f
 Sizes: ``WxH``; a dimension derived from the aspect ratio may differ by one pixel of rounding.
 """
 
+# ruff: noqa: E501 - the corpus rows are URLs kept whole, one per line
 from __future__ import annotations
 
 import io
