@@ -110,12 +110,25 @@ def test_json_and_xml_carry_the_moved_areas(maps):
     [
         "/is/image/maps/card?req=map&rotate=45",  # a free rotation: not a 90° turn
         "/is/image/maps/card?req=map&layer=1&src=maps/plain",  # another layer
-        "/is/image/maps/card?req=map&map=<AREA SHAPE=DEFAULT HREF=/x>",  # a map of the request's own
+        "/is/image/maps/card?req=map&mapA=<AREA SHAPE=DEFAULT HREF=/x>",  # a source-pixel map of its own
     ],
 )
 def test_what_is_not_supported_says_so(maps, url):
     r = maps.get(url)
     assert (r.status_code, r.text) == (403, "error.title=Invalid request\nerror.message=Invalid request\n")
+
+
+def test_map_command_is_in_layer_pixels(maps):
+    """map= gives the layer's map "relative to the top-left corner of the layer (after rotate= and
+    extend=)": the turn does not move it, only the view does; DEFAULT covers the extended layer.
+    It stands for the record's map (PROPOSED), so the card's own areas are gone."""
+    own = "map=%3CAREA%20SHAPE%3DRECT%20COORDS%3D0%2C0%2C100%2C100%20HREF%3D%2Fx%3E"
+    assert text(maps, f"/is/image/maps/card?req=map&{own}&wid=800") == '<AREA SHAPE=RECT COORDS="0,0,50,50" HREF=/x>'
+    assert text(maps, f"/is/image/maps/turned?req=map&{own}&scl=1") == '<AREA SHAPE=RECT COORDS="0,0,100,100" HREF=/x>'
+    default = "map=%3CAREA%20SHAPE%3DDEFAULT%20HREF%3D%2Fx%3E"
+    assert text(maps, f"/is/image/maps/plain?req=map&{default}&extend=10,10,10,10&scl=1") == (
+        '<AREA SHAPE="RECT" COORDS="0,0,1620,1220" HREF=/x>'
+    )
 
 
 def test_no_map_stays_empty_whatever_the_commands(maps):

@@ -1,12 +1,12 @@
-"""Composite image maps: ``catalog::Map`` carried through the geometry of ``req=img`` (the
-reference's "Image maps" page and ``req=map``; protocol.md §8.14).
+"""Composite image maps: ``catalog::Map`` (or a ``map=`` command) carried through the geometry of
+``req=img`` (the reference's "Image maps" page and ``req=map``; protocol.md §8.14).
 
-The map's coordinates are source pixels; the reply's geometry (crop, flip, 90° turns, extend,
-then wid/hei/scl/fit/align/rect) is the renderer's plan from the image header, so the areas
-land exactly where the pixels they cover land. Per the reference only ``SHAPE`` and ``COORDS``
-change: ``DEFAULT`` becomes a ``RECT`` over the whole image, areas are clipped to the reply and
-dropped when nothing of them is left; every other attribute, and the text between the
-``<AREA>`` tags, is kept byte for byte.
+``catalog::Map`` coordinates are source pixels, ``map=`` ones layer pixels; the reply's geometry
+(crop, flip, 90° turns, extend, then wid/hei/scl/fit/align/rect) is the renderer's plan from the
+image header, so the areas land exactly where the pixels they cover land. Per the reference only
+``SHAPE`` and ``COORDS`` change: ``DEFAULT`` becomes a ``RECT`` over the whole image, areas are
+clipped to the reply and dropped when nothing of them is left; every other attribute, and the
+text between the ``<AREA>`` tags, is kept byte for byte.
 
 PROPOSED where the page is silent: coordinates are rounded half up; a circle keeps its centre
 and scales its radius by the mean of the two scale factors, and is dropped only when its
@@ -29,16 +29,24 @@ Point = tuple[Fraction, Fraction]
 
 
 class Geometry:
-    """Source pixels → reply pixels for one image layer, with the reply's visible box."""
+    """Map coordinates → reply pixels for one image layer, with the reply's visible box.
 
-    def __init__(self, mapping: SourceMap, view: ViewPlan):
+    ``catalog::Map`` is in source pixels (``layer_space=False``); a ``map=`` command is in layer
+    pixels, "relative to the top-left corner of the layer (after rotate= and extend=)".
+    """
+
+    def __init__(self, mapping: SourceMap, view: ViewPlan, *, layer_space: bool = False):
         self.mapping = mapping
         self.view = view
+        self.layer_space = layer_space
         (self.ox, self.oy), (self.fx, self.fy) = view.origin, view.scale
-        x0, y0, x1, y1 = mapping.crop_box
-        sw, sh = mapping.source_size
-        # Source pixels the crop keeps: map areas outside them cover nothing of the reply.
-        self.kept = (max(x0, 0), max(y0, 0), min(x1, sw), min(y1, sh))
+        if layer_space:
+            self.kept = (0, 0, *mapping.layer_size)
+        else:
+            x0, y0, x1, y1 = mapping.crop_box
+            sw, sh = mapping.source_size
+            # Source pixels the crop keeps: map areas outside them cover nothing of the reply.
+            self.kept = (max(x0, 0), max(y0, 0), min(x1, sw), min(y1, sh))
         view_box = view.view_box
         self.visible = (
             None
@@ -46,8 +54,11 @@ class Geometry:
             else (max(view_box[0], 0), max(view_box[1], 0), min(view_box[2], view.width), min(view_box[3], view.height))
         )
 
+    def layer(self, x: Fraction, y: Fraction) -> tuple[Fraction | int, Fraction | int]:
+        return (x, y) if self.layer_space else self.mapping.forward(x, y)
+
     def point(self, x: Fraction, y: Fraction) -> Point:
-        lx, ly = self.mapping.forward(x, y)
+        lx, ly = self.layer(x, y)
         return self.ox + lx * self.fx, self.oy + ly * self.fy
 
     def box(self, x0: Fraction, y0: Fraction, x1: Fraction, y1: Fraction) -> tuple[int, int, int, int] | None:
@@ -56,7 +67,7 @@ class Geometry:
         x0, y0, x1, y1 = max(min(x0, x1), kx0), max(min(y0, y1), ky0), min(max(x0, x1), kx1), min(max(y0, y1), ky1)
         if x0 >= x1 or y0 >= y1:
             return None
-        p, q = self.mapping.forward(x0, y0), self.mapping.forward(x1, y1)
+        p, q = self.layer(x0, y0), self.layer(x1, y1)
         return self.view.project((min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1])))
 
 

@@ -87,7 +87,7 @@ def image_map(server, ctx) -> Reply:
     text = L.localize_map(
         record.get("map") if record is not None else "", L.string_ids(ctx.cats, ctx.main, C.effective_locale(ctx, cmds))
     )
-    if moved and text:
+    if moved:
         text = _composite(server, ctx, text, moved)
     fmt = ctx.req.format
     if fmt == P.TEXT:
@@ -107,18 +107,25 @@ def image_map(server, ctx) -> Reply:
     )
 
 
-# Commands that bring further layers or maps of their own: their composite is not built yet.
-_LAYERING = frozenset(("layer", "src", "map", "mapa"))
+# Commands that bring further layers or source-pixel maps of their own: not composited yet.
+_LAYERING = frozenset(("layer", "src", "mapa"))
 
 
 def _composite(server, ctx, text: str, moved: list[str]) -> str:
-    """The map moved by the reply's geometry, as ``req=img`` would place the image (one layer)."""
+    """The map moved by the reply's geometry, as ``req=img`` would place the image (one layer);
+    a ``map=`` command stands for the layer's map, in layer pixels (PROPOSED: it replaces
+    ``catalog::Map`` rather than adding to it)."""
     layering = sorted(_LAYERING.intersection(moved))
     if layering:
         raise ISError("bad_request", f"req=map with {', '.join(layering)}: layered composite maps are not supported")
+    if not text and "map" not in moved:
+        return ""  # nothing to move: no need to read the image
     p, planned = server.plan_image(ctx)
     if p.job.layers or planned.layer.mapping is None:
         raise ISError("bad_request", "req=map: maps of layered or freely rotated images are not supported")
+    own = p.job.layer.get("map")
+    if own is not None:
+        return imagemap.composite(own, imagemap.Geometry(planned.layer.mapping, planned.view, layer_space=True))
     return imagemap.composite(text, imagemap.Geometry(planned.layer.mapping, planned.view))
 
 
