@@ -678,7 +678,7 @@ def test_cmyk_jpeg_with_profile_goes_through_icc_to_srgb():
     assert decoded.image.mode == "RGB"
     assert close(decoded.image.getpixel((4, 8)), (255, 255, 255))
     assert close(decoded.image.getpixel((28, 8)), (119, 119, 119))  # L* 50 gray, as profiled
-    assert decoded.icc_profile == codec._srgb_bytes()
+    assert decoded.icc_profile == codec.srgb()
 
 
 def test_cmyk_with_unusable_profile_falls_back_to_naive():

@@ -332,3 +332,16 @@ def test_a_catalog_profile_that_cannot_be_found_is_left_out_and_logged_once(buck
         for _ in range(3):
             assert client.get("/is/image/sample/rose?wid=50").status_code == 200
     assert sum("IccProfileRgb=NoSuchProfile" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_the_embedded_srgb_profile_is_the_same_in_every_process():
+    """little CMS stamps a built profile with the current time (ICC header bytes 24-35); embedded
+    as is, the same reply had another body and ETag in every process (every Lambda instance)."""
+    import subprocess
+    import sys
+
+    code = "from imageserving.render import icc; import sys; sys.stdout.buffer.write(icc.srgb())"
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] == icc.srgb()
+    assert icc.srgb()[24:36] == bytes.fromhex("07d0 0001 0001 0000 0000 0000")  # 2000-01-01 00:00:00
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc.srgb()))).strip() == "sRGB built-in"

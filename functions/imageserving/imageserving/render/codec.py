@@ -21,7 +21,7 @@ from ..errors import ISError
 from ..protocol.values import parse_flag, parse_int, parse_real
 from . import budget as decode_budget
 from . import j2k
-from .icc import to_working
+from .icc import srgb, to_working
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,7 +593,7 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes
     """A tagged CMYK source goes to sRGB through its profile (D14); an untagged one naively."""
     if icc:
         try:
-            return ImageCms.applyTransform(im, _cmyk_to_srgb(icc)), _srgb_bytes()
+            return ImageCms.applyTransform(im, _cmyk_to_srgb(icc)), srgb()
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unusable profile is treated like none
     return im.convert("RGB"), None
@@ -610,11 +610,6 @@ def _cmyk_to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform:
         renderingIntent=ImageCms.Intent.PERCEPTUAL,
         flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
     )
-
-
-@lru_cache(maxsize=1)
-def _srgb_bytes() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 # --------------------------------------------------------------------------------------------

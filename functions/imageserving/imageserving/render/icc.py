@@ -98,10 +98,18 @@ def check_output(data: bytes, name: str) -> bytes:
     return data
 
 
+# ICC header dateTimeNumber (bytes 24-35): little CMS stamps the moment the profile is built, so
+# every process embedded a different sRGB profile and the same reply got a different body and
+# ETag per Lambda instance. A fixed date (2000-01-01 00:00:00) keeps it byte-stable; the profile
+# ID (bytes 84-99), which would cover the date, is left zero by little CMS.
+_FIXED_DATE = bytes.fromhex("07d0 0001 0001 0000 0000 0000")
+
+
 @lru_cache(maxsize=1)
 def srgb() -> bytes:
-    """The built-in sRGB profile (the working space)."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """The built-in sRGB profile (the working space), identical in every process."""
+    data = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return data[:24] + _FIXED_DATE + data[36:]
 
 
 @lru_cache(maxsize=64)
