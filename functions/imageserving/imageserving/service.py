@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import __version__, observe, renditions
+from . import __version__, heap, observe, renditions
 from .assemble import Assembler, Prepared, default_ttl, image_version, request_source, source_ttl
 from .catalog.resolve import Source, main_catalog, resolve_path_object
 from .catalog.store import CatalogStore
@@ -86,6 +86,8 @@ class ImageServer:
             context=context,
             client_ip=client_ip,
         )
+        if context == "image":
+            heap.keep_freed_buffers()  # the first one only
         try:
             # Image requests render inside a slot (slots.py), fallbacks included.
             with self.slots.hold(ctx.deadline) if context == "image" else nullcontext():
