@@ -37,7 +37,7 @@ from bench_render import CACHE, prepare_photo
 from PIL import Image
 
 from imageserving import negotiate
-from imageserving.render import codec
+from imageserving.render import codec, formats
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 500
@@ -123,7 +123,7 @@ def inputs(photos_only: bool = False) -> list[tuple[str, Path]]:
     return found
 
 
-def timed_encode(img: Image.Image, out: codec.OutputFormat, quality: int, runs: int = 3) -> tuple[bytes, float]:
+def timed_encode(img: Image.Image, out: formats.OutputFormat, quality: int, runs: int = 3) -> tuple[bytes, float]:
     """Encoded bytes and the median encode time in ms."""
     times, data = [], b""
     for _ in range(runs):
@@ -146,7 +146,7 @@ def table(qlt: int) -> None:
     count = 0
     for label, path in inputs():
         ref = rendition(path)
-        requested = codec.parse_fmt("png-alpha" if ref.mode in ("RGBA", "LA") else "jpeg")
+        requested = formats.parse_fmt("png-alpha" if ref.mode in ("RGBA", "LA") else "jpeg")
         base, base_ms = timed_encode(ref, requested, qlt)
         base_ssim, base_psnr = scores(ref, base)
         row = f"{label[:26]:26} {requested.name:>20} {len(base):7} {base_ssim:7.4f} {base_psnr:6.2f} {base_ms:6.1f}"
@@ -162,7 +162,7 @@ def table(qlt: int) -> None:
                 continue
             times: list[float] = []
 
-            def enc(fmt: codec.OutputFormat, quality: int, ref=ref, times=times) -> bytes:
+            def enc(fmt: formats.OutputFormat, quality: int, ref=ref, times=times) -> bytes:
                 data, ms = timed_encode(ref, fmt, quality)
                 times.append(ms)
                 return data
@@ -192,7 +192,7 @@ def table(qlt: int) -> None:
         )
 
 
-def _lowest_quality(ref: Image.Image, out: codec.OutputFormat, target: float, lo: int, hi: int) -> tuple[int, int]:
+def _lowest_quality(ref: Image.Image, out: formats.OutputFormat, target: float, lo: int, hi: int) -> tuple[int, int]:
     """Lowest encoder quality in [lo, hi] whose SSIM reaches ``target`` (bisection: SSIM grows with
     quality), and its bytes. Encodes through Pillow directly with the codec's settings."""
     cache: dict[int, tuple[float, int]] = {}
@@ -219,12 +219,12 @@ def _lowest_quality(ref: Image.Image, out: codec.OutputFormat, target: float, lo
 def calibrate() -> None:
     photos = inputs(photos_only=True)
     refs = [(label, rendition(p)) for label, p in photos]
-    jpeg = codec.parse_fmt("jpeg")
+    jpeg = formats.parse_fmt("jpeg")
     print(f"{len(refs)} photographs at {WIDTH} px; AVIF options {codec.AVIF_OPTIONS}")
     print("per qlt: lowest quality reaching the JPEG's SSIM on each photo -> median / p90 / max; bytes vs JPEG")
     for qlt in (50, 60, 70, 75, 80, 85, 90, 95):
         for name in ("webp", "avif"):
-            out = codec.parse_fmt(name)
+            out = formats.parse_fmt(name)
             qs, ratios = [], []
             for _, ref in refs:
                 jpg = codec.encode(ref, jpeg, quality=qlt)

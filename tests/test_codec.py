@@ -11,13 +11,11 @@ from PIL import Image, ImageCms, JpegImagePlugin, PdfParser
 
 from imageserving.errors import ISError
 from imageserving.render import codec
-from imageserving.render.codec import (
+from imageserving.render.codec import decode, encode, open_source
+from imageserving.render.formats import (
     FORMATS,
     OutputFormat,
     Quantize,
-    decode,
-    encode,
-    open_source,
     parse_fmt,
     parse_jpeg_size,
     parse_print_res,

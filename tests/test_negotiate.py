@@ -11,7 +11,8 @@ from PIL import Image
 
 from imageserving import negotiate
 from imageserving.negotiate import accept_class, webp_quality
-from imageserving.render.codec import encode, parse_fmt
+from imageserving.render.codec import encode
+from imageserving.render.formats import parse_fmt
 
 CHROME = BROWSERS[0][1]
 SAFARI_WEBP_ONLY = next(h for name, h, _ in BROWSERS if name.startswith("Safari 16 (macOS 12)"))

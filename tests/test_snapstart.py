@@ -1,5 +1,6 @@
 """The SnapStart hook of handler.py: registered through snapshot_restore_py when the runtime has
-it, priming only Pillow (plugins and codecs), never the network, storage or secrets."""
+it, priming the image half (imported late otherwise) and Pillow's plugins and codecs, never the
+network, storage or secrets."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ if sys.argv[1] == "runtime":
 from PIL import Image
 import handler
 before = Image._initialized
+imaging_at_import = "imageserving.render.pipeline" in sys.modules
 for hook in hooks:
     hook()
 server = handler.handler.app.state.server
@@ -31,6 +33,8 @@ print(json.dumps({
     "hooks": [h.__name__ for h in hooks],
     "initialized_before": before,
     "initialized_after": Image._initialized,
+    "imaging_at_import": imaging_at_import,
+    "imaging_after": "imageserving.imaging" in sys.modules and "imageserving.render.pipeline" in sys.modules,
     "s3_client": getattr(server.storage, "_client", None) is not None,
     "boto3": "boto3" in sys.modules,
     "connections": connections,
@@ -59,10 +63,12 @@ def probe(mode: str) -> dict:
     return json.loads(run.stdout.splitlines()[-1])
 
 
-def test_before_snapshot_hook_primes_pillow_only():
+def test_before_snapshot_hook_primes_the_image_half_and_pillow_only():
     out = probe("runtime")
     assert out["hooks"] == ["prime"]
     assert out["initialized_after"] == 2  # every Pillow plugin loaded into the snapshot
+    # The renderer, left out of the cold import, is in the snapshot all the same.
+    assert (out["imaging_at_import"], out["imaging_after"]) == (False, True)
     # Nothing that can change or is secret: no S3 client (not even boto3), no connection at all.
     assert out == {**out, "s3_client": False, "boto3": False, "connections": []}
 
@@ -70,4 +76,5 @@ def test_before_snapshot_hook_primes_pillow_only():
 def test_without_the_runtime_module_nothing_is_registered_or_primed():
     out = probe("local")
     assert out["hooks"] == [] and out["initialized_after"] == out["initialized_before"]
+    assert not out["imaging_at_import"] and not out["imaging_after"]  # left to the first image request
     assert out["connections"] == []

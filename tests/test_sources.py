@@ -11,13 +11,13 @@ from PIL import Image, ImageChops
 from test_render import make_job
 
 from imageserving.errors import ISError
-from imageserving.render import codec, pipeline
+from imageserving.render import codec, formats, heif, pipeline
 
 pillow_heif = pytest.importorskip("pillow_heif")
 
 
 def heic(img: Image.Image, **options) -> bytes:
-    codec._heif_opener()  # the writer comes with the opener
+    heif.register()  # the writer comes with the opener
     buf = io.BytesIO()
     img.save(buf, "HEIF", quality=95, **options)
     return buf.getvalue()
@@ -175,12 +175,12 @@ def test_fmt_heic_is_lossless_heic():
 @pytest.mark.parametrize("fmt", ["heic,,lossy", "heic,gray", "heic,cmyk", "heic-alpha"])
 def test_fmt_heic_takes_only_what_the_reference_lists(fmt):
     with pytest.raises(ISError) as err:
-        codec.parse_fmt(fmt)
+        formats.parse_fmt(fmt)
     assert err.value.kind == "bad_request"
 
 
 def test_fmt_heic_without_pillow_heif_is_a_bad_request(monkeypatch):
-    monkeypatch.setattr(codec, "_heif_opener", lambda: False)
+    monkeypatch.setattr(heif, "register", lambda: False)
     with pytest.raises(ISError) as err:
-        codec.parse_fmt("heic")
+        formats.parse_fmt("heic")
     assert (err.value.kind, err.value.detail) == ("bad_request", "format not supported: heic")

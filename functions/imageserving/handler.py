@@ -7,18 +7,23 @@ from mangum import Mangum
 
 from imageserving.app import create_app
 
+app = create_app()
 # lifespan="off": with "auto", Mangum would run startup/shutdown on every invocation.
-handler = Mangum(create_app(), lifespan="off")
+handler = Mangum(app, lifespan="off")
 # Everything imported and built so far lives as long as the container: out of the collector's reach,
-# so that a full collection during a request scans only that request's objects (app._lifespan).
+# so that a full collection during a request scans only that request's objects (app._lifespan); the
+# image half, imported later, follows (service._imaging_class).
 gc.freeze()
 
 
 def prime() -> None:
-    """What a SnapStart snapshot may keep: Pillow's plugins and codecs, loaded once by encoding
-    and decoding a 1-pixel image in every format the pipeline serves. Nothing that can change or
-    that is secret (no S3 client, credentials, catalogs or signing keys): those are read on first
-    use after restore, as on any cold start."""
+    """What a SnapStart snapshot may keep, loaded before it is taken: the image half of the app
+    (imaging.py: assembly, the renderer, Pillow), which the import above leaves to the first image
+    request, and Pillow's plugins and codecs, loaded by encoding and decoding a 1-pixel image in
+    every format the pipeline serves. Nothing that can change or that is secret (no S3 client,
+    credentials, catalogs or signing keys): those are read on first use after restore, as on any
+    cold start."""
+    app.state.server.imaging  # noqa: B018 - the property imports the image half (service.py)
     from PIL import Image
 
     Image.init()
@@ -32,7 +37,8 @@ def prime() -> None:
         Image.open(buf).load()
     from imageserving import negotiate
 
-    negotiate.negotiate(negotiate.codec.parse_fmt("jpeg"), explicit=False, bfc=True, accept="avif", quality=80)
+    negotiate.negotiate(negotiate.formats.parse_fmt("jpeg"), explicit=False, bfc=True, accept="avif", quality=80)
+    gc.freeze()  # what priming loaded lives as long as the container too (see gc.freeze above)
 
 
 try:  # built into Lambda's managed python3.12+ runtimes; absent anywhere else

@@ -35,7 +35,7 @@ from .protocol.query import Token, decode_value, encode_value, expand_macros, is
 from .protocol.values import command_flag, parse_flag, parse_reals
 from .render import compose, pipeline
 from .responses.headers import min_ttl
-from .sources import fetch_source, modified_at, record_or_attr, record_tokens, version_id
+from .sources import fetch_source, modified_at, record_or_attr, record_tokens, request_source, version_id
 from .storage import Blob
 
 log = logging.getLogger("imageserving")
@@ -105,29 +105,6 @@ def default_ttl(cats: CatalogSet, main, record: Record | None) -> float:
     """The TTL of a default-image reply: its record's Expiration, else DefaultExpiration (§12.5)."""
     ttl = cats.record_ttl(record)
     return ttl if ttl is not None else cats.attr(main, "DefaultExpiration")
-
-
-def template_source(ctx: Context) -> Source | None:
-    """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
-    name = ctx.commands.value("template")
-    if not name:
-        return None
-    source = resolve_object(ctx.cats, name, ctx.main, ctx.locale)
-    if source.record is None:  # a template is a record; not covered by the default image
-        raise ISError("not_found", f"template {name}", title="Template not found")
-    return source
-
-
-def request_source(ctx: Context) -> Source | None:
-    """What a request renders: its template, else the URL object; an object that locale
-    translation could not find is a missing source."""
-    template = template_source(ctx)
-    if template is not None:
-        return template
-    if ctx.path.missing:
-        why = "AllowDirectAccess closes paths to it" if ctx.path.denied else f"no record for locale {ctx.locale!r}"
-        raise ISError("not_found", f"{ctx.path.object}: {why}", missing_source=True)
-    return ctx.path.source
 
 
 @dataclass

@@ -35,7 +35,7 @@ from .context import Context, ImageResult
 from .errors import ISError
 from .protocol.query import Token, decode_value, encode_value
 from .protocol.values import parse_int
-from .render import codec
+from .render import formats
 from .responses import properties as P
 from .responses.headers import Reply, cache_headers
 
@@ -46,8 +46,8 @@ _KEPT = ("wid", "hei", "fmt", "qlt")
 _CHECKS = {
     "wid": lambda v: parse_int(v, cmd="wid", lo=1),
     "hei": lambda v: parse_int(v, cmd="hei", lo=1),
-    "fmt": codec.parse_fmt,
-    "qlt": codec.parse_qlt,
+    "fmt": formats.parse_fmt,
+    "qlt": formats.parse_qlt,
 }
 
 Render = Callable[..., ImageResult]  # ImageServer.render_source

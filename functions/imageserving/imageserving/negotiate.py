@@ -1,6 +1,6 @@
 """Smart Imaging's format decision (browser format conversion, ``bfc=``): one pure function.
 
-:func:`negotiate` takes the effective ``fmt`` (a parsed :class:`~.render.codec.OutputFormat`),
+:func:`negotiate` takes the effective ``fmt`` (a parsed :class:`~.render.formats.OutputFormat`),
 whether it came from the URL itself, the ``bfc`` switch, the browser's ``Accept`` (raw, or the
 CDN's normalised ``x-is-accept``: ``avif|webp|none``) and the JPEG quality, and says what to
 encode. Nothing here reads a request or encodes an image.
@@ -58,7 +58,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from .render import codec
+from .render import formats
 
 # Normalised classes, as the CloudFront function writes them into ``x-is-accept``.
 AVIF, WEBP, NONE = "avif", "webp", "none"
@@ -95,12 +95,12 @@ def _can(feature: str) -> bool:
 class Choice:
     """What to encode. ``format`` is ``requested`` itself when nothing converts."""
 
-    format: codec.OutputFormat
+    format: formats.OutputFormat
     quality: int  # the ``quality=`` for codec.encode
     converted: bool  # format differs from the requested one
     compare: bool  # also encode the requested format and serve the smaller body
     vary: bool  # the Accept header decided: reply with Vary: Accept
-    requested: codec.OutputFormat
+    requested: formats.OutputFormat
     requested_quality: int
     retry_quality: int | None = None  # when the first converted body is not smaller: try this once
 
@@ -109,11 +109,11 @@ class Choice:
 class Encoded:
     """The body to serve, from :func:`encode_choice`."""
 
-    format: codec.OutputFormat
+    format: formats.OutputFormat
     body: bytes
     requested_bytes: int | None  # the requested format's body size, when it was encoded to compare
     vary: bool = False  # the Accept header decided (Choice.vary)
-    requested_format: codec.OutputFormat | None = None
+    requested_format: formats.OutputFormat | None = None
 
     @property
     def saved(self) -> int | None:
@@ -167,7 +167,7 @@ def webp_quality(qlt: int) -> int:
 
 
 def negotiate(
-    requested: codec.OutputFormat,
+    requested: formats.OutputFormat,
     *,
     explicit: bool,
     bfc: bool,
@@ -195,15 +195,15 @@ def negotiate(
     if lossy:
         if kind == AVIF and _can("avif") and quality <= AVIF_MAX_QLT:
             retry = quality - AVIF_RETRY_STEP if quality <= AVIF_RETRY_MAX_QLT else None
-            avif = codec.parse_fmt("avif")
+            avif = formats.parse_fmt("avif")
             return Choice(avif, quality, converted=True, compare=True, vary=True, retry_quality=retry, **same)
         if _can("webp") and quality <= WEBP_MAX_QLT:  # an AVIF browser takes WebP too
-            webp = codec.parse_fmt("webp")
+            webp = formats.parse_fmt("webp")
             return Choice(webp, webp_quality(quality), converted=True, compare=True, vary=True, **same)
         return decided
     if not _can("webp"):
         return decided
-    target = codec.parse_fmt(_LOSSLESS_SOURCES[requested.name] + ",,lossless")
+    target = formats.parse_fmt(_LOSSLESS_SOURCES[requested.name] + ",,lossless")
     return Choice(target, quality, converted=True, compare=False, vary=True, **same)
 
 

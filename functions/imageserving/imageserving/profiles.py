@@ -18,7 +18,7 @@ from .catalog.formats import parse_flag_attr
 from .catalog.model import Catalog, CatalogSet
 from .catalog.resolve import file_keys
 from .errors import ISError
-from .render import codec, icc
+from .render import formats, icc
 
 log = logging.getLogger("imageserving")
 
@@ -50,7 +50,7 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
         bpc = command.bpc if command.bpc is not None else bpc
     else:
         try:
-            kind = codec.parse_fmt(request.get("fmt") or "jpeg").pixel_type
+            kind = formats.parse_fmt(request.get("fmt") or "jpeg").pixel_type
         except ISError:
             kind = "rgb"  # a bad fmt= is reported by the renderer's own parse
         output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind], output=True)

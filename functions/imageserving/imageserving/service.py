@@ -1,6 +1,6 @@
 """One request, start to finish (protocol.md §2): identify → preprocess (rule sets, macros) →
-resolve the catalog and object → request type → an image (assembled in :mod:`.assemble`, rendered
-by :mod:`.render`) or a property reply (:mod:`.requests`, :mod:`.content`).
+resolve the catalog and object → request type → an image (:mod:`.imaging`: assembled in
+:mod:`.assemble`, rendered by :mod:`.render`) or a property reply (:mod:`.requests`, :mod:`.content`).
 
 Errors raised anywhere arrive here as :class:`ISError` values and are answered by the error model,
 :func:`.fallbacks.failure_reply` (default image → error image → formatted error).
@@ -8,30 +8,33 @@ Errors raised anywhere arrive here as :class:`ISError` values and are answered b
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from . import __version__, heap, observe, renditions
-from .assemble import Assembler, Prepared, default_ttl, image_version, request_source, source_ttl
 from .catalog.resolve import Source, main_catalog, resolve_path_object
 from .catalog.store import CatalogStore
 from .context import IMAGE_TYPES, Context, ImageResult
 from .errors import ISError, wrap_unexpected
 from .fallbacks import failure_reply
-from .negotiate import VARY_ACCEPT
 from .protocol.commands import Commands
 from .protocol.preprocess import add_rule_headers, object_elements, preprocess
 from .protocol.query import Token, expand_macros, expansion_budget, tokenize
-from .protocol.values import parse_flag
-from .render import pipeline
 from .responses import properties as P
-from .responses.headers import Reply, cache_headers, min_ttl
+from .responses.headers import Reply, cache_headers
 from .signing import Signer
 from .slots import RenderSlots
-from .sources import client_cache_off, newest
+from .sources import request_source
+
+if TYPE_CHECKING:
+    from .assemble import Prepared
+    from .imaging import ImageDescription, Imaging
+    from .render.pipeline import Planned
 
 log = logging.getLogger("imageserving")
 
@@ -39,30 +42,11 @@ log = logging.getLogger("imageserving")
 MAX_QUERY_CHARS = 65536
 
 
-@dataclass(frozen=True)
-class ImageDescription:
-    """``req=props``: the reply ``req=img`` would give, planned from headers alone."""
-
-    width: int
-    height: int
-    media_type: str
-    mask: bool
-    quality: int
-    bgc: tuple[int, int, int]
-    print_res: float
-    icc_embed: bool
-    pixel_type: str  # RGB, BW or CMYK
-    xmp_embed: bool
-    icc_profile: bytes | None  # the profile the reply's pixels are in, when known
-    version: str
-
-
 class ImageServer:
     def __init__(self, settings, storage):
         self.settings = settings
         self.storage = storage
         self.catalogs = CatalogStore(storage, settings)
-        self.assembler = Assembler(settings, storage)
         self.signer = Signer(settings.signing_keys, settings.signing_keys_ssm_parameter, settings.signature_required)
         self.slots = RenderSlots(settings.render_slots, settings.render_wait_s)
 
@@ -184,82 +168,31 @@ class ImageServer:
             return renditions.redirect(self.storage, self.settings, reply)
         return reply
 
-    def render_source(
-        self,
-        ctx: Context,
-        source: Source | None,
-        url: list[Token],
-        *,
-        req_type: str,
-        variables: dict[str, str] | None = None,
-        default_image: bool = False,
-        replacement: Source | None = None,
-        watermark: bool = True,
-        inline: bool = True,
-    ) -> ImageResult:
-        """Render ``source`` (record or file) with the URL commands; ``req=img`` replies get the
-        catalog's watermark unless ``watermark`` is False (error images). ``inline``: the body must
-        fit IS_MAX_RESPONSE_BYTES (only the request's own image may become a rendition)."""
-        cats, main = ctx.cats, ctx.main
-        involved = len(ctx.modified)  # a fallback renders again with the same context
-        p = self.assembler.prepare(
-            ctx,
-            source,
-            url,
-            req_type=req_type,
-            variables=variables,
-            replacement=replacement,
-            watermark=watermark and req_type == "img",
-        )
-        rendered = pipeline.render(p.job, p.options)
-        if inline:
-            pipeline.check_reply_size(len(rendered.body), self.settings.max_response_bytes)
-        if default_image:  # mode 0: the default object is the whole reply
-            ttl = default_ttl(cats, main, p.record)
-        else:
-            ttl = min_ttl(source_ttl(cats, p.source, p.record, main), *p.layer_ttls)
-            if p.replaced:
-                ttl = min_ttl(ttl, default_ttl(cats, main, replacement.record))
-        if client_cache_off(p.cmds.value("cache")):
-            ttl = None
-        last_modified = newest(cats, main, ctx.modified[involved:])
-        never = cats.record_ttl(p.record) == -1 and all(t == -1 for t in p.layer_ttls)
-        return ImageResult(rendered.body, rendered.media_type, ttl, last_modified, never, _hint_headers(p, rendered))
+    def render_source(self, ctx: Context, source: Source | None, url: list[Token], **options) -> ImageResult:
+        """Render ``source`` with the commands ``url``: :meth:`.imaging.Imaging.render`."""
+        return self.imaging.render(ctx, source, url, **options)
 
-    def plan_image(self, ctx: Context) -> tuple[Prepared, pipeline.Planned]:
-        """The reply geometry ``req=img`` would have, from the source's header (no decoding)."""
-        p = self.assembler.prepare(ctx, request_source(ctx), ctx.url, req_type="img")
-        return p, pipeline.plan(p.job, p.options)
+    def plan_image(self, ctx: Context) -> tuple[Prepared, Planned]:
+        """The reply geometry ``req=img`` would have: :meth:`.imaging.Imaging.plan`."""
+        return self.imaging.plan(ctx)
 
     def describe_image(self, ctx: Context) -> ImageDescription:
-        """``req=props``: the reply as ``req=img`` would make it, planned from headers, not encoded."""
-        p, planned = self.plan_image(ctx)
-        reply_profile = pipeline.colour_route(p.job, planned).reply
-        return ImageDescription(
-            width=planned.width,
-            height=planned.height,
-            media_type=planned.output.mime,
-            mask=planned.mask,
-            quality=planned.quality,
-            bgc=planned.bgc,
-            print_res=planned.print_res,
-            icc_embed=planned.icc_embed and reply_profile is not None,
-            pixel_type={"rgb": "RGB", "gray": "BW", "cmyk": "CMYK"}[planned.output.pixel_type],
-            xmp_embed=bool(
-                planned.source
-                and planned.source.xmp
-                and p.job.request.get("xmpembed")
-                and parse_flag(p.job.request["xmpembed"], cmd="xmpEmbed")
-            ),
-            icc_profile=reply_profile,
-            version=image_version(p),
-        )
+        """``req=props``: :meth:`.imaging.Imaging.describe`."""
+        return self.imaging.describe(ctx)
+
+    @functools.cached_property
+    def imaging(self) -> Imaging:
+        """The image half (:mod:`.imaging`: assembly, the renderer, Pillow), built on first use."""
+        return _imaging_class()(self.settings, self.storage)
 
 
-def _hint_headers(p: Prepared, rendered: pipeline.Rendered) -> dict[str, str]:
-    """``Vary`` for the client hints the reply depended on, and what Smart Imaging did."""
-    names = (VARY_ACCEPT if rendered.vary_accept else ()) + p.job.hint_vary
-    headers = {"Vary": ", ".join(names)} if names else {}
-    if rendered.smart_imaging:
-        headers["X-IS-Smart-Imaging"] = rendered.smart_imaging
-    return headers
+@functools.cache
+def _imaging_class() -> type[Imaging]:
+    """The one late import of the request path (why: imaging.py). A process that has moved its
+    startup objects out of the collector's reach (gc.freeze: handler.py, app._lifespan) moves these
+    modules too, so that full collections keep scanning only what requests create."""
+    from .imaging import Imaging
+
+    if gc.get_freeze_count():
+        gc.freeze()
+    return Imaging

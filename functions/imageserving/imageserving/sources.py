@@ -1,6 +1,6 @@
 """What a request reads besides its commands: record Modifiers, source files, dates, version ids.
 
-Shared by the image path (service.py), the property request types (requests/) and /is/content.
+Shared by the image path (service.py, imaging.py), the property request types (requests/) and /is/content.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Iterable
 from . import observe
 from .catalog.formats import parse_timestamp
 from .catalog.model import Catalog, CatalogSet, Record
-from .catalog.resolve import Source, source_keys
+from .catalog.resolve import Source, resolve_object, source_keys
+from .context import Context
 from .errors import ISError
 from .protocol.query import Token, expand_macros, tokenize
 from .storage import Blob
@@ -94,3 +95,26 @@ def version_id(parts: Iterable[str]) -> str:
 def client_cache_off(value: str | None) -> bool:
     """``cache=off`` or ``cache=off,…``: the client part switched off (§11.5)."""
     return bool(value) and value.split(",", 1)[0].strip().lower() == "off"
+
+
+def template_source(ctx: Context) -> Source | None:
+    """``template=``: the template record replaces the URL object, reachable as ``$object$`` (§7)."""
+    name = ctx.commands.value("template")
+    if not name:
+        return None
+    source = resolve_object(ctx.cats, name, ctx.main, ctx.locale)
+    if source.record is None:  # a template is a record; not covered by the default image
+        raise ISError("not_found", f"template {name}", title="Template not found")
+    return source
+
+
+def request_source(ctx: Context) -> Source | None:
+    """What a request renders: its template, else the URL object; an object that locale
+    translation could not find is a missing source."""
+    template = template_source(ctx)
+    if template is not None:
+        return template
+    if ctx.path.missing:
+        why = "AllowDirectAccess closes paths to it" if ctx.path.denied else f"no record for locale {ctx.locale!r}"
+        raise ISError("not_found", f"{ctx.path.object}: {why}", missing_source=True)
+    return ctx.path.source

@@ -19,7 +19,7 @@ from .. import observe
 from ..catalog.formats import parse_real_attr
 from ..errors import ISError
 from ..protocol.values import Color, command_flag, parse_color, parse_int, parse_ints, round_half_up
-from . import budget, codec, compose, geometry, icc, ops, resample
+from . import budget, codec, compose, formats, geometry, icc, ops, resample
 from .geometry import Box, LayerPlan, ThumbRules, ViewPlan
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
@@ -105,9 +105,9 @@ class RenderJob:
     # Smart Imaging (negotiate.py, set by the caller who knows the client): called with the
     # requested output format, its quality, whether the request needs that very format and an
     # ``encode(fmt, quality) -> bytes``; returns what to serve (``body``, ``format``, ``vary``, ``saved``).
-    negotiate: Callable[[codec.OutputFormat, int, bool, Callable[[codec.OutputFormat, int], bytes]], object] | None = (
-        None
-    )
+    negotiate: (
+        Callable[[formats.OutputFormat, int, bool, Callable[[formats.OutputFormat, int], bytes]], object] | None
+    ) = None
     slow_network: bool = False  # the client's network is slow: ``network=on`` lowers the quality
     hint_vary: tuple[str, ...] = ()  # the client-hint headers the caller read for this job, for ``Vary``
     # Every layer, layer 0 first, when the request has more than one; ``layer`` then holds the
@@ -125,7 +125,7 @@ class RenderJob:
 class Options:
     """Every command of a job parsed and validated; needs no source (protocol.md §2 step 13)."""
 
-    output: codec.OutputFormat
+    output: formats.OutputFormat
     quality: int
     chroma_off: bool
     view: geometry.ViewRequest
@@ -143,7 +143,7 @@ class Planned:
 
     width: int
     height: int
-    output: codec.OutputFormat
+    output: formats.OutputFormat
     quality: int
     chroma_off: bool
     bgc: tuple[int, int, int]
@@ -174,11 +174,11 @@ SLOW_NETWORK_QUALITY = 0.75
 def parse_options(job: RenderJob) -> Options:
     """Parse the commands of ``job``: a bad value is a ``bad_request`` before any source is read."""
     req, defaults = job.request, job.defaults
-    output = codec.parse_fmt(req.get("fmt") or "jpeg", default_pixel_type="gray" if job.req_type == "mask" else "rgb")
+    output = formats.parse_fmt(req.get("fmt") or "jpeg", default_pixel_type="gray" if job.req_type == "mask" else "rgb")
     if job.colour.output is not None and job.req_type != "mask":
         # The output profile's type is the reply's pixel type (§10); a misfit is a bad request.
         output = output.with_pixel_type(icc.pixel_type(job.colour.output) or output.pixel_type)
-    quality, chroma_off = codec.parse_qlt(req["qlt"]) if req.get("qlt") else defaults.jpeg_quality
+    quality, chroma_off = formats.parse_qlt(req["qlt"]) if req.get("qlt") else defaults.jpeg_quality
     view = geometry.parse_view(req, job.req_type, client_dpr=job.client_dpr)
     bgc = (
         view.bgc.rgb()
@@ -197,7 +197,7 @@ def parse_options(job: RenderJob) -> Options:
         bgc=tuple(bgc),
         res_mode=_res_mode(req.get("resmode"), defaults.res_mode),
         icc_embed=command_flag(req, "iccembed"),
-        print_res=codec.parse_print_res(req["printres"]) if req.get("printres") else None,
+        print_res=formats.parse_print_res(req["printres"]) if req.get("printres") else None,
         operations=ops.parse_ops(job.layer),
     )
 
@@ -422,7 +422,7 @@ def _encode(job: RenderJob, planned: Planned, img: Image.Image, icc: bytes | Non
         icc_profile=icc,
         icc_embed=planned.icc_embed,
         xmp=planned.source.xmp if planned.source and command_flag(job.request, "xmpembed") else None,
-        jpeg_size_kb=codec.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0,
+        jpeg_size_kb=formats.parse_jpeg_size(job.request["jpegsize"]) if job.request.get("jpegsize") else 0,
     )
 
 
@@ -738,14 +738,14 @@ def _alpha_of(img: Image.Image) -> Image.Image:
     return Image.new("L", img.size, 255)
 
 
-def _quantize(req: dict[str, str], output: codec.OutputFormat) -> codec.Quantize | None:
-    return codec.parse_quantize(req["quantize"], fmt=output) if req.get("quantize") else None
+def _quantize(req: dict[str, str], output: formats.OutputFormat) -> formats.Quantize | None:
+    return formats.parse_quantize(req["quantize"], fmt=output) if req.get("quantize") else None
 
 
 _ENCODE_OPTIONS = {
-    "quantize": lambda v, out: codec.parse_quantize(v, fmt=out),
-    "pscan": lambda v, out: codec.parse_pscan(v),
-    "jpegsize": lambda v, out: codec.parse_jpeg_size(v),
+    "quantize": lambda v, out: formats.parse_quantize(v, fmt=out),
+    "pscan": lambda v, out: formats.parse_pscan(v),
+    "jpegsize": lambda v, out: formats.parse_jpeg_size(v),
 }
 
 
@@ -766,8 +766,8 @@ def _check_deadline(job: RenderJob) -> None:
 def _print_res(dpi: float | None) -> float | None:
     """A catalog's or a source's dpi when it fits the reply headers (0 < dpi <= 65535, the JFIF
     density field; PNG's pHYs overflows beyond 2^32 px/m), else None: the next default applies,
-    as for an invalid value (``printRes=`` itself is refused out of range by codec.parse_print_res)."""
-    return float(dpi) if dpi is not None and 0 < dpi <= codec.MAX_PRINT_RES else None
+    as for an invalid value (``printRes=`` itself is refused out of range by formats.parse_print_res)."""
+    return float(dpi) if dpi is not None and 0 < dpi <= formats.MAX_PRINT_RES else None
 
 
 def defaults_from_catalog(cats, main, layer_cat, record) -> RenderDefaults:

@@ -7,13 +7,13 @@ import json
 import logging
 import re
 
-from ..assemble import template_source
 from ..errors import ISError
 from ..protocol.commands import resolve_value
 from ..protocol.query import decode_value, is_nested
 from ..render import geometry, pipeline
 from ..responses import properties as P
 from ..responses.headers import Reply
+from ..sources import template_source
 from . import common as C
 
 log = logging.getLogger("imageserving")
@@ -56,7 +56,7 @@ def resolve(server, ctx) -> Reply:
     """
     template = template_source(ctx)
     source = template or (None if ctx.path.missing else ctx.path.source)
-    merged, further = server.assembler.resolved_commands(ctx, source, ctx.url)
+    merged, further = server.imaging.assembler.resolved_commands(ctx, source, ctx.url)
     # req= and template= are spent: the line is the request they produced
     request = {n: v for n, v in merged.request.items() if n not in ("req", "template")}
     parts = [_pair(n, resolve_value(n, v, merged.variables)) for n, v in request.items()]
