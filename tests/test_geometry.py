@@ -602,6 +602,15 @@ def test_crop_and_crop_n():
     assert layer("").crop_box == (0, 0, 300, 200) and not layer("").transparent
 
 
+def test_a_zero_crop_size_runs_to_the_edge():
+    """crop=coord,size: a 0 in ``size`` is "not constrained" (rendering.md §2.2); storefronts send
+    crop=0,0,0,0 for "no crop" (www.jcrew.com/s7-img-facade/…&crop=0,0,0,0&wid=540&hei=540)."""
+    assert layer("crop=0,0,0,0").crop_box == layer("").crop_box == (0, 0, 300, 200)
+    assert layer("crop=100,50,0,0").crop_box == (100, 50, 300, 200)
+    assert layer("crop=-10,0,0,20").crop_box == (-10, 0, 300, 20)
+    assert raises("bad_request", layer, "crop=300,0,0,10").kind == "bad_request"  # nothing left
+
+
 def test_crop_overhang_is_transparent():
     p = layer("crop=-10,-20,100,100", (50, 50))
     assert (p.width, p.height, p.overhang, p.transparent) == (100, 100, True, True)
@@ -743,7 +752,7 @@ def test_view_and_layer_maps_compose_for_the_fast_path():
 @pytest.mark.parametrize(
     "cmds",
     [
-        {"crop": "0,0,0,10"},
+        {"crop": "0,0,-1,10"},
         {"crop": "1,2,3"},
         {"crop": "a,b,c,d"},
         {"crop": "0,0,10.5,10"},

@@ -197,6 +197,45 @@ CORPUS = r"""
 633595772 | /is/image/sample/rose?&layer=1&src=sample/shoe&size=2975;1917&pos=1843;1195&hide=0&wid=600&scl=5 | 403 text/plain bad_request
 54556338423 | /is/image/sample/rose?template=frame&wid=600&hei=600 | 200 image/jpeg 600x600
 54556338423 | /is/image/sample/frame?wid=600&hei=600&layer=1&src=sample/tulip | 403 text/plain bad_request
+26030805772 | /is/image/sample/tulip?wid=212&hei=292&fmt=png-alpha&.v=1503618523038 | 200 image/png 212x292
+45327987562 | /is/image/sample/rose?wid=540&hei=540&align=0%2C-1&fmt=jpeg&qlt=90&fit=constrain&.v=1645065732688 | 200 image/jpeg 540x405
+53315160142 | /is/image/sample/rose?wid=904&hei=840&fmt=jpeg&qlt=90&.v=1708367688034 | 200 image/jpeg 904x840
+6014076547 | /is/image/sample/tulip?wid=940&hei=1112&fmt=png-alpha&.v=1631220221000 | 200 image/png 940x1112
+102140797 | /is/image/sample/shoe?wid=630&hei=630&fmt=png-alpha | 200 image/png 630x630
+12154244107 | /is/image/sample/SKU123?wid=488&hei=488&fmt=pjpeg | 200 image/jpeg 488x488
+19079889952 | /is/image/sample/rose%20Front%20view.png?wid=656&hei=656 | 200 image/jpeg 656x656
+31404454762 | /is/image/sample/rose?wid=1144&hei=1144&fmt=jpeg&qlt=90&.v=1660803972361 | 200 image/jpeg 1144x1144
+28029623337 | /is/image/sample/rose?$primaryshotPreset$&fmt=png-alpha&wid=515&hei=515&trf=trim | 403 text/plain bad_request
+28029623337 | /is/image/sample/rose?$thumb$&fmt=png-alpha&wid=515&hei=515&trf=trim | 200 image/png 515x515
+7456161898 | /is/image/sample/rose?$Canon-Responsive$&fmt=png-alpha&wid=675 | 403 text/plain bad_request
+61599509313 | /is/image/sample/tulip.png?qlt=90,0&resMode=sharp2&op_usm=1.75,0.3,2,0&fmt=png-alpha&wid=668&hei=442 | 200 image/png 668x442
+30336837247 | /is/image/sample/W2534%20-%20T_L%20Tech%20_%20Audio?$cms-max-image-threshold$&fmt=png-alpha&wid=352&fit=hfit%2C1 | 403 text/plain bad_request
+30336837247 | /is/image/sample/rose?fmt=png-alpha&wid=352&fit=hfit%2C1 | 200 image/png 352x264
+26864063229 | /is/image/sample/rose?$QC_Responsive$&fmt=png-alpha&wid=500 | 403 text/plain bad_request
+35089812031 | /is/image/sample/shoe?$QC_Responsive$&fmt=png-alpha&wid=640 | 403 text/plain bad_request
+10530453050 | /is/image/sample/shoe?resMode=sharp2&fmt=png-alpha&wid=1000 | 200 image/png 1000x1000
+22238147109 | /is/image/sample/tulip.png?fit=constrain&fmt=png-alpha&wid=2875 | 200 image/png 400x600
+45429661659 | /is/image/sample/shoe?template=frame&$bg=ffffff&fmt=png-alpha&wid=250&hei=138&op_sharpen=1 | 200 image/png 250x138
+37149429126 | /is/image/sample/tulip?$S7Product$&fmt=png-alpha | 403 text/plain bad_request
+16819467945 | /is/image/sample/tulip?$Thumb$&fmt=png-alpha | 200 image/png 160x160
+24148412 | /is/image/sample/rose?$s7product$ | 403 text/plain bad_request
+67137106925 | /is/image/sample/rose?fmt=webp&wid=1200 | 200 image/webp 1200x900
+67137106925 | /is/image/sample/rose?fmt=jpg&wid=1200 | 200 image/jpeg 1200x900
+46504229780 | /is/image/sample/shoe?fmt=webp&qlt=70&resMode=sharp2&fit=crop,1&op_usm=0.6,0.6,8&wid=1760&hei=1760 | 200 image/webp 1760x1760
+60622812920 | /is/image/sample/rose?fmt=webp&wid=1920 | 200 image/webp 1920x1440
+1416568341 | /is/image/sample/rose:16by9?fmt=webp&op_usm=1.75,0.3,2,0&resMode=sharp2&iccEmbed=true&icc=sRGB&dpr=on,1.3&wid=1459&hei=820&qlt=80 | 200 image/webp 1459x820
+1416568341 | /is/image/sample/rose?fmt=webp&op_usm=1.75,0.3,2,0&resMode=sharp2&iccEmbed=true&icc=sRGB&dpr=on,1.3&wid=1459&hei=820&qlt=80 | 200 image/webp 1897x1066
+53110048220 | /is/image/sample/shoe.jpg?fmt=png-alpha&pscan=auto&scl=1&hei=402&wid=536&qlt=100,1&resMode=sharp2&size=536,402&chrss=full | 200 image/png 536x402
+8863225640 | /is/image/sample/shoe.jpg?fmt=pjpg&pscan=auto&scl=1&wid=4277&hei=3022&qlt=100,1&resMode=sharp2&size=4277,3022&chrss=full&imwidth=5000 | 403 text/plain size_limit
+17236828520 | /is/image/sample/rose.jpg?fmt=pjpg&pscan=auto&scl=1&hei=402&wid=402&qlt=85,0&resMode=sharp2&op_usm=1.75,0.3,2,0&size=402,402 | 200 image/jpeg 402x402
+26134790705 | /is/image/sample/shoe?fmt=pjpg&pscan=auto&scl=1&wid=3319&hei=2405&qlt=100,1&resMode=sharp2&size=3319,2405&chrss=full&imwidth=5000 | 403 text/plain size_limit
+33621026734 | /is/image/sample/rose?fmt=jpeg&qlt=90,0&resMode=sharp&op_usm=.1,0,0,0&crop=0,0,0,0&wid=540&hei=540 | 200 image/jpeg 540x540
+22294076329 | /is/image/sample/rose?wid=1280&fmt=jpeg&op_usm=1,1,5,0&resMode=sharp2&fit=crop&qlt=75,0 | 200 image/jpeg 1280x960
+66606883759 | /is/image/sample/rose?wid=1728&qlt=80%2C0&resMode=sharp2&op_usm=0.9%2C1.0%2C8%2C0&iccEmbed=0&fmt=webp | 200 image/webp 1728x1296
+28569263914 | /is/image/sample/rose?wid=1440&op_usm=0.5,2,10,0&fmt=webp&qlt=90,1&fit=constrain,0&op_sharpen=0&resMode=sharp2&iccEmbed=0&printRes=72 | 200 image/webp 1440x1080
+3561785749 | /is/image/sample/shoe?wid=1080&op_usm=0.5,2,10,0&fmt=webp&qlt=80,1&fit=constrain,0&op_sharpen=0&resMode=sharp2&iccEmbed=0&printRes=72 | 200 image/webp 800x800
+41129936209 | /is/image/sample/rose?wid=452&hei=420&fmt=jpeg&qlt=95&op_usm=0.5,0.5&.v=1587460269141 | 200 image/jpeg 452x420
+114842719 | /is/image/sample/shoe?wid=1000&hei=1000&fmt=jpeg&qlt=95&op_sharpen=0&resMode=bicub&op_usm=0.5,0.5,0,0&iccEmbed=0&layer=comp&.v=1465509119024 | 200 image/jpeg 1000x1000
 ref:r-mask | /is/image/sample/rose?wid=500&layer=0&maskUse=invert&op_blur=20&layer=1&src=sample/rose | 200 image/jpeg 500x375
 ref:r-layer | /is/image/sample?layer=0&src=rose&layer=1&src=shoe&layer=2&src=tulip&wid=200 | 200 image/jpeg 200x150
 ref:r-origin | /is/image/sample/rose?scl=1&size=300,300&origin=-0.5,-0.5%20&layer=1&src=sample/tulip&origin=-0.5,-0.5&rotate=-30&color=ffffff40 | 403 text/plain bad_request
@@ -285,6 +324,9 @@ idiom:iccEmbed | /is/image/sample/rose?wid=200&iccEmbed=1 | 200 image/jpeg 200x1
 idiom:unknown-req | /is/image/sample/rose?req=bogus | 403 text/plain bad_request
 idiom:req-validate | /is/image/sample/rose?req=validate&wid=200 | 200 text/plain
 idiom:req-validate-bad | /is/image/sample/rose?req=validate&wid=abc | 403 text/plain bad_request
+idiom:crop-open-size | /is/image/sample/rose?crop=800,600,0,0&scl=1 | 200 image/jpeg 800x600
+idiom:crop-nothing-left | /is/image/sample/rose?crop=1600,0,0,0 | 403 text/plain bad_request
+idiom:crop-negative-size | /is/image/sample/rose?crop=0,0,-5,10 | 403 text/plain bad_request
 idiom:comment | /is/image/sample/rose?wid=200&.note=a=b | 200 image/jpeg 200x150
 """
 
@@ -320,8 +362,8 @@ _PIL_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "G
 
 def test_the_corpus_is_large_and_distinct():
     real = {c.source for c in CASES if not c.source.startswith(("ref:", "idiom:"))}
-    assert len(real) >= 120  # public storefront files behind the rows
-    assert len(CASES) >= 230
+    assert len(real) >= 150  # public storefront files behind the rows
+    assert len(CASES) >= 290
     assert len({c.url for c in CASES}) == len(CASES)
 
 

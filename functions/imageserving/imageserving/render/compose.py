@@ -22,7 +22,7 @@ from . import codec, ops, paths
 from .blend import draw, parse_blend_mode
 from .effects import Effect, grown, parse_effect
 from .effects import render as render_effect
-from .geometry import THUMB_CROP, THUMB_TEXTURE, ThumbRules, parse_flip, pillow_rotated_size
+from .geometry import THUMB_CROP, THUMB_TEXTURE, ThumbRules, open_crop, parse_flip, pillow_rotated_size
 from .text import MAX_TEXT_PIXELS, parse_text, render_text
 
 # Bounds the work of one request: every layer is a decode, a resample and a full-canvas blend.
@@ -368,7 +368,7 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
 
 def _crop(c: dict[str, str], sw: int, sh: int) -> tuple[int, int, int, int]:
     if c.get("crop"):
-        x, y, w, h = parse_ints(c["crop"], 4, cmd="crop")
+        return open_crop(*parse_ints(c["crop"], 4, cmd="crop"), sw, sh)
     elif c.get("cropn"):
         nx, ny, nw, nh = parse_reals(c["cropn"], 4, cmd="cropN")
         x, y, w, h = (round_half_up(nx * sw), round_half_up(ny * sh), round_half_up(nw * sw), round_half_up(nh * sh))

@@ -98,6 +98,17 @@ def parse_flip(value: str) -> str:
     return flip
 
 
+def open_crop(x: int, y: int, w: int, h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
+    """``crop=coord,size``: the reference types its size as ``size``, where 0 means "not
+    constrained" (rendering.md §2.2), so a 0 width or height runs to the source's edge.
+    Storefronts send ``crop=0,0,0,0`` for "no crop" (www.jcrew.com/s7-img-facade/…?crop=0,0,0,0).
+    A rect left with no width or height (x past the right edge) is still invalid."""
+    w, h = w or src_w - x, h or src_h - y
+    if w <= 0 or h <= 0:
+        raise ISError("bad_request", f"crop: width and height must be greater than 0 (got {w}x{h})")
+    return x, y, w, h
+
+
 def parse_layer(cmds: Mapping[str, str], *, comp: bool = False) -> LayerRequest:
     """Read ``crop``/``cropn``/``extend``/``extendn``/``flip``/``rotate`` from one layer's commands.
 
@@ -109,8 +120,8 @@ def parse_layer(cmds: Mapping[str, str], *, comp: bool = False) -> LayerRequest:
     for name, value in cmds.items():
         if name == "crop":
             x, y, w, h = parse_ints(value, 4, cmd=name)
-            if w <= 0 or h <= 0:
-                raise _bad(name, value, "width and height must be greater than 0")
+            if w < 0 or h < 0:
+                raise _bad(name, value, "width and height must not be negative")
             fields.update(crop=(x, y, w, h), crop_n=None)
         elif name == "cropn":
             nx, ny, nw, nh = parse_reals(value, 4, cmd="cropN")
@@ -261,7 +272,7 @@ class LayerPlan:
 def plan_layer(src_w: int, src_h: int, layer: LayerRequest) -> LayerPlan:
     """Sizes and placement of layer 0 for a ``src_w × src_h`` source (§4.2 steps 1, 7-9)."""
     if layer.crop is not None:
-        x, y, w, h = layer.crop
+        x, y, w, h = open_crop(*layer.crop, src_w, src_h)
     elif layer.crop_n is not None:
         nx, ny, nw, nh = layer.crop_n
         x, y = round_half_up(nx * src_w), round_half_up(ny * src_h)
