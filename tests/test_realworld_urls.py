@@ -327,6 +327,9 @@ idiom:req-validate-bad | /is/image/sample/rose?req=validate&wid=abc | 403 text/p
 idiom:crop-open-size | /is/image/sample/rose?crop=800,600,0,0&scl=1 | 200 image/jpeg 800x600
 idiom:crop-nothing-left | /is/image/sample/rose?crop=1600,0,0,0 | 403 text/plain bad_request
 idiom:crop-negative-size | /is/image/sample/rose?crop=0,0,-5,10 | 403 text/plain bad_request
+idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$ | 200 image/jpeg 300x300
+idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$&wid=200&hei=100 | 200 image/jpeg 200x100
+idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$&req=props,json | 403 text/plain bad_request
 idiom:comment | /is/image/sample/rose?wid=200&.note=a=b | 200 image/jpeg 200x150
 """
 
@@ -411,3 +414,15 @@ def test_p_jpg_is_progressive_jpeg(client):
     pjpeg = client.get("/is/image/sample/rose?wid=200&fmt=pjpeg")
     assert alias.headers["content-type"] == "image/jpeg" and alias.content == pjpeg.content
     assert Image.open(io.BytesIO(alias.content)).info.get("progressive") == 1
+
+
+def test_an_unknown_preset_on_a_catalog_with_an_error_image_shows_it(client):
+    """Shop has ErrorImage=onError: an image request (no req=, or img/tmb) whose preset is not in
+    the catalog gets the error image, 200 and never cached (§12.4), like any other bad request;
+    other request types answer the text error, the format step not being reached (§2 step 9)."""
+    for url in ("/is/image/Shop/SKU456?$pdp$&wid=200", "/is/image/Shop/SKU456?wid=abc"):
+        r = client.get(url)
+        assert (r.status_code, r.headers["content-type"], r.headers["x-is-error"]) == (200, "image/jpeg", "bad_request")
+        assert "no-store" in r.headers["cache-control"]
+    props = client.get("/is/image/Shop/SKU456?$pdp$&req=props,json")
+    assert (props.status_code, props.headers["content-type"].split(";")[0]) == (403, "text/plain")

@@ -124,7 +124,11 @@ class ImageServer:
             ctx.cats, ctx.main, ctx.rule_headers = ctx.cats.with_overrides(pre.overrides), pre.main, pre.headers
             tokens = tokenize(pre.query)
             ctx.explicit_fmt = any(t.kind == "command" and t.name == "fmt" for t in tokens)
-            ctx.url = expand_macros(tokens, lambda n: ctx.cats.macro(ctx.main, n))
+            try:
+                ctx.url = expand_macros(tokens, lambda n: ctx.cats.macro(ctx.main, n))
+            except ISError:
+                self._image_request_without_macros(ctx, tokens)
+                raise
             self._request_type(ctx)
         if ctx.context == "content":
             from .content import answer_content
@@ -151,6 +155,20 @@ class ImageServer:
         ctx.req = P.parse_req(probe.value("req") or "img")
         if probe.raw("handler") is not None:
             ctx.handler = P.validate_handler(probe.value("handler") or "")
+
+    def _image_request_without_macros(self, ctx: Context, tokens: list[Token]) -> None:
+        """A preset that does not expand (unknown to the catalog) fails before the request type
+        is known, so its error is text (§2 step 9). Yet a request whose own ``req=`` is img or tmb,
+        or that names none, is an image request, and image requests get the catalog's ErrorImage
+        (§12.4): a store front whose preset was deleted shows its error image, not a broken one."""
+        ctx.url = [t for t in tokens if t.kind != "macro"]
+        try:
+            self._request_type(ctx)
+        except ISError:
+            ctx.req = None
+            return
+        if ctx.req.type not in ("img", "tmb"):
+            ctx.req = None  # other types report the error as text, as before
 
     def _identification(self) -> Reply:
         body = P.render_properties(
