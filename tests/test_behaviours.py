@@ -4,6 +4,7 @@ reference"): each test names the spec section it holds the server to."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from datetime import datetime, timezone
 from email.utils import formatdate
@@ -267,3 +268,25 @@ def test_a_closed_path_gets_the_default_image_and_reveals_nothing(bucket):
     closed = get(app, "/is/image/sample/rose.jpg?wid=40")
     assert closed.status_code == 200 and closed.headers.get("x-is-default-image") == "1"
     assert closed.content == missing.content  # same reply whether the file exists or not
+
+
+def test_a_closed_path_in_an_image_set_reads_as_a_missing_file(bucket):
+    """File paths named in ``imageSet=`` (or a record's ImageSet) obey AllowDirectAccess like a
+    request for the path itself: a closed one is an item without ``dx``/``dy``/``iv``, exactly like
+    a file that does not exist, so the set tells nothing about which files exist (protocol.md §5.5).
+    Records in the set are never affected."""
+    url = "/is/image/sample?req=set,json&imageSet={rose,rose.jpg,no-such-file.jpg}"
+    opened = _set_items(get(_with_direct_access(bucket, None), url))
+    assert [("dx" in i) for i in opened] == [True, True, False]
+    closed = _set_items(get(_with_direct_access(bucket, "include:STATIC"), url))
+    assert [("dx" in i) for i in closed] == [True, False, False]
+    assert closed[1] == {**closed[2], "i": {"n": "rose.jpg"}, "s": {"n": "rose.jpg"}}
+    # the path itself as the set's object is missing too
+    app = _with_direct_access(bucket, "include:")
+    assert _error_kind(get(app, "/is/image/sample/rose.jpg?req=set")) == (403, "not_found")
+
+
+def _set_items(reply) -> list[dict]:
+    """The items of a ``req=set,json`` reply (JSONP around ``{"set":…}``)."""
+    text = reply.text.removeprefix("/*jsonp*/s7jsonResponse(").removesuffix(',"");')
+    return json.loads(text)["set"]["item"]

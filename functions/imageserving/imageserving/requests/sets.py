@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from ..catalog.formats import parse_size_attr
 from ..catalog.model import Record
-from ..catalog.resolve import Source, resolve_object, source_keys
+from ..catalog.resolve import Source, direct_access_allowed, direct_kind, resolve_object, source_keys
 from ..errors import ISError
 from ..protocol.commands import Commands
 from ..protocol.query import decode_path_element, decode_value, substitute
@@ -419,8 +419,12 @@ class _SetBuilder:
         return []
 
     def _dimensions(self, source: Source) -> list[Element]:
-        """``dx``, ``dy`` (full-resolution size) and ``iv`` (version) of an image, or nothing."""
+        """``dx``, ``dy`` (full-resolution size) and ``iv`` (version) of an image, or nothing. A
+        file path AllowDirectAccess closes is not read: it answers as a missing file does, so the
+        set tells nothing about which files exist (protocol.md §5.5)."""
         if not source.path:
+            return []
+        if source.record is None and not direct_access_allowed(self.ctx.cats, self.ctx.main, direct_kind(source.path)):
             return []
         keys = source_keys(self.ctx.cats, source, self.server.settings)
         if keys[0] not in self._dims:
