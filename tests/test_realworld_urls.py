@@ -330,6 +330,11 @@ idiom:crop-negative-size | /is/image/sample/rose?crop=0,0,-5,10 | 403 text/plain
 idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$ | 200 image/jpeg 300x300
 idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$&wid=200&hei=100 | 200 image/jpeg 200x100
 idiom:shop-unknown-preset | /is/image/Shop/SKU456?$pdp$&req=props,json | 403 text/plain bad_request
+idiom:crop-fractional | /is/image/sample/rose?crop=0.1,0.1,0.8,0.8 | 403 text/plain bad_request
+idiom:asset-is-suffix | /is/image/sample/rose_is? | 200 image/jpeg 300x300
+idiom:pct20-in-value | /is/image/sample/rose?template=layered&$text=Hello%20World | 200 image/jpeg 300x300
+idiom:DPR-upper | /is/image/sample/rose?WID=400&DPR=on,2 | 200 image/jpeg 800x600
+idiom:amp-on-shop | /is/image/Shop/SKU123?wid=300&amp;hei=100 | 200 image/jpeg 300x225
 idiom:comment | /is/image/sample/rose?wid=200&.note=a=b | 200 image/jpeg 200x150
 """
 
