@@ -345,3 +345,34 @@ def test_the_embedded_srgb_profile_is_the_same_in_every_process():
     assert runs[0] == runs[1] == icc.srgb()
     assert icc.srgb()[24:36] == bytes.fromhex("07d0 0001 0001 0000 0000 0000")  # 2000-01-01 00:00:00
     assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc.srgb()))).strip() == "sRGB built-in"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # an untagged layer over a tagged layer 0: each in its own space
+        "/is/image/sample/srgb.png?wid=64&fmt=png&layer=1&src=flat.png&size=32,32",
+        # the same, layer 1 a nested request, then layer 0 a nested request of the tagged image
+        "/is/image/sample/srgb.png?wid=64&fmt=png&layer=1&src=is{sample/flat.png}&size=32,32",
+        "/is/image/sample?src=is{sample/srgb.png}&wid=64&fmt=png&layer=1&src=flat.png&size=32,32",
+        "/is/image/sample?src=is{sample/srgb.png?layer=1%26src=flat.png%26size=32,32}&wid=64&fmt=png",
+    ],
+)
+def test_the_source_profile_applies_to_untagged_layers_only(bucket, url):
+    """IccProfileSrcRgb is the space of every untagged RGB layer, in composites and nested requests
+    as in a single image; a tagged layer (sRGB here) keeps its own, and a nested request's image,
+    already sRGB, is not taken to be in it a second time."""
+    root, write, make = bucket
+    ini = (root / "catalogs/sample.ini").read_text()
+    write(
+        {
+            "catalogs/sample.ini": ini + "IccProfileSrcRgb=AdobeRGB\n",
+            "images/sample/flat.png": patches([(128, 64, 200)], profile=None),
+            "images/sample/srgb.png": patches([(146, 62, 205)], profile=SRGB),
+        }
+    )
+    r = make().get(url)
+    assert r.status_code == 200, r.text
+    img = Image.open(io.BytesIO(r.content)).convert("RGB")
+    assert delta_e(img.getpixel((4, 4)), (146, 62, 205)) < 2  # layer 0: tagged sRGB, as it is
+    assert delta_e(img.getpixel((32, 32)), (146, 62, 205)) < 2  # layer 1: AdobeRGB (128,64,200)

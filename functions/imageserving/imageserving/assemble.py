@@ -28,12 +28,12 @@ from .catalog.resolve import Source, check_direct_access, main_catalog, resolve_
 from .context import Context
 from .errors import ISError
 from .negotiate import VARY_DPR, VARY_NETWORK, client_hints, encode_choice, negotiate
-from .profiles import colour_plan
+from .profiles import assumed_rgb, colour_plan
 from .protocol.commands import Commands
 from .protocol.preprocess import object_elements, preprocess
 from .protocol.query import Token, decode_value, encode_value, expand_macros, is_nested, skip_brackets, tokenize
 from .protocol.values import command_flag, parse_flag, parse_reals
-from .render import compose, pipeline
+from .render import compose, icc, pipeline
 from .responses.headers import min_ttl
 from .sources import fetch_source, modified_at, record_or_attr, record_tokens, request_source, version_id
 from .storage import Blob
@@ -171,6 +171,7 @@ class Assembler:
         # them takes the composite path.
         if further or mark is not None or layer0.composed():
             job.layers = [self._layer0(ctx, layer0, job.source, None if replaced else replacement, replaced)]
+            job.layers[0].assumed_rgb = job.colour.assumed_rgb
             if req_type == "tmb":
                 job.layers[0].thumb = job.defaults.thumb
             job.comp_effects = layer0.cmds.decoded_effects("comp")
@@ -254,10 +255,14 @@ class Assembler:
             max_response_bytes=self.settings.render_bytes_limit,
             deadline=ctx.deadline,
         )
+        # A nested request's image is sRGB already: no catalog's untagged space applies to it.
+        layer_cat = None if layer0.nested else layer0.source.catalog if layer0.source else main
         if nested:
             _as_nested(job)
+            # Its untagged sources leave it in sRGB like every layer (the output space is the outer's).
+            if layer_cat is not None:
+                job.colour = icc.ColourPlan(assumed_rgb=assumed_rgb(self.storage, self.settings, cats, layer_cat))
         else:
-            layer_cat = layer0.source.catalog if layer0.source else main
             job.colour = colour_plan(self.storage, self.settings, cats, main, layer_cat, job.request)
             self._smart_imaging(ctx, job, cmds)
         return job
@@ -388,6 +393,8 @@ class Assembler:
         blob, replaced = self._fetch_layer(cats, source, replacement)
         _involve(ctx, replacement.record if replaced else record, blob)
         layer = compose.Layer(own, blob.data, effects=effects, resolution=_resolution(cats, source))
+        owner = (replacement if replaced else source).catalog
+        layer.assumed_rgb = assumed_rgb(self.storage, self.settings, cats, owner)
         self._attach_mask(ctx, layer, None if replaced else source, cmds.variables, replacement, mask_value)
         return layer, ttl, replaced
 
@@ -424,6 +431,7 @@ class Assembler:
             log.warning("watermark %r left out: %s", obj, err.detail)
             return None
         layer = compose.Layer(own, blob.data if blob else None, align=(ax, ay))
+        layer.assumed_rgb = assumed_rgb(self.storage, self.settings, cats, source.catalog) if blob else None
         _involve(ctx, source.record, blob)
         return layer, source_ttl(cats, source, source.record, main)
 

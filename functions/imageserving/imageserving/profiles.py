@@ -34,12 +34,13 @@ _lock = threading.Lock()
 _warned: set[tuple[str, str, str]] = set()
 
 
-def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: Catalog, request: dict[str, str]):
+def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: Catalog | None, request: dict[str, str]):
     """The request's :class:`~imageserving.render.icc.ColourPlan`: ``icc=`` (an unknown profile is
     a bad request) else the main catalog's ``IccProfile<Type>`` for the reply's pixel type;
     intent and BPC from ``icc=`` else ``IccRenderIntent``/``IccBlackPointCompensation``; the
-    layer catalog's ``IccProfileSrcRgb`` (else ``IccProfileRgb``) for untagged RGB sources.
-    Nothing is read when none of them is set."""
+    layer catalog's ``IccProfileSrcRgb`` (else ``IccProfileRgb``) for untagged RGB sources (no
+    ``layer_cat``: layer 0 is a nested request's image, already sRGB). Nothing is read when none
+    of them is set."""
     command = icc.parse_icc(request["icc"]) if request.get("icc") else None
     intent = _intent(cats.raw_attr(main, "IccRenderIntent"))
     bpc = parse_flag_attr(cats.raw_attr(main, "IccBlackPointCompensation"))
@@ -54,15 +55,18 @@ def colour_plan(storage, settings, cats: CatalogSet, main: Catalog, layer_cat: C
         except ISError:
             kind = "rgb"  # a bad fmt= is reported by the renderer's own parse
         output = _attribute(storage, settings, cats, main, _OUTPUT_ATTRS[kind], output=True)
-    # Untagged RGB sources: IccProfileSrcRgb, else IccProfileRgb (catalogs.md §9: the catalog's RGB
-    # space), else sRGB (icc.route).
-    assumed = None
+    assumed = assumed_rgb(storage, settings, cats, layer_cat) if layer_cat is not None else None
+    return icc.ColourPlan(output=output, assumed_rgb=assumed, intent=intent, bpc=bpc)
+
+
+def assumed_rgb(storage, settings, cats: CatalogSet, layer_cat: Catalog) -> bytes | None:
+    """The space of untagged RGB sources of ``layer_cat``: IccProfileSrcRgb, else IccProfileRgb
+    (catalogs.md §9: the catalog's RGB space); None = sRGB (icc.route, codec.decode)."""
     for name in ("IccProfileSrcRgb", "IccProfileRgb"):
         assumed = _attribute(storage, settings, cats, layer_cat, name)
         if assumed is not None and icc.pixel_type(assumed) == "rgb":
-            break
-        assumed = None
-    return icc.ColourPlan(output=output, assumed_rgb=assumed, intent=intent, bpc=bpc)
+            return assumed
+    return None
 
 
 def _attribute(storage, settings, cats: CatalogSet, cat: Catalog, name: str, *, output: bool = False) -> bytes | None:

@@ -250,10 +250,18 @@ def check_budget(src: SourceImage, im: Image.Image, work: float = 0.0, size: tup
     )
 
 
-def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False, work: float = 0.0) -> Decoded:
+def decode(
+    src: SourceImage,
+    *,
+    scale_hint: float | None,
+    working: bool = False,
+    work: float = 0.0,
+    assumed_rgb: bytes | None = None,
+) -> Decoded:
     """Decode ``src``; ``scale_hint`` is the total scale from source to reply pixels, if known.
     ``working``: bring tagged RGB pixels to the working space (sRGB) now, as layers of a
-    composite need (a single image is converted at reply size instead, :mod:`.icc`). ``work``:
+    composite need (a single image is converted at reply size instead, :mod:`.icc`), untagged
+    RGB ones from ``assumed_rgb`` (IccProfileSrcRgb) when given. ``work``:
     what the caller's full-size work adds, bytes per decoded pixel (for the decode budget).
 
     JPEGs are DCT-scaled when ``scale_hint <= 0.5``, keeping at least twice the needed pixels
@@ -283,7 +291,10 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False,
     # The caller's work (and the colour conversion) runs on what the box reduce below leaves.
     boxed = reduction == 1 and im.format not in ("JPEG", "MPO")
     factor = _box_factor(decode_budget.normalised_mode(im.mode, src.has_alpha), scale_hint) if boxed else 1
-    colour = decode_budget.COLOUR_BYTES if working and src.icc_profile else 0.0
+    # Untagged pixels of a layer whose catalog names their RGB space convert from it like a tagged
+    # source's (not CMYK ones: _normalise makes those sRGB; gray ones keep their values, below).
+    assumed = assumed_rgb if working and src.icc_profile is None and src.mode != "CMYK" else None
+    colour = decode_budget.COLOUR_BYTES if working and (src.icc_profile or assumed) else 0.0
     check_budget(src, im, (work + colour) / factor**2, size)
     try:
         im.load()
@@ -300,6 +311,8 @@ def decode(src: SourceImage, *, scale_hint: float | None, working: bool = False,
     # or colour tag from being applied a second time downstream.
     image.info = {}
     if working:
+        if assumed is not None and image.mode in ("RGB", "RGBA"):
+            icc = assumed
         image, icc = to_working(image, icc)
     return Decoded(image, reduction, icc)
 

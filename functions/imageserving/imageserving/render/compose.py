@@ -48,6 +48,9 @@ class Layer:
     # ``res=`` scales by (``catalog::Resolution``, else ``attribute::Resolution``).
     effects: dict[int, dict[str, str]] = field(default_factory=dict)
     resolution: float = 72.0
+    # The space of the source's pixels when it is untagged RGB: its catalog's IccProfileSrcRgb
+    # (else IccProfileRgb); None = sRGB. A nested request's image is already sRGB (None).
+    assumed_rgb: bytes | None = None
     # req=tmb (rendering.md §7.2): layer 0's size=w,h is then the canvas, the image placed in it by
     # the catalog's thumbnail rules.
     thumb: ThumbRules | None = None
@@ -94,6 +97,7 @@ class _Plan:
     blend: str = "norm"
     path_at: tuple[int, int] = (0, 0)  # clipPath= coordinates of the rect's top-left (self-sized)
     place: tuple[Fraction, Fraction] = (Fraction(0), Fraction(0))  # alignment of fitted in box (§0)
+    assumed_rgb: bytes | None = None  # Layer.assumed_rgb
 
 
 def check_count(count: int) -> None:
@@ -359,6 +363,7 @@ def _plan(index: int, layer: Layer, max_pixels: int, canvas: tuple[int, int] | N
         p.origin = _origin(p)
     p.path_at, p.place = path_at, place
     p.mask, p.solid = mask, solid
+    p.assumed_rgb = layer.assumed_rgb
     _mask_use(c)
     p.effects = _effects(layer.effects, where)
     blend = parse_blend_mode(c.get("blendmode"))  # checked on layer 0 too, where it is ignored (§4.3)
@@ -590,7 +595,8 @@ def _image_content(p: _Plan, scale: float) -> Image.Image:
     # ``scale`` already has the pipeline's headroom over the view; codec.decode keeps twice its hint.
     hint = min(kx, ky) / 2 if max(kx, ky) < 1 else None
     # Layers merge in sRGB (icc.py).
-    img = _masked(p, codec.decode(p.source, scale_hint=hint, working=True).image, kx)
+    decoded = codec.decode(p.source, scale_hint=hint, working=True, assumed_rgb=p.assumed_rgb)
+    img = _masked(p, decoded.image, kx)
     dx, dy = img.width / sw, img.height / sh
     at = (round((inner[0] - x) * kx), round((inner[1] - y) * ky))
     size = (max(1, round((inner[2] - x) * kx) - at[0]), max(1, round((inner[3] - y) * ky) - at[1]))

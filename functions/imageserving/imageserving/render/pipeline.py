@@ -353,8 +353,8 @@ def _render_animation(job: RenderJob, planned: Planned, route: icc.Route) -> Ren
 def colour_route(job: RenderJob, planned: Planned) -> icc.Route:
     """From which space to which the reply's pixels are converted, known from headers (§10)."""
     source = None if job.layers else planned.source
-    if source is None:
-        return icc.route(None, None, job.colour)
+    if source is None:  # a composite is sRGB: each layer's untagged space applied at its decode
+        return icc.route(None, None, replace(job.colour, assumed_rgb=None))
     if source.mode == "CMYK":  # decoding brings CMYK to sRGB (through its profile when tagged)
         return icc.route(icc.srgb() if source.icc_profile else None, "RGB", job.colour)
     return icc.route(source.icc_profile, source.mode, job.colour)
