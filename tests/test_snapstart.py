@@ -37,6 +37,7 @@ print(json.dumps({
     "imaging_after": "imageserving.imaging" in sys.modules and "imageserving.render.pipeline" in sys.modules,
     "s3_client": getattr(server.storage, "_client", None) is not None,
     "boto3": "boto3" in sys.modules,
+    "botocore": "botocore.session" in sys.modules,
     "connections": connections,
 }))
 """
@@ -69,12 +70,14 @@ def test_before_snapshot_hook_primes_the_image_half_and_pillow_only():
     assert out["initialized_after"] == 2  # every Pillow plugin loaded into the snapshot
     # The renderer, left out of the cold import, is in the snapshot all the same.
     assert (out["imaging_at_import"], out["imaging_after"]) == (False, True)
-    # Nothing that can change or is secret: no S3 client (not even boto3), no connection at all.
-    assert out == {**out, "s3_client": False, "boto3": False, "connections": []}
+    # The SDK and S3's API description, but nothing that can change or is secret: no S3 client
+    # (it would resolve credentials), no connection at all.
+    assert out == {**out, "botocore": True, "s3_client": False, "boto3": False, "connections": []}
 
 
 def test_without_the_runtime_module_nothing_is_registered_or_primed():
     out = probe("local")
     assert out["hooks"] == [] and out["initialized_after"] == out["initialized_before"]
     assert not out["imaging_at_import"] and not out["imaging_after"]  # left to the first image request
+    assert not out["botocore"]
     assert out["connections"] == []

@@ -5,6 +5,7 @@ import io
 
 from mangum import Mangum
 
+from imageserving import storage
 from imageserving.app import create_app
 
 app = create_app()
@@ -20,10 +21,13 @@ def prime() -> None:
     """What a SnapStart snapshot may keep, loaded before it is taken: the image half of the app
     (imaging.py: assembly, the renderer, Pillow), which the import above leaves to the first image
     request, and Pillow's plugins and codecs, loaded by encoding and decoding a 1-pixel image in
-    every format the pipeline serves. Nothing that can change or that is secret (no S3 client,
-    credentials, catalogs or signing keys): those are read on first use after restore, as on any
-    cold start."""
-    app.state.server.imaging  # noqa: B018 - the property imports the image half (service.py)
+    every format the pipeline serves; with S3 storage, the SDK and S3's API description
+    (storage.load_s3_sdk). Nothing that can change or that is secret (no S3 client, credentials,
+    catalogs or signing keys): those are read on first use after restore, as on any cold start."""
+    server = app.state.server
+    server.imaging  # noqa: B018 - the property imports the image half (service.py)
+    if isinstance(server.storage, storage.S3Storage):
+        storage.load_s3_sdk()
     from PIL import Image
 
     Image.init()
