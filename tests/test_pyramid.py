@@ -119,3 +119,88 @@ def test_a_tiled_pyramid_with_reduced_image_pages_as_libvips_writes_it():
     src = codec.open_source(buf.getvalue(), max_pixels=10**8)
     assert [size for _, size in src.levels] == [(800, 600), (400, 300), (200, 150)]
     assert reply("wid=150&fmt=png", buf.getvalue()).getpixel((75, 56)) == SHADES[2]
+
+
+def subifd_ptiff(size=(1600, 1200), levels=4, compression=1, bigendian=False) -> bytes:
+    """A pyramid whose reduced levels are SubIFDs (tag 330) of page 0, as libvips writes with
+    ``subifd=true``: one page in the page chain. Written by hand (Pillow does not write SubIFDs):
+    RGB, one strip per level, uncompressed (1) or Deflate (8), each level its own SHADES colour."""
+    import struct
+    import zlib
+
+    e = ">" if bigendian else "<"
+    out = bytearray(b"MM\x00*" if bigendian else b"II*\x00") + b"\0\0\0\0"
+    strips = []
+    for i in range(levels):
+        w, h = size[0] >> i, size[1] >> i
+        raw = bytes(SHADES[i]) * (w * h)
+        strips.append(((w, h), zlib.compress(raw) if compression == 8 else raw))
+    # Pixel data first, then the IFDs (sub-levels before page 0, so page 0 can name their offsets).
+    data_at = []
+    for _, body in strips:
+        data_at.append(len(out))
+        out += body
+    ifd_at = [0] * levels
+
+    def ifd(i: int, extra: list[tuple[int, int, int, list[int]]]) -> None:
+        (w, h), body = strips[i]
+        tags = [
+            (254, 4, 1, [0 if i == 0 else 1]),  # NewSubfileType: 1 = reduced resolution
+            (256, 4, 1, [w]),
+            (257, 4, 1, [h]),
+            (258, 3, 3, None),  # BitsPerSample 8,8,8 (stored at bps_at)
+            (259, 3, 1, [compression]),
+            (262, 3, 1, [2]),  # RGB
+            (273, 4, 1, [data_at[i]]),
+            (277, 3, 1, [3]),
+            (278, 4, 1, [h]),
+            (279, 4, 1, [len(body)]),
+            *extra,
+        ]
+        tags.sort()
+        if len(out) % 2:
+            out.append(0)
+        bps_at = len(out)
+        out.extend(struct.pack(e + "3H", 8, 8, 8))
+        arrays = {}
+        for tag, _typ, count, values in tags:
+            if values is not None and count > 1:
+                arrays[tag] = len(out)
+                out.extend(struct.pack(e + f"{count}I", *values))
+        ifd_at[i] = len(out)
+        out.extend(struct.pack(e + "H", len(tags)))
+        for tag, typ, count, values in tags:
+            if tag == 258:
+                out.extend(struct.pack(e + "HHII", tag, typ, count, bps_at))
+            elif count > 1:
+                out.extend(struct.pack(e + "HHII", tag, typ, count, arrays[tag]))
+            elif typ == 3:
+                out.extend(struct.pack(e + "HHIHH", tag, typ, count, values[0], 0))
+            else:
+                out.extend(struct.pack(e + "HHII", tag, typ, count, values[0]))
+        out.extend(struct.pack(e + "I", 0))  # no next page
+
+    for i in range(1, levels):
+        ifd(i, [])
+    ifd(0, [(330, 13, levels - 1, ifd_at[1:])] if levels > 1 else [])
+    out[4:8] = struct.pack(e + "I", ifd_at[0])
+    return bytes(out)
+
+
+@pytest.mark.parametrize("compression, bigendian", [(1, False), (8, False), (8, True)])
+def test_subifd_levels_are_read_like_page_levels(compression, bigendian):
+    """Levels stored as SubIFDs of page 0 (libvips ``subifd=true``) are found from their headers and
+    chosen exactly as page levels are; the pixel limit applies to the level decoded."""
+    data = subifd_ptiff(compression=compression, bigendian=bigendian)
+    src = codec.open_source(data, max_pixels=10**8)
+    assert src.size == (1600, 1200)
+    assert [size for _, size in src.levels] == [(800, 600), (400, 300), (200, 150)]
+    for query, shade, size in [("wid=1600", 0, (1600, 1200)), ("wid=300", 1, (300, 225)), ("wid=60", 3, (60, 45))]:
+        img = reply(query + "&fmt=png", data, defaults=pipeline.RenderDefaults(max_pix=(0, 0)))
+        assert img.size == size
+        assert img.convert("RGB").getpixel((size[0] // 2, size[1] // 2)) == SHADES[shade], query
+    # a master over the limit is served from a SubIFD level within it, and only from one
+    assert reply("wid=60&fmt=png", data, max_source_pixels=200 * 150).size == (60, 45)
+    with pytest.raises(ISError) as err:
+        reply("wid=1000&fmt=png", data, max_source_pixels=200 * 150)
+    assert err.value.kind == "size_limit"

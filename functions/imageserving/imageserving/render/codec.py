@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import zlib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, TiffImagePlugin
 
 from ..errors import ISError
 from . import budget as decode_budget
@@ -85,7 +86,8 @@ class SourceImage:
     xmp: bytes | None
     dpi: tuple[float, float] | None
     # Reduced copies of page 0 in a pyramid (PTIFF) or multi-page TIFF: (page, stored size),
-    # largest first; decoding picks the smallest that keeps the needed resolution (§16.8).
+    # largest first; decoding picks the smallest that keeps the needed resolution (§16.8). A
+    # level stored as a SubIFD of page 0 (tag 330) has minus its IFD's file offset as its page.
     levels: tuple[tuple[int, tuple[int, int]], ...] = ()
     max_pixels: int | None = None  # the limit for the level decoded (pyramids: checked in decode)
     budget: int | None = None  # decode-memory budget in bytes (render/budget.py); None: none
@@ -151,23 +153,77 @@ def _pyramid_levels(im: Image.Image) -> tuple[tuple[int, tuple[int, int]], ...]:
     """The pages of a multi-page TIFF that are reduced copies of page 0: same mode, smaller, with
     page 0's aspect ratio to within the rounding of halving. Only page headers (IFDs) are read;
     other pages (a different picture, a thumbnail of another shape) are not levels."""
-    # is_animated only looks for a next page; n_frames would walk every IFD of the file.
-    if im.format != "TIFF" or not getattr(im, "is_animated", False):
+    if im.format != "TIFF":
         return ()
     (w, h), mode = im.size, im.mode
-    levels = []
-    try:
-        for page in range(1, _MAX_LEVELS + 1):
-            im.seek(page)  # EOFError after the last page ends the loop
-            lw, lh = im.size
-            # Sides rounded up or down at each halving: the aspect may drift by about a pixel.
-            if im.mode == mode and lw < w and lh < h and abs(lw * h - lh * w) <= max(w, h) * 2:
-                levels.append((page, (lw, lh)))
-    except Exception:  # noqa: BLE001 - a broken later page only means fewer levels
-        pass
-    finally:
-        im.seek(0)
+
+    def reduced(lw: int, lh: int) -> bool:
+        # Sides rounded up or down at each halving: the aspect may drift by about a pixel.
+        return lw < w and lh < h and abs(lw * h - lh * w) <= max(w, h) * 2
+
+    levels = [(-offset, size) for offset, size in _subifd_levels(im) if reduced(*size)]
+    # is_animated only looks for a next page; n_frames would walk every IFD of the file.
+    if getattr(im, "is_animated", False):
+        try:
+            for page in range(1, _MAX_LEVELS + 1):
+                im.seek(page)  # EOFError after the last page ends the loop
+                if im.mode == mode and reduced(*im.size):
+                    levels.append((page, im.size))
+        except Exception:  # noqa: BLE001 - a broken later page only means fewer levels
+            pass
+        finally:
+            im.seek(0)
     return tuple(sorted(levels, key=lambda level: -level[1][0]))
+
+
+# Tags that make two TIFF directories the same kind of pixels (Pillow's mode comes from them).
+_PIXEL_TAGS = (258, 262, 277, 284, 339)  # BitsPerSample, Photometric, SamplesPerPixel, Planar, SampleFormat
+_SUBIFDS = 330
+
+
+def _subifd_levels(im: Image.Image) -> list[tuple[int, tuple[int, int]]]:
+    """Page 0's SubIFDs (libvips ``subifd=true`` pyramids) with the pixels of page 0: (file
+    offset, size). Pillow does not follow tag 330, so each directory is read on its own from the
+    offset: its tags only, no pixels."""
+    offsets = im.tag_v2.get(_SUBIFDS)
+    if not offsets:
+        return []
+    offsets = (offsets,) if isinstance(offsets, int) else tuple(offsets)
+    page0 = [im.tag_v2.get(t) for t in _PIXEL_TAGS]
+    header = _tiff_header(im)
+    fp = im.fp
+    out = []
+    try:
+        for offset in offsets[:_MAX_LEVELS]:
+            ifd = TiffImagePlugin.ImageFileDirectory_v2(header)
+            fp.seek(offset)
+            ifd.load(fp)
+            size = (ifd.get(256), ifd.get(257))
+            if isinstance(size[0], int) and isinstance(size[1], int) and [ifd.get(t) for t in _PIXEL_TAGS] == page0:
+                out.append((offset, size))
+    except Exception:  # noqa: BLE001 - a broken directory only means fewer levels
+        pass
+    return out
+
+
+def _tiff_header(im: Image.Image) -> bytes:
+    """The file's TIFF header (byte order, classic or BigTIFF), as directories are read with."""
+    fp = im.fp
+    at = fp.tell()
+    fp.seek(0)
+    header = fp.read(16)
+    fp.seek(at)
+    return header if header[2] == 43 else header[:8]
+
+
+def _open_subifd(data: bytes, offset: int) -> Image.Image:
+    """The SubIFD at ``offset`` as an image: the file with its header pointing at that directory
+    (offsets in a TIFF are absolute, so every strip and tile stays where it is). One copy of the
+    compressed file; Pillow, and libtiff behind it, then read the level like a first page."""
+    big = data[2] == 43
+    at, fmt = (8, "Q") if big else (4, "I")
+    order = "<" if data[:2] == b"II" else ">"
+    return _open(data[:at] + struct.pack(order + fmt, offset) + data[at + struct.calcsize(fmt) :])
 
 
 @dataclass(frozen=True)
@@ -273,7 +329,10 @@ def decode(
         page, (lw, lh) = _pyramid_level(src, scale_hint)
         if src.max_pixels is not None and lw * lh > src.max_pixels:
             raise ISError("size_limit", f"source level of {lw}x{lh} pixels, more than {src.max_pixels}")
-        if page:
+        if page < 0:
+            im = _open_subifd(src.data, -page)
+            reduction = src.stored_size[0] / lw
+        elif page:
             im.seek(page)
             reduction = src.stored_size[0] / lw
     if scale_hint is not None and 0 < scale_hint <= 0.5 and im.format in ("JPEG", "MPO") and im.mode != "CMYK":
